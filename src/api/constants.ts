@@ -1,0 +1,45 @@
+// Names that form part of Snapback's public contract: users select on these labels, set these
+// annotations, and see these finalizers. Changing one is an API change.
+
+export const GROUP = 'snapback.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const labels = {
+  /** The Backup a created object belongs to (snapshots, restored PVCs and deployments, Restores). */
+  backup: 'snapback.dev/backup',
+  /** The data service deployment a Backup or Restore is about. */
+  deployment: 'snapback.dev/deployment',
+  /** The Restore that created an object. */
+  restore: 'snapback.dev/restore',
+  /** The restore attempt (its customResourceName) that created an object; cleanup selects on it. */
+  restoreAttempt: 'snapback.dev/restore-attempt',
+  /** Copied from the source object so ListRestores/ListBackups by project works with -l. */
+  project: 'snapback.dev/project',
+  managedBy: 'app.kubernetes.io/managed-by',
+  /** The data service name the RestorabilityMatrix is keyed by. */
+  dataServiceName: 'app.kubernetes.io/name',
+} as const;
+
+export const MANAGED_BY = 'snapback';
+
+export const annotations = {
+  /** On a Backup: delete it without deleting its snapshots (PDS DeleteBackup force). */
+  forceDelete: 'snapback.dev/force-delete',
+  /** On a deployment: the restore-related capabilities of its image, e.g. "pds_restore=v1". */
+  imageCapabilities: 'snapback.dev/image-capabilities',
+  /** On a restored deployment and its pod template: "restore" while restoring, then "normal". */
+  mode: 'snapback.dev/mode',
+  /** On a deployment: "true" when the data service serves TLS (recorded in backup metadata). */
+  tlsEnabled: 'snapback.dev/tls-enabled',
+} as const;
+
+export const finalizers = {
+  backup: 'snapback.dev/backup-protection',
+  restore: 'snapback.dev/restore-cleanup',
+} as const;
+
+/** The format this operator writes backups in; a RestorabilityMatrix condition can require it. */
+export const BACKUP_FORMAT_CAPABILITIES: Readonly<Record<string, string>> = { backup: 'v1' };
+
+export const DEFAULT_MATRIX_NAME = 'default';

@@ -1,0 +1,498 @@
+// The one source of truth for Snapback's API. crds/*.yaml, the chart's CRDs and
+// src/api/generated/types.ts are generated from these definitions (npm run generate), and
+// test/unit/api/drift.test.ts fails when any of them no longer matches.
+
+import { GROUP, VERSION } from './constants.js';
+import {
+  array,
+  boolean,
+  conditions,
+  dateTime,
+  dnsLabel,
+  dnsSubdomain,
+  enumeration,
+  freeform,
+  integer,
+  object,
+  string,
+  stringMap,
+  type JSONSchemaProps,
+} from './schema.js';
+
+export const RESTORE_PHASES = [
+  'Initializing',
+  'Pending',
+  'RestoringCloudSnap',
+  'RestoringDataServiceDeploymentCR',
+  'RestoringDataServiceDeployment',
+  'DataServiceDeploymentEnteringNormalMode',
+  'Successful',
+  'Failed',
+] as const;
+
+export const RESTORE_ERROR_CODES = [
+  'DataServiceDeploymentNameAlreadyExist',
+  'FailedBackupCredentialSync',
+  'RestoreInternalError',
+  'BackupNotFound',
+  'BackupNotCompleted',
+  'IncompatibleBackup',
+  'CloudSnapNotFound',
+  'CloudSnapRestoreFailed',
+  'DataServiceDeploymentRestoreFailed',
+  'PhaseTimeout',
+] as const;
+
+export const BACKUP_PHASES = ['InProgress', 'Completed', 'Failed', 'Deleting'] as const;
+
+export const BACKUP_ERROR_CODES = [
+  'DeploymentNotFound',
+  'DeploymentHasNoVolumes',
+  'VolumeSnapshotClassNotFound',
+  'SnapshotFailed',
+  'BackupInternalError',
+] as const;
+
+export const VOLUME_RESTORE_PHASES = ['Pending', 'Restoring', 'Bound', 'Failed'] as const;
+
+export const SUPPORTED_DEPLOYMENT_KINDS = ['StatefulSet'] as const;
+
+export interface PrinterColumn {
+  name: string;
+  type: 'string' | 'integer' | 'date' | 'boolean' | 'number';
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+}
+
+export interface CustomResourceDefinitionSource {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: readonly string[];
+  scope: 'Namespaced' | 'Cluster';
+  description: string;
+  printerColumns: readonly PrinterColumn[];
+  selectableFields: readonly string[];
+  /** The whole object's schema: spec, status and object-level rules. */
+  schema: JSONSchemaProps;
+}
+
+export const CATEGORY = 'snapback';
+
+const phaseAndAge = (phaseDescription: string): PrinterColumn[] => [
+  { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: phaseDescription },
+  { name: 'Error', type: 'string', jsonPath: '.status.errorCode', description: 'Error code of a failure' },
+];
+
+const age: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+const immutable = (what: string) => [{ rule: 'self == oldSelf', message: `${what} is immutable` }] as const;
+
+// The name is copied into label values (snapback.dev/backup, snapback.dev/restore), which hold at most 63.
+const labelSafeName = [
+  { rule: 'size(self.metadata.name) <= 63', message: 'metadata.name must be at most 63 characters' },
+] as const;
+
+const capabilities = (description: string): JSONSchemaProps =>
+  stringMap(description, { maxProperties: 32, title: 'Capabilities' });
+
+// --- Restore -------------------------------------------------------------------------------------
+
+const podSchedulingConfig = object(
+  "Where the restored deployment's pods may run. Absent: the backed-up deployment's scheduling is kept. Each field that is set replaces the backed-up one.",
+  {
+    nodeSelector: stringMap('Node labels the pods must match.'),
+    tolerations: array(
+      'Taints the pods tolerate.',
+      object(
+        'A toleration, as in a pod spec.',
+        {
+          key: string('Taint key; empty with operator Exists matches every taint.'),
+          operator: enumeration('How key and value are compared.', ['Exists', 'Equal']),
+          value: string('Taint value, with operator Equal.'),
+          effect: enumeration('Taint effect to match; empty matches all.', [
+            '',
+            'NoSchedule',
+            'PreferNoSchedule',
+            'NoExecute',
+          ]),
+          tolerationSeconds: integer('How long a NoExecute taint is tolerated.'),
+        },
+        { title: 'Toleration' },
+      ),
+      { maxItems: 64 },
+    ),
+    affinity: freeform(
+      'Node, pod and pod anti-affinity, as in a pod spec (validated by the API server when the deployment is created).',
+    ),
+    topologySpreadConstraints: array(
+      'Topology spread constraints, as in a pod spec.',
+      freeform('A topology spread constraint.'),
+      { maxItems: 16 },
+    ),
+  },
+  { title: 'PodSchedulingConfig' },
+);
+
+const restoreSource = object(
+  'The backup to restore from. Immutable.',
+  {
+    backupName: dnsSubdomain("Name of a Backup in the Restore's namespace."),
+    backupRef: object(
+      'A Backup in another namespace.',
+      {
+        namespace: dnsLabel('Namespace of the Backup.'),
+        name: dnsSubdomain('Name of the Backup.'),
+      },
+      { required: ['namespace', 'name'], title: 'BackupReference' },
+    ),
+    cloudSnapId: string(
+      "Restore only the volume whose snapshot has this handle (one of the Backup's status.volumes[].cloudSnapId). Absent: every volume is restored.",
+      { minLength: 1, maxLength: 1024 },
+    ),
+    backupLocation: dnsSubdomain('Name of the backup location the Backup is stored in.'),
+  },
+  {
+    title: 'RestoreSource',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.backupName) != has(self.backupRef)',
+        message: 'exactly one of backupName or backupRef must be set',
+      },
+      ...immutable('source'),
+    ],
+  },
+);
+
+const restoreDestination = object(
+  'Where the restored deployment goes. Immutable.',
+  {
+    deploymentName: dnsLabel(
+      "Name of the new data service deployment. Defaults to the backed-up deployment's name; a name that is taken fails the restore with DataServiceDeploymentNameAlreadyExist, nothing is overwritten. At most 52 characters, because StatefulSet pods carry a controller-revision-hash label built from it.",
+      52,
+    ),
+  },
+  { title: 'RestoreDestination', 'x-kubernetes-validations': immutable('destination') },
+);
+
+const restoreSpec = object(
+  'What to restore and where.',
+  {
+    source: restoreSource,
+    destination: restoreDestination,
+    podSchedulingConfig,
+    recreateToken: string(
+      "Changing this on a Failed restore starts a new attempt (PDS RecreateRestore): the failed attempt's objects are removed first and status.attempt counts up. Ignored while a restore is in progress or after it succeeded.",
+      { maxLength: 253 },
+    ),
+  },
+  {
+    required: ['source'],
+    title: 'RestoreSpec',
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.destination) || !has(oldSelf.destination)',
+        message: 'destination cannot be removed once set',
+      },
+    ],
+  },
+);
+
+const restoreStatus = object(
+  'What the operator observed. Written only by the operator.',
+  {
+    phase: enumeration('Where the restore is (PDS Restore.Status.Phase).', RESTORE_PHASES, {
+      title: 'RestorePhase',
+    }),
+    errorCode: enumeration('Why the restore failed (PDS Restore.Status.ErrorCode).', RESTORE_ERROR_CODES, {
+      title: 'RestoreErrorCode',
+    }),
+    errorMessage: string('What went wrong and what to do about it.'),
+    startedAt: dateTime('When the current attempt started.'),
+    completedAt: dateTime('When the current attempt reached Successful or Failed.'),
+    customResourceName: string(
+      '"restore-" + name + "-" + short id; names the objects this attempt creates for itself.',
+    ),
+    attempt: integer('Attempts so far, counting the current one.', { minimum: 1 }),
+    observedGeneration: integer('The metadata.generation the status was written for.'),
+    observedRecreateToken: string('The spec.recreateToken the current attempt was started for.'),
+    backup: object(
+      'The Backup the restore resolved.',
+      {
+        namespace: string('Namespace of the Backup.'),
+        name: string('Name of the Backup.'),
+        uid: string('UID of the Backup.'),
+      },
+      { title: 'ResolvedBackup' },
+    ),
+    destination: object(
+      'The deployment the restore creates.',
+      {
+        kind: string('Kind of the deployment.'),
+        deploymentName: string('Name of the deployment.'),
+        deploymentUid: string('UID of the deployment, once created.'),
+      },
+      { title: 'RestoreDestinationStatus' },
+    ),
+    volumes: array(
+      'Each volume being restored.',
+      object(
+        'A restored volume (per-resource status, as Huawei CSBS reports it).',
+        {
+          pvcName: string('The PVC created for the volume.'),
+          cloudSnapId: string('The snapshot handle it is restored from.'),
+          phase: enumeration('How far the volume is.', VOLUME_RESTORE_PHASES, {
+            title: 'VolumeRestorePhase',
+          }),
+          reason: string('Why the volume is not Bound yet, or why it failed.'),
+        },
+        { required: ['pvcName'], title: 'VolumeRestoreStatus' },
+      ),
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['pvcName'] },
+    ),
+    phaseHistory: array(
+      'The phases of the current attempt with when each was entered.',
+      object(
+        'A phase and when it was entered.',
+        {
+          phase: enumeration('The phase.', RESTORE_PHASES, { title: 'RestorePhase' }),
+          enteredAt: dateTime('When it was entered.'),
+        },
+        { required: ['phase', 'enteredAt'], title: 'PhaseTransition' },
+      ),
+      { 'x-kubernetes-list-type': 'atomic' },
+    ),
+    conditions: conditions('Ready, Progressing and Failed, per the Kubernetes API conventions.'),
+  },
+  { title: 'RestoreStatus' },
+);
+
+export const restoreCrd: CustomResourceDefinitionSource = {
+  kind: 'Restore',
+  plural: 'restores',
+  singular: 'restore',
+  shortNames: ['rst'],
+  scope: 'Namespaced',
+  description:
+    "Restore recreates a backed-up data service deployment under a new name from a Backup's snapshots. It lives in the destination namespace.",
+  printerColumns: [
+    ...phaseAndAge('Phase of the restore'),
+    {
+      name: 'Backup',
+      type: 'string',
+      jsonPath: '.status.backup.name',
+      description: 'The Backup restored from',
+    },
+    {
+      name: 'Destination',
+      type: 'string',
+      jsonPath: '.status.destination.deploymentName',
+      description: 'The deployment the restore creates',
+    },
+    { name: 'Attempt', type: 'integer', jsonPath: '.status.attempt', priority: 1 },
+    { name: 'Message', type: 'string', jsonPath: '.status.errorMessage', priority: 1 },
+    age,
+  ],
+  selectableFields: ['.spec.source.backupName', '.spec.destination.deploymentName', '.status.phase'],
+  schema: object(
+    'Restore',
+    {
+      apiVersion: string('APIVersion of the object.'),
+      kind: string('Kind of the object.'),
+      metadata: { type: 'object' },
+      spec: restoreSpec,
+      status: restoreStatus,
+    },
+    {
+      required: ['spec'],
+      'x-kubernetes-validations': labelSafeName,
+    },
+  ),
+};
+
+// --- Backup --------------------------------------------------------------------------------------
+
+const backupSpec = object(
+  'What to back up. Immutable.',
+  {
+    deployment: object(
+      "The data service deployment to back up, in the Backup's namespace.",
+      {
+        apiVersion: string('API version of the deployment.', { default: 'apps/v1', enum: ['apps/v1'] }),
+        kind: enumeration('Kind of the deployment.', SUPPORTED_DEPLOYMENT_KINDS, { default: 'StatefulSet' }),
+        name: dnsSubdomain('Name of the deployment.'),
+      },
+      { required: ['name'], title: 'DeploymentReference' },
+    ),
+    volumeSnapshotClassName: dnsSubdomain(
+      "The VolumeSnapshotClass to snapshot with. Absent: the default class of each volume's CSI driver.",
+    ),
+    backupLocation: dnsSubdomain('Name of the backup location to store the backup in.'),
+  },
+  { required: ['deployment'], title: 'BackupSpec', 'x-kubernetes-validations': immutable('spec') },
+);
+
+const backupStatus = object(
+  'What the operator observed. Written only by the operator.',
+  {
+    phase: enumeration('Where the backup is (PDS Backup.Status.Phase).', BACKUP_PHASES, {
+      title: 'BackupPhase',
+    }),
+    errorCode: enumeration('Why the backup failed.', BACKUP_ERROR_CODES, { title: 'BackupErrorCode' }),
+    errorMessage: string('What went wrong and what to do about it.'),
+    cloudSnapId: string("Snapshot handle of the first volume (the primary replica's)."),
+    volumes: array(
+      'One entry per backed-up volume.',
+      object(
+        'A backed-up volume.',
+        {
+          pvcName: string('The PVC that was snapshotted.'),
+          volumeSnapshotName: string("The VolumeSnapshot holding it, in the Backup's namespace."),
+          cloudSnapId: string('The snapshot handle in the storage system.'),
+          sizeBytes: integer('Size a restored volume needs, in bytes.'),
+        },
+        { required: ['pvcName', 'volumeSnapshotName'], title: 'BackupVolume' },
+      ),
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['pvcName'] },
+    ),
+    fileSize: integer('Total size of the backup in bytes.'),
+    startTime: dateTime('When the backup started.'),
+    completionTime: dateTime('When the backup completed or failed.'),
+    backupCapability: capabilities(
+      "What the backup offers a restore: the backup format's capabilities and the image capabilities of the deployment at backup time.",
+    ),
+    dataServiceDeploymentMetaData: object(
+      'The backed-up deployment, as a restore needs to know it.',
+      {
+        name: string('Name of the deployment.'),
+        customResourceName: string("Name of the deployment's Kubernetes object."),
+        targetClusterName: string('Cluster the backup was taken on.'),
+        namespaceName: string('Namespace of the deployment.'),
+        tlsEnabled: boolean('Whether the data service serves TLS.'),
+        dataServiceName: string(
+          'The data service (app.kubernetes.io/name), which keys the RestorabilityMatrix.',
+        ),
+        image: string("Image of the data service's main container."),
+        replicas: integer('Replicas of the deployment at backup time.'),
+        imageCapabilities: capabilities(
+          "The image's restore capabilities (annotation snapback.dev/image-capabilities).",
+        ),
+      },
+      { title: 'DataServiceDeploymentMetaData' },
+    ),
+    manifest: {
+      ...freeform(
+        "The deployment's manifest, sanitized (no status, uid, resourceVersion, managedFields), to restore from.",
+      ),
+      'x-kubernetes-embedded-resource': true,
+    },
+    observedGeneration: integer('The metadata.generation the status was written for.'),
+    conditions: conditions('Ready and Failed, per the Kubernetes API conventions.'),
+  },
+  { title: 'BackupStatus' },
+);
+
+export const backupCrd: CustomResourceDefinitionSource = {
+  kind: 'Backup',
+  plural: 'backups',
+  singular: 'backup',
+  shortNames: ['bkp'],
+  scope: 'Namespaced',
+  description:
+    'Backup snapshots the volumes of a data service deployment (CSI VolumeSnapshots, "cloudsnaps") and records what a restore needs. It lives next to the deployment.',
+  printerColumns: [
+    ...phaseAndAge('Phase of the backup'),
+    { name: 'Deployment', type: 'string', jsonPath: '.spec.deployment.name' },
+    { name: 'Size', type: 'integer', jsonPath: '.status.fileSize', description: 'Bytes', priority: 1 },
+    { name: 'CloudSnap', type: 'string', jsonPath: '.status.cloudSnapId', priority: 1 },
+    age,
+  ],
+  selectableFields: ['.spec.deployment.name', '.status.phase'],
+  schema: object(
+    'Backup',
+    {
+      apiVersion: string('APIVersion of the object.'),
+      kind: string('Kind of the object.'),
+      metadata: { type: 'object' },
+      spec: backupSpec,
+      status: backupStatus,
+    },
+    { required: ['spec'], 'x-kubernetes-validations': labelSafeName },
+  ),
+};
+
+// --- RestorabilityMatrix -------------------------------------------------------------------------
+
+export const restorabilityMatrixCrd: CustomResourceDefinitionSource = {
+  kind: 'RestorabilityMatrix',
+  plural: 'restorabilitymatrices',
+  singular: 'restorabilitymatrix',
+  shortNames: ['rmatrix'],
+  scope: 'Cluster',
+  description:
+    'RestorabilityMatrix says which backups can be restored into which images, per data service (PDS GetRestorabilityMatrix). The operator reads the one named "default".',
+  printerColumns: [age],
+  selectableFields: [],
+  schema: object(
+    'RestorabilityMatrix',
+    {
+      apiVersion: string('APIVersion of the object.'),
+      kind: string('Kind of the object.'),
+      metadata: { type: 'object' },
+      spec: object(
+        'The matrix.',
+        {
+          dataServices: array(
+            'Per data service, the conditions under which a backup is restorable.',
+            object(
+              'The restorability conditions of one data service.',
+              {
+                name: string("The data service name (the deployment's app.kubernetes.io/name label).", {
+                  minLength: 1,
+                  maxLength: 63,
+                }),
+                conditions: array(
+                  'A backup is restorable when it satisfies at least one condition.',
+                  object(
+                    'Capabilities that must all match.',
+                    {
+                      backupCapabilities: capabilities(
+                        'Required capabilities of the backup, e.g. {"backup": "v1"}.',
+                      ),
+                      imageCapabilities: capabilities(
+                        'Required capabilities of the target image, e.g. {"pds_restore": "v1"}.',
+                      ),
+                    },
+                    { title: 'RestorabilityCondition' },
+                  ),
+                  { maxItems: 64 },
+                ),
+              },
+              { required: ['name', 'conditions'], title: 'DataServiceRestorability' },
+            ),
+            { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'], maxItems: 256 },
+          ),
+        },
+        { title: 'RestorabilityMatrixSpec' },
+      ),
+    },
+    {
+      'x-kubernetes-validations': [
+        {
+          rule: "self.metadata.name == 'default'",
+          message: 'the operator reads only the RestorabilityMatrix named "default"',
+        },
+      ],
+    },
+  ),
+};
+
+export const CRDS: readonly CustomResourceDefinitionSource[] = [
+  backupCrd,
+  restoreCrd,
+  restorabilityMatrixCrd,
+];
+
+export const crdName = (crd: CustomResourceDefinitionSource): string => `${crd.plural}.${GROUP}`;
+export { GROUP, VERSION };

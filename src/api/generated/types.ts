@@ -1,0 +1,312 @@
+// Generated from src/api/crds.ts by `npm run generate`. Do not edit.
+
+import type { Condition, KubeObject, ObjectMeta } from '../kubernetes.js';
+
+/** Backup snapshots the volumes of a data service deployment (CSI VolumeSnapshots, "cloudsnaps") and records what a restore needs. It lives next to the deployment. */
+export interface Backup extends KubeObject {
+  apiVersion?: 'snapback.dev/v1alpha1';
+  kind?: 'Backup';
+  metadata: ObjectMeta;
+  spec: BackupSpec;
+  status?: BackupStatus;
+}
+
+/** Restore recreates a backed-up data service deployment under a new name from a Backup's snapshots. It lives in the destination namespace. */
+export interface Restore extends KubeObject {
+  apiVersion?: 'snapback.dev/v1alpha1';
+  kind?: 'Restore';
+  metadata: ObjectMeta;
+  spec: RestoreSpec;
+  status?: RestoreStatus;
+}
+
+/** RestorabilityMatrix says which backups can be restored into which images, per data service (PDS GetRestorabilityMatrix). The operator reads the one named "default". */
+export interface RestorabilityMatrix extends KubeObject {
+  apiVersion?: 'snapback.dev/v1alpha1';
+  kind?: 'RestorabilityMatrix';
+  metadata: ObjectMeta;
+  spec?: RestorabilityMatrixSpec;
+}
+
+/** The data service deployment to back up, in the Backup's namespace. */
+export interface DeploymentReference {
+  /** API version of the deployment. */
+  apiVersion?: 'apps/v1';
+  /** Kind of the deployment. */
+  kind?: 'StatefulSet';
+  /** Name of the deployment. */
+  name: string;
+}
+
+/** What to back up. Immutable. */
+export interface BackupSpec {
+  /** The data service deployment to back up, in the Backup's namespace. */
+  deployment: DeploymentReference;
+  /** The VolumeSnapshotClass to snapshot with. Absent: the default class of each volume's CSI driver. */
+  volumeSnapshotClassName?: string;
+  /** Name of the backup location to store the backup in. */
+  backupLocation?: string;
+}
+
+/** Where the backup is (PDS Backup.Status.Phase). */
+export type BackupPhase = 'InProgress' | 'Completed' | 'Failed' | 'Deleting';
+
+/** Why the backup failed. */
+export type BackupErrorCode =
+  | 'DeploymentNotFound'
+  | 'DeploymentHasNoVolumes'
+  | 'VolumeSnapshotClassNotFound'
+  | 'SnapshotFailed'
+  | 'BackupInternalError';
+
+/** A backed-up volume. */
+export interface BackupVolume {
+  /** The PVC that was snapshotted. */
+  pvcName: string;
+  /** The VolumeSnapshot holding it, in the Backup's namespace. */
+  volumeSnapshotName: string;
+  /** The snapshot handle in the storage system. */
+  cloudSnapId?: string;
+  /** Size a restored volume needs, in bytes. */
+  sizeBytes?: number;
+}
+
+/** What the backup offers a restore: the backup format's capabilities and the image capabilities of the deployment at backup time. */
+export type Capabilities = Record<string, string>;
+
+/** The backed-up deployment, as a restore needs to know it. */
+export interface DataServiceDeploymentMetaData {
+  /** Name of the deployment. */
+  name?: string;
+  /** Name of the deployment's Kubernetes object. */
+  customResourceName?: string;
+  /** Cluster the backup was taken on. */
+  targetClusterName?: string;
+  /** Namespace of the deployment. */
+  namespaceName?: string;
+  /** Whether the data service serves TLS. */
+  tlsEnabled?: boolean;
+  /** The data service (app.kubernetes.io/name), which keys the RestorabilityMatrix. */
+  dataServiceName?: string;
+  /** Image of the data service's main container. */
+  image?: string;
+  /** Replicas of the deployment at backup time. */
+  replicas?: number;
+  /** The image's restore capabilities (annotation snapback.dev/image-capabilities). */
+  imageCapabilities?: Capabilities;
+}
+
+/** What the operator observed. Written only by the operator. */
+export interface BackupStatus {
+  /** Where the backup is (PDS Backup.Status.Phase). */
+  phase?: BackupPhase;
+  /** Why the backup failed. */
+  errorCode?: BackupErrorCode;
+  /** What went wrong and what to do about it. */
+  errorMessage?: string;
+  /** Snapshot handle of the first volume (the primary replica's). */
+  cloudSnapId?: string;
+  /** One entry per backed-up volume. */
+  volumes?: BackupVolume[];
+  /** Total size of the backup in bytes. */
+  fileSize?: number;
+  /** When the backup started. */
+  startTime?: string;
+  /** When the backup completed or failed. */
+  completionTime?: string;
+  /** What the backup offers a restore: the backup format's capabilities and the image capabilities of the deployment at backup time. */
+  backupCapability?: Capabilities;
+  /** The backed-up deployment, as a restore needs to know it. */
+  dataServiceDeploymentMetaData?: DataServiceDeploymentMetaData;
+  /** The deployment's manifest, sanitized (no status, uid, resourceVersion, managedFields), to restore from. */
+  manifest?: Record<string, unknown>;
+  /** The metadata.generation the status was written for. */
+  observedGeneration?: number;
+  /** Ready and Failed, per the Kubernetes API conventions. */
+  conditions?: Condition[];
+}
+
+/** A Backup in another namespace. */
+export interface BackupReference {
+  /** Namespace of the Backup. */
+  namespace: string;
+  /** Name of the Backup. */
+  name: string;
+}
+
+/** The backup to restore from. Immutable. */
+export interface RestoreSource {
+  /** Name of a Backup in the Restore's namespace. */
+  backupName?: string;
+  /** A Backup in another namespace. */
+  backupRef?: BackupReference;
+  /** Restore only the volume whose snapshot has this handle (one of the Backup's status.volumes[].cloudSnapId). Absent: every volume is restored. */
+  cloudSnapId?: string;
+  /** Name of the backup location the Backup is stored in. */
+  backupLocation?: string;
+}
+
+/** Where the restored deployment goes. Immutable. */
+export interface RestoreDestination {
+  /** Name of the new data service deployment. Defaults to the backed-up deployment's name; a name that is taken fails the restore with DataServiceDeploymentNameAlreadyExist, nothing is overwritten. At most 52 characters, because StatefulSet pods carry a controller-revision-hash label built from it. */
+  deploymentName?: string;
+}
+
+/** A toleration, as in a pod spec. */
+export interface Toleration {
+  /** Taint key; empty with operator Exists matches every taint. */
+  key?: string;
+  /** How key and value are compared. */
+  operator?: 'Exists' | 'Equal';
+  /** Taint value, with operator Equal. */
+  value?: string;
+  /** Taint effect to match; empty matches all. */
+  effect?: '' | 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  /** How long a NoExecute taint is tolerated. */
+  tolerationSeconds?: number;
+}
+
+/** Where the restored deployment's pods may run. Absent: the backed-up deployment's scheduling is kept. Each field that is set replaces the backed-up one. */
+export interface PodSchedulingConfig {
+  /** Node labels the pods must match. */
+  nodeSelector?: Record<string, string>;
+  /** Taints the pods tolerate. */
+  tolerations?: Toleration[];
+  /** Node, pod and pod anti-affinity, as in a pod spec (validated by the API server when the deployment is created). */
+  affinity?: Record<string, unknown>;
+  /** Topology spread constraints, as in a pod spec. */
+  topologySpreadConstraints?: Record<string, unknown>[];
+}
+
+/** What to restore and where. */
+export interface RestoreSpec {
+  /** The backup to restore from. Immutable. */
+  source: RestoreSource;
+  /** Where the restored deployment goes. Immutable. */
+  destination?: RestoreDestination;
+  /** Where the restored deployment's pods may run. Absent: the backed-up deployment's scheduling is kept. Each field that is set replaces the backed-up one. */
+  podSchedulingConfig?: PodSchedulingConfig;
+  /** Changing this on a Failed restore starts a new attempt (PDS RecreateRestore): the failed attempt's objects are removed first and status.attempt counts up. Ignored while a restore is in progress or after it succeeded. */
+  recreateToken?: string;
+}
+
+/** Where the restore is (PDS Restore.Status.Phase). */
+export type RestorePhase =
+  | 'Initializing'
+  | 'Pending'
+  | 'RestoringCloudSnap'
+  | 'RestoringDataServiceDeploymentCR'
+  | 'RestoringDataServiceDeployment'
+  | 'DataServiceDeploymentEnteringNormalMode'
+  | 'Successful'
+  | 'Failed';
+
+/** Why the restore failed (PDS Restore.Status.ErrorCode). */
+export type RestoreErrorCode =
+  | 'DataServiceDeploymentNameAlreadyExist'
+  | 'FailedBackupCredentialSync'
+  | 'RestoreInternalError'
+  | 'BackupNotFound'
+  | 'BackupNotCompleted'
+  | 'IncompatibleBackup'
+  | 'CloudSnapNotFound'
+  | 'CloudSnapRestoreFailed'
+  | 'DataServiceDeploymentRestoreFailed'
+  | 'PhaseTimeout';
+
+/** The Backup the restore resolved. */
+export interface ResolvedBackup {
+  /** Namespace of the Backup. */
+  namespace?: string;
+  /** Name of the Backup. */
+  name?: string;
+  /** UID of the Backup. */
+  uid?: string;
+}
+
+/** The deployment the restore creates. */
+export interface RestoreDestinationStatus {
+  /** Kind of the deployment. */
+  kind?: string;
+  /** Name of the deployment. */
+  deploymentName?: string;
+  /** UID of the deployment, once created. */
+  deploymentUid?: string;
+}
+
+/** How far the volume is. */
+export type VolumeRestorePhase = 'Pending' | 'Restoring' | 'Bound' | 'Failed';
+
+/** A restored volume (per-resource status, as Huawei CSBS reports it). */
+export interface VolumeRestoreStatus {
+  /** The PVC created for the volume. */
+  pvcName: string;
+  /** The snapshot handle it is restored from. */
+  cloudSnapId?: string;
+  /** How far the volume is. */
+  phase?: VolumeRestorePhase;
+  /** Why the volume is not Bound yet, or why it failed. */
+  reason?: string;
+}
+
+/** A phase and when it was entered. */
+export interface PhaseTransition {
+  /** The phase. */
+  phase: RestorePhase;
+  /** When it was entered. */
+  enteredAt: string;
+}
+
+/** What the operator observed. Written only by the operator. */
+export interface RestoreStatus {
+  /** Where the restore is (PDS Restore.Status.Phase). */
+  phase?: RestorePhase;
+  /** Why the restore failed (PDS Restore.Status.ErrorCode). */
+  errorCode?: RestoreErrorCode;
+  /** What went wrong and what to do about it. */
+  errorMessage?: string;
+  /** When the current attempt started. */
+  startedAt?: string;
+  /** When the current attempt reached Successful or Failed. */
+  completedAt?: string;
+  /** "restore-" + name + "-" + short id; names the objects this attempt creates for itself. */
+  customResourceName?: string;
+  /** Attempts so far, counting the current one. */
+  attempt?: number;
+  /** The metadata.generation the status was written for. */
+  observedGeneration?: number;
+  /** The spec.recreateToken the current attempt was started for. */
+  observedRecreateToken?: string;
+  /** The Backup the restore resolved. */
+  backup?: ResolvedBackup;
+  /** The deployment the restore creates. */
+  destination?: RestoreDestinationStatus;
+  /** Each volume being restored. */
+  volumes?: VolumeRestoreStatus[];
+  /** The phases of the current attempt with when each was entered. */
+  phaseHistory?: PhaseTransition[];
+  /** Ready, Progressing and Failed, per the Kubernetes API conventions. */
+  conditions?: Condition[];
+}
+
+/** Capabilities that must all match. */
+export interface RestorabilityCondition {
+  /** Required capabilities of the backup, e.g. {"backup": "v1"}. */
+  backupCapabilities?: Capabilities;
+  /** Required capabilities of the target image, e.g. {"pds_restore": "v1"}. */
+  imageCapabilities?: Capabilities;
+}
+
+/** The restorability conditions of one data service. */
+export interface DataServiceRestorability {
+  /** The data service name (the deployment's app.kubernetes.io/name label). */
+  name: string;
+  /** A backup is restorable when it satisfies at least one condition. */
+  conditions: RestorabilityCondition[];
+}
+
+/** The matrix. */
+export interface RestorabilityMatrixSpec {
+  /** Per data service, the conditions under which a backup is restorable. */
+  dataServices?: DataServiceRestorability[];
+}
