@@ -50,6 +50,7 @@ export const BACKUP_ERROR_CODES = [
   'DeploymentHasNoVolumes',
   'VolumeSnapshotClassNotFound',
   'SnapshotFailed',
+  'PhaseTimeout',
   'BackupInternalError',
 ] as const;
 
@@ -351,6 +352,8 @@ const backupStatus = object(
           volumeSnapshotName: string("The VolumeSnapshot holding it, in the Backup's namespace."),
           cloudSnapId: string('The snapshot handle in the storage system.'),
           sizeBytes: integer('Size a restored volume needs, in bytes.'),
+          driver: string('The CSI driver that holds the snapshot.'),
+          volumeSnapshotClassName: string('The VolumeSnapshotClass the snapshot was taken with.'),
         },
         { required: ['pvcName', 'volumeSnapshotName'], title: 'BackupVolume' },
       ),

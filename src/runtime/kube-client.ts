@@ -115,7 +115,9 @@ export class KubeClient {
   }
 
   /** Loads the kubeconfig the way kubectl does: $KUBECONFIG, ~/.kube/config, or in-cluster. */
-  static async fromDefault(options: { observe?: RequestObserver; userAgent?: string } = {}): Promise<KubeClient> {
+  static async fromDefault(
+    options: { observe?: RequestObserver; userAgent?: string } = {},
+  ): Promise<KubeClient> {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromDefault();
     return KubeClient.create(kubeConfig, options);
@@ -129,7 +131,11 @@ export class KubeClient {
     await this.dispatcher.close();
   }
 
-  async get<T extends KubeObject>(rt: ResourceType<T>, name: string, namespace?: string): Promise<T | undefined> {
+  async get<T extends KubeObject>(
+    rt: ResourceType<T>,
+    name: string,
+    namespace?: string,
+  ): Promise<T | undefined> {
     try {
       return await this.request<T>('get', rt, 'GET', objectPath(rt, name, namespace));
     } catch (err) {
@@ -162,7 +168,11 @@ export class KubeClient {
     return { items, resourceVersion };
   }
 
-  async create<T extends KubeObject>(rt: ResourceType<T>, object: T, fieldManager = this.userAgent): Promise<T> {
+  async create<T extends KubeObject>(
+    rt: ResourceType<T>,
+    object: T,
+    fieldManager = this.userAgent,
+  ): Promise<T> {
     const body = { ...object, apiVersion: apiVersionOf(rt), kind: rt.kind };
     return this.request<T>('create', rt, 'POST', collectionPath(rt, object.metadata.namespace), {
       body,
@@ -180,11 +190,17 @@ export class KubeClient {
     patch: object,
     options: { namespace?: string; subresource?: 'status'; fieldManager?: string } = {},
   ): Promise<T> {
-    return this.request<T>('patch', rt, 'PATCH', objectPath(rt, name, options.namespace, options.subresource), {
-      body: patch,
-      contentType: MERGE_PATCH,
-      query: { fieldManager: options.fieldManager ?? this.userAgent },
-    });
+    return this.request<T>(
+      'patch',
+      rt,
+      'PATCH',
+      objectPath(rt, name, options.namespace, options.subresource),
+      {
+        body: patch,
+        contentType: MERGE_PATCH,
+        query: { fieldManager: options.fieldManager ?? this.userAgent },
+      },
+    );
   }
 
   /** Server-side apply: the server merges the fields this manager owns. */
@@ -214,9 +230,15 @@ export class KubeClient {
     const name = object.metadata.name;
     if (name === undefined) throw new Error(`replace ${rt.kind}: metadata.name is required`);
     const body = { ...object, apiVersion: apiVersionOf(rt), kind: rt.kind };
-    return this.request<T>('update', rt, 'PUT', objectPath(rt, name, object.metadata.namespace, subresource), {
-      body,
-    });
+    return this.request<T>(
+      'update',
+      rt,
+      'PUT',
+      objectPath(rt, name, object.metadata.namespace, subresource),
+      {
+        body,
+      },
+    );
   }
 
   /** Deletes the object; false when it was already gone. */

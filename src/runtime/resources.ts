@@ -1,3 +1,5 @@
+import { GROUP, VERSION } from '../api/constants.js';
+import type { Backup, RestorabilityMatrix, Restore } from '../api/generated/types.js';
 import type {
   Event,
   KubeObject,
@@ -95,6 +97,13 @@ export const resources = {
     'volumesnapshotclasses',
     false,
   ),
+  backups: resource<Backup>(GROUP, VERSION, 'Backup', 'backups', true),
+  restores: resource<Restore>(GROUP, VERSION, 'Restore', 'restores', true),
+  restorabilityMatrices: resource<RestorabilityMatrix>(
+    GROUP,
+    VERSION,
+    'RestorabilityMatrix',
+    'restorabilitymatrices',
+    false,
+  ),
 } as const;
-
-export { resource as defineResource };

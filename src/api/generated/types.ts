@@ -57,6 +57,7 @@ export type BackupErrorCode =
   | 'DeploymentHasNoVolumes'
   | 'VolumeSnapshotClassNotFound'
   | 'SnapshotFailed'
+  | 'PhaseTimeout'
   | 'BackupInternalError';
 
 /** A backed-up volume. */
@@ -69,6 +70,10 @@ export interface BackupVolume {
   cloudSnapId?: string;
   /** Size a restored volume needs, in bytes. */
   sizeBytes?: number;
+  /** The CSI driver that holds the snapshot. */
+  driver?: string;
+  /** The VolumeSnapshotClass the snapshot was taken with. */
+  volumeSnapshotClassName?: string;
 }
 
 /** What the backup offers a restore: the backup format's capabilities and the image capabilities of the deployment at backup time. */

@@ -1,0 +1,214 @@
+// Operator configuration: defaults, then an optional YAML file (--config or SNAPBACK_CONFIG),
+// then a few environment variables the Deployment sets. Validated with ajv against a schema
+// built from the same helpers as the CRDs; a bad file stops the operator with every problem named.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { load } from 'js-yaml';
+import { integer, object, string, boolean, enumeration, type JSONSchemaProps } from './api/schema.js';
+import { compileValidator } from './api/validation.js';
+import type { BackupConfig } from './controllers/backup/context.js';
+import type { RestoreConfig } from './controllers/restore/context.js';
+
+export interface LeaderElectionConfig {
+  enabled: boolean;
+  namespace: string;
+  leaseName: string;
+  identity: string;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
+}
+
+export interface OperatorConfig {
+  clusterName: string;
+  /** Watch one namespace; empty watches all. */
+  watchNamespace: string;
+  /** Reconcile workers per controller. */
+  workers: number;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  /** Port of /metrics, /healthz and /readyz. */
+  httpPort: number;
+  restore: RestoreConfig;
+  backup: BackupConfig;
+  leaderElection: LeaderElectionConfig;
+}
+
+const seconds = (description: string) => integer(description, { minimum: 1 });
+
+export const configSchema: JSONSchemaProps = object(
+  'Snapback operator configuration.',
+  {
+    clusterName: string('Name of this cluster, recorded in backups.', { minLength: 1 }),
+    watchNamespace: string('Namespace to watch; empty for all.'),
+    workers: integer('Reconcile workers per controller.', { minimum: 1, maximum: 64 }),
+    logLevel: enumeration('Log level.', ['error', 'warn', 'info', 'debug']),
+    httpPort: integer('Port for /metrics, /healthz and /readyz.', { minimum: 1, maximum: 65535 }),
+    restore: object(
+      'Restore settings.',
+      {
+        maxConcurrentRestores: integer('Restores allowed in the active phases at once.', { minimum: 1 }),
+        strictRestorability: boolean('Refuse data services the RestorabilityMatrix does not list.'),
+        phaseTimeoutSeconds: object(
+          'Timeout per phase.',
+          {
+            Initializing: seconds('Initializing, including waiting for an in-progress backup.'),
+            Pending: seconds('Pending, including waiting for a concurrency slot.'),
+            RestoringCloudSnap: seconds('RestoringCloudSnap.'),
+            RestoringDataServiceDeploymentCR: seconds('RestoringDataServiceDeploymentCR.'),
+            RestoringDataServiceDeployment: seconds('RestoringDataServiceDeployment.'),
+            DataServiceDeploymentEnteringNormalMode: seconds('DataServiceDeploymentEnteringNormalMode.'),
+          },
+          {
+            required: [
+              'Initializing',
+              'Pending',
+              'RestoringCloudSnap',
+              'RestoringDataServiceDeploymentCR',
+              'RestoringDataServiceDeployment',
+              'DataServiceDeploymentEnteringNormalMode',
+            ],
+          },
+        ),
+      },
+      { required: ['maxConcurrentRestores', 'strictRestorability', 'phaseTimeoutSeconds'] },
+    ),
+    backup: object(
+      'Backup settings.',
+      {
+        clusterName: string('Set from clusterName.'),
+        timeoutSeconds: seconds('How long snapshots may take.'),
+      },
+      { required: ['timeoutSeconds'] },
+    ),
+    leaderElection: object(
+      'Leader election on a coordination.k8s.io Lease.',
+      {
+        enabled: boolean('Elect a leader; only the leader reconciles.'),
+        namespace: string('Namespace of the Lease.', { minLength: 1 }),
+        leaseName: string('Name of the Lease.', { minLength: 1 }),
+        identity: string('This process in the Lease.', { minLength: 1 }),
+        leaseDurationSeconds: seconds('How long a lease lasts without renewal.'),
+        renewDeadlineSeconds: seconds('How long the leader keeps trying to renew before stepping down.'),
+        retryPeriodSeconds: seconds('How often candidates try.'),
+      },
+      {
+        required: [
+          'enabled',
+          'namespace',
+          'leaseName',
+          'identity',
+          'leaseDurationSeconds',
+          'renewDeadlineSeconds',
+          'retryPeriodSeconds',
+        ],
+      },
+    ),
+  },
+  {
+    required: [
+      'clusterName',
+      'watchNamespace',
+      'workers',
+      'logLevel',
+      'httpPort',
+      'restore',
+      'backup',
+      'leaderElection',
+    ],
+  },
+);
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  return {
+    clusterName: 'default',
+    watchNamespace: '',
+    workers: 4,
+    logLevel: 'info',
+    httpPort: 8080,
+    restore: {
+      maxConcurrentRestores: 20,
+      strictRestorability: false,
+      phaseTimeoutSeconds: {
+        Initializing: 3600,
+        Pending: 3600,
+        RestoringCloudSnap: 3600,
+        RestoringDataServiceDeploymentCR: 300,
+        RestoringDataServiceDeployment: 7200,
+        DataServiceDeploymentEnteringNormalMode: 1800,
+      },
+    },
+    backup: { clusterName: 'default', timeoutSeconds: 3600 },
+    leaderElection: {
+      enabled: true,
+      namespace: env.POD_NAMESPACE ?? 'default',
+      leaseName: 'snapback-operator',
+      identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
+      leaseDurationSeconds: 15,
+      renewDeadlineSeconds: 10,
+      retryPeriodSeconds: 2,
+    },
+  };
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+type Tree = Record<string, unknown>;
+
+const isTree = (value: unknown): value is Tree =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** Deep merge of plain objects; `override` wins, arrays and scalars are replaced whole. */
+function merge(base: Tree, override: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const current = out[key];
+    out[key] = isTree(value) && isTree(current) ? merge(current, value) : value;
+  }
+  return out;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Builds the configuration from defaults, a file's text and the environment, or throws ConfigError. */
+export function resolveConfig(
+  fileText: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): OperatorConfig {
+  let fromFile: unknown = {};
+  if (fileText !== undefined) {
+    try {
+      fromFile = load(fileText) ?? {};
+    } catch (err) {
+      throw new ConfigError([`the configuration file is not valid YAML: ${(err as Error).message}`]);
+    }
+    if (!isTree(fromFile)) {
+      throw new ConfigError(['the configuration file must hold a mapping']);
+    }
+  }
+  const fromEnv: DeepPartial<OperatorConfig> = {
+    ...(env.SNAPBACK_WATCH_NAMESPACE === undefined ? {} : { watchNamespace: env.SNAPBACK_WATCH_NAMESPACE }),
+    ...(env.SNAPBACK_LOG_LEVEL === undefined
+      ? {}
+      : { logLevel: env.SNAPBACK_LOG_LEVEL as OperatorConfig['logLevel'] }),
+  };
+  const defaults = defaultConfig(env) as unknown as Tree;
+  const config = merge(merge(defaults, fromFile as Tree), fromEnv as Tree) as unknown as OperatorConfig;
+  config.backup.clusterName = config.clusterName;
+  const result = compileValidator(configSchema)(config);
+  if (!result.valid) throw new ConfigError(result.errors);
+  return config;
+}
+
+export function loadConfig(
+  argv: readonly string[] = process.argv,
+  env: NodeJS.ProcessEnv = process.env,
+): OperatorConfig {
+  const flag = argv.indexOf('--config');
+  const path = flag >= 0 ? argv[flag + 1] : env.SNAPBACK_CONFIG;
+  return resolveConfig(path === undefined ? undefined : readFileSync(path, 'utf8'), env);
+}

@@ -1,0 +1,106 @@
+// InProgress: one VolumeSnapshot per volume; Completed when every one is ready to use.
+
+import type { Backup, BackupStatus, BackupVolume } from '../../api/generated/types.js';
+import { labels } from '../../api/constants.js';
+import { resources } from '../../runtime/resources.js';
+import { snapshotState, volumeSnapshotForClaim } from '../../storage/snapshots.js';
+import { ensureCreated } from '../shared/objects.js';
+import { backupLabels, failed, withConditions, type BackupContext } from './context.js';
+
+export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise<BackupStatus> {
+  const status = backup.status ?? {};
+  const now = ctx.now().toISOString();
+  const namespace = backup.metadata.namespace ?? '';
+  const volumes = status.volumes ?? [];
+  let ready = 0;
+  for (const volume of volumes) {
+    const snapshot = ctx.cache.snapshots.get(`${namespace}/${volume.volumeSnapshotName}`);
+    if (snapshot === undefined) {
+      const result = await ensureCreated(
+        ctx.client,
+        resources.volumeSnapshots,
+        volumeSnapshotForClaim({
+          name: volume.volumeSnapshotName,
+          namespace,
+          pvcName: volume.pvcName,
+          ...(volume.volumeSnapshotClassName === undefined
+            ? {}
+            : { className: volume.volumeSnapshotClassName }),
+          labels: backupLabels(backup),
+        }),
+        labels.backup,
+      );
+      if (result.outcome === 'taken') {
+        return failed(
+          status,
+          'SnapshotFailed',
+          `VolumeSnapshot ${namespace}/${volume.volumeSnapshotName} already exists and belongs to something else.`,
+          now,
+        );
+      }
+      continue;
+    }
+    const state = snapshotState(snapshot);
+    if (state.error !== undefined) {
+      return failed(
+        status,
+        'SnapshotFailed',
+        `the snapshot of ${volume.pvcName} failed: ${state.error}`,
+        now,
+      );
+    }
+    if (state.ready) ready++;
+  }
+  if (ready < volumes.length) {
+    return withConditions(status, 'SnapshotsInProgress', `${ready}/${volumes.length} snapshot(s) ready`, now);
+  }
+  return complete(ctx, backup, status, now);
+}
+
+/** All snapshots are ready: read their handles and sizes from the contents, once. */
+async function complete(
+  ctx: BackupContext,
+  backup: Backup,
+  status: BackupStatus,
+  now: string,
+): Promise<BackupStatus> {
+  const namespace = backup.metadata.namespace ?? '';
+  const volumes: BackupVolume[] = [];
+  for (const volume of status.volumes ?? []) {
+    const snapshot = ctx.cache.snapshots.get(`${namespace}/${volume.volumeSnapshotName}`);
+    const contentName = snapshot?.status?.boundVolumeSnapshotContentName;
+    const content =
+      contentName === undefined
+        ? undefined
+        : await ctx.client.get(resources.volumeSnapshotContents, contentName);
+    const state = snapshot === undefined ? undefined : snapshotState(snapshot, content);
+    if (state?.handle === undefined) {
+      return failed(
+        status,
+        'SnapshotFailed',
+        `the snapshot of ${volume.pvcName} is ready but records no snapshot handle.`,
+        now,
+      );
+    }
+    volumes.push({
+      ...volume,
+      cloudSnapId: state.handle,
+      ...(state.sizeBytes === undefined ? {} : { sizeBytes: state.sizeBytes }),
+      ...(content?.spec.driver === undefined ? {} : { driver: content.spec.driver }),
+    });
+  }
+  const fileSize = volumes.reduce((sum, volume) => sum + (volume.sizeBytes ?? 0), 0);
+  return withConditions(
+    {
+      ...status,
+      phase: 'Completed',
+      volumes,
+      cloudSnapId: volumes[0]?.cloudSnapId ?? '',
+      fileSize,
+      completionTime: now,
+    },
+    'Completed',
+    `${volumes.length} snapshot(s) ready, ${fileSize} bytes`,
+    now,
+  );
+}

@@ -1,0 +1,56 @@
+// Removing what a restore attempt created: for a recreate (the failed attempt's leftovers) and
+// when a Restore is deleted. Listed from the API server, not the cache, so nothing created just
+// before is missed.
+
+import { labels } from '../../api/constants.js';
+import type { Restore } from '../../api/generated/types.js';
+import type { KubeObject } from '../../api/kubernetes.js';
+import { adapterFor } from '../../dataservices/index.js';
+import type { KubeClient } from '../../runtime/kube-client.js';
+import { resources, type ResourceType } from '../../runtime/resources.js';
+
+export interface CleanupScope {
+  /** Also remove the deployment and its PVCs (not after a successful restore: they are the user's now). */
+  includeDeployment: boolean;
+}
+
+/**
+ * Deletes the attempt's objects in scope and returns how many still exist (being deleted).
+ * Zero means the attempt left nothing behind.
+ */
+export async function cleanUpAttempt(
+  client: KubeClient,
+  restore: Restore,
+  scope: CleanupScope,
+): Promise<number> {
+  const attempt = restore.status?.customResourceName;
+  if (attempt === undefined) return 0;
+  const namespace = restore.metadata.namespace ?? '';
+  const selector = `${labels.restoreAttempt}=${attempt}`;
+  const kinds: { rt: ResourceType; namespace?: string }[] = [
+    { rt: resources.volumeSnapshots, namespace },
+    { rt: resources.volumeSnapshotContents },
+  ];
+  if (scope.includeDeployment) {
+    const deployment = adapterFor(restore.status?.destination?.kind);
+    if (deployment !== undefined) kinds.unshift({ rt: deployment.resource, namespace });
+    kinds.push({ rt: resources.persistentVolumeClaims, namespace });
+  }
+  let remaining = 0;
+  for (const { rt, namespace: ns } of kinds) {
+    const { items } = await client.list<KubeObject>(rt, {
+      labelSelector: selector,
+      ...(ns === undefined ? {} : { namespace: ns }),
+    });
+    for (const item of items) {
+      remaining++;
+      if (item.metadata.deletionTimestamp !== undefined) continue;
+      await client.delete(rt, item.metadata.name ?? '', {
+        ...(ns === undefined ? {} : { namespace: ns }),
+        propagationPolicy: 'Background',
+        preconditions: { uid: item.metadata.uid ?? '' },
+      });
+    }
+  }
+  return remaining;
+}

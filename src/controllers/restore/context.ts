@@ -1,0 +1,137 @@
+// Everything a restore step may use. Reads come from informer caches; the client is for writes
+// (and for the few authoritative reads a step cannot take from a cache).
+
+import { labels, MANAGED_BY } from '../../api/constants.js';
+import type {
+  Backup,
+  BackupVolume,
+  RestorabilityMatrix,
+  Restore,
+  RestorePhase,
+} from '../../api/generated/types.js';
+import type {
+  Event,
+  Labels,
+  PersistentVolumeClaim,
+  StatefulSet,
+  VolumeSnapshot,
+  VolumeSnapshotContent,
+} from '../../api/kubernetes.js';
+import type { DataServiceAdapter, VolumePlan } from '../../dataservices/adapter.js';
+import { adapterFor } from '../../dataservices/index.js';
+import type { Manifest } from '../../dataservices/manifest.js';
+import type { KubeClient } from '../../runtime/kube-client.js';
+import type { Cache } from '../shared/cache.js';
+import type { ConcurrencySlots } from './slots.js';
+
+export interface RestoreConfig {
+  /** Restores allowed in the active phases at once. */
+  maxConcurrentRestores: number;
+  /** Refuse data services the RestorabilityMatrix does not list. */
+  strictRestorability: boolean;
+  /** How long each non-terminal phase may take before the restore fails with PhaseTimeout. */
+  phaseTimeoutSeconds: Record<Exclude<RestorePhase, 'Successful' | 'Failed'>, number>;
+}
+
+export interface RestoreCaches {
+  restores: Cache<Restore>;
+  backups: Cache<Backup>;
+  matrices: Cache<RestorabilityMatrix>;
+  claims: Cache<PersistentVolumeClaim>;
+  statefulSets: Cache<StatefulSet>;
+  snapshots: Cache<VolumeSnapshot>;
+  contents: Cache<VolumeSnapshotContent>;
+  events: Cache<Event>;
+}
+
+export interface RestoreContext {
+  client: KubeClient;
+  cache: RestoreCaches;
+  config: RestoreConfig;
+  slots: ConcurrencySlots;
+  now(): Date;
+}
+
+/** Index names the caches are built with. */
+export const indexes = {
+  /** Objects by their snapback.dev/restore-attempt label. */
+  attempt: 'attempt',
+  /** Events by involved object "namespace/name". */
+  involvedObject: 'involvedObject',
+  /** Restores by the "namespace/name" of the Backup they read. */
+  backup: 'backup',
+} as const;
+
+export function backupKeyOf(restore: Restore): { namespace: string; name: string } {
+  const source = restore.spec.source;
+  if (source.backupRef !== undefined) return source.backupRef;
+  return { namespace: restore.metadata.namespace ?? '', name: source.backupName ?? '' };
+}
+
+/** The labels every object of a restore attempt carries: cleanup and listing select on them. */
+export function attemptLabels(restore: Restore, backup: Backup, deploymentName: string): Labels {
+  const project = restore.metadata.labels?.[labels.project] ?? backup.metadata.labels?.[labels.project];
+  return {
+    [labels.restore]: restore.metadata.name ?? '',
+    [labels.restoreAttempt]: restore.status?.customResourceName ?? '',
+    [labels.backup]: backup.metadata.name ?? '',
+    [labels.deployment]: deploymentName,
+    ...(project === undefined ? {} : { [labels.project]: project }),
+  };
+}
+
+/** Scaffolding (snapshots, contents) is Snapback's own; the deployment and PVCs become the user's. */
+export function scaffoldingLabels(restore: Restore, backup: Backup, deploymentName: string): Labels {
+  return { ...attemptLabels(restore, backup, deploymentName), [labels.managedBy]: MANAGED_BY };
+}
+
+export interface PlannedVolume extends VolumePlan {
+  index: number;
+  source: BackupVolume;
+}
+
+/** What the current attempt restores, recomputed from the Backup the attempt resolved. */
+export interface RestorePlan {
+  backup: Backup;
+  adapter: DataServiceAdapter;
+  manifest: Manifest;
+  deploymentName: string;
+  volumes: PlannedVolume[];
+}
+
+/** Either the plan, or why there can be none (for a Failed outcome). */
+export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan | { problem: string } {
+  const ref = restore.status?.backup ?? backupKeyOf(restore);
+  const backup = ctx.cache.backups.get(`${ref.namespace ?? ''}/${ref.name ?? ''}`);
+  if (backup === undefined)
+    return { problem: `Backup ${ref.namespace ?? ''}/${ref.name ?? ''} no longer exists` };
+  const status = backup.status ?? {};
+  const manifest = status.manifest as Manifest | undefined;
+  if (manifest === undefined)
+    return { problem: `Backup ${backup.metadata.name ?? ''} records no deployment manifest` };
+  const adapter = adapterFor(manifest.kind);
+  if (adapter === undefined) {
+    return {
+      problem: `deployments of kind ${manifest.kind ?? '(none)'} cannot be restored by this operator`,
+    };
+  }
+  const deploymentName =
+    restore.spec.destination?.deploymentName ??
+    status.dataServiceDeploymentMetaData?.name ??
+    manifest.metadata.name ??
+    '';
+  const wanted = restore.spec.source.cloudSnapId;
+  const sources = (status.volumes ?? []).filter(
+    (volume) => wanted === undefined || volume.cloudSnapId === wanted,
+  );
+  const plans = adapter.planVolumes(
+    manifest,
+    sources.map((volume) => volume.pvcName),
+    deploymentName,
+  );
+  const volumes = plans.flatMap((plan, index) => {
+    const source = sources.find((volume) => volume.pvcName === plan.sourcePvcName);
+    return source === undefined ? [] : [{ ...plan, index, source }];
+  });
+  return { backup, adapter, manifest, deploymentName, volumes };
+}

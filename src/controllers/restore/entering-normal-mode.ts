@@ -1,0 +1,39 @@
+// DataServiceDeploymentEnteringNormalMode (PDS DATA_SERVICE_DEPLOYMENT_ENTERING_NORMAL_MODE):
+// switch the deployment to normal mode, then wait until it is healthy.
+
+import type { Restore } from '../../api/generated/types.js';
+import { planRestore, type RestoreContext } from './context.js';
+import { advance, fail, wait, type StepOutcome } from './outcome.js';
+
+export async function enteringNormalMode(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
+  const plan = planRestore(ctx, restore);
+  if ('problem' in plan) return fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`);
+  const namespace = restore.metadata.namespace ?? '';
+  const deployment = ctx.cache.statefulSets.get(`${namespace}/${plan.deploymentName}`);
+  if (deployment === undefined) {
+    return fail(
+      'DataServiceDeploymentRestoreFailed',
+      `${plan.adapter.kind} ${namespace}/${plan.deploymentName} was deleted before it reached normal mode.`,
+    );
+  }
+  if (plan.adapter.mode(deployment) !== 'normal') {
+    await ctx.client.mergePatch(
+      plan.adapter.resource,
+      plan.deploymentName,
+      plan.adapter.normalModePatch(plan.manifest),
+      {
+        namespace,
+      },
+    );
+    return wait(
+      'SwitchingToNormalMode',
+      `${plan.adapter.kind} ${plan.deploymentName} switched to normal mode`,
+    );
+  }
+  const health = plan.adapter.health(deployment);
+  if (!health.healthy) return wait('WaitingForHealthy', `normal mode: ${health.message}`);
+  return advance(
+    'Successful',
+    `${plan.adapter.kind} ${plan.deploymentName} restored and healthy (${health.message})`,
+  );
+}

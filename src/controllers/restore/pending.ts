@@ -1,0 +1,48 @@
+// Pending (PDS PENDING): make sure nothing would be overwritten, then wait for a free slot.
+
+import { labels } from '../../api/constants.js';
+import type { Restore } from '../../api/generated/types.js';
+import type { KubeObject } from '../../api/kubernetes.js';
+import { resources } from '../../runtime/resources.js';
+import { planRestore, type RestoreContext } from './context.js';
+import { advance, fail, wait, type StepOutcome } from './outcome.js';
+
+const ownedByAttempt = (object: KubeObject, attempt: string | undefined): boolean =>
+  object.metadata.labels?.[labels.restoreAttempt] === attempt;
+
+export async function pending(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
+  const plan = planRestore(ctx, restore);
+  if ('problem' in plan) return fail('BackupNotCompleted', `${plan.problem}; the restore cannot go on.`);
+  const namespace = restore.metadata.namespace ?? '';
+  const attempt = restore.status?.customResourceName;
+
+  // Authoritative reads: the caches hold only Snapback's own objects, a conflict is someone else's.
+  const existing = await ctx.client.get(plan.adapter.resource, plan.deploymentName, namespace);
+  if (existing !== undefined && !ownedByAttempt(existing, attempt)) {
+    return fail(
+      'DataServiceDeploymentNameAlreadyExist',
+      `${plan.adapter.kind} ${namespace}/${plan.deploymentName} already exists and was not made by this restore; nothing was changed. Create a new Restore with another spec.destination.deploymentName, or remove the existing deployment and change spec.recreateToken.`,
+    );
+  }
+  for (const volume of plan.volumes) {
+    const claim = await ctx.client.get(resources.persistentVolumeClaims, volume.pvcName, namespace);
+    if (claim !== undefined && !ownedByAttempt(claim, attempt)) {
+      return fail(
+        'DataServiceDeploymentNameAlreadyExist',
+        `PersistentVolumeClaim ${namespace}/${volume.pvcName}, which ${plan.adapter.kind} ${plan.deploymentName} would mount, already exists (often left behind by a deleted StatefulSet of that name); nothing was changed. Choose another deployment name or delete the claim, then change spec.recreateToken.`,
+      );
+    }
+  }
+
+  const key = `${namespace}/${restore.metadata.name ?? ''}`;
+  if (!ctx.slots.tryAcquire(key)) {
+    return wait(
+      'WaitingForSlot',
+      `${ctx.slots.inUse()} restores are running, the limit is ${ctx.config.maxConcurrentRestores}; this one starts when one finishes`,
+    );
+  }
+  return advance(
+    'RestoringCloudSnap',
+    `no name conflicts; restoring ${plan.volumes.length} volume(s) from snapshots`,
+  );
+}

@@ -1,0 +1,168 @@
+// RestoringCloudSnap (PDS RESTORING_CLOUDSNAP): a PVC per volume from the backup's snapshots,
+// then wait until all are Bound. A snapshot in another namespace is reached through a
+// pre-provisioned VolumeSnapshotContent (by snapshot handle) and a VolumeSnapshot bound to it.
+
+import type { Restore, VolumeRestoreStatus } from '../../api/generated/types.js';
+import type { PersistentVolumeClaim } from '../../api/kubernetes.js';
+import { childName } from '../../naming.js';
+import { resources } from '../../runtime/resources.js';
+import {
+  claimFromSnapshot,
+  preProvisionedContent,
+  snapshotOfContent,
+  snapshotState,
+} from '../../storage/snapshots.js';
+import { ensureCreated } from '../shared/objects.js';
+import {
+  attemptLabels,
+  indexes,
+  planRestore,
+  scaffoldingLabels,
+  type PlannedVolume,
+  type RestoreContext,
+  type RestorePlan,
+} from './context.js';
+import { advance, fail, wait, type StepOutcome } from './outcome.js';
+
+type VolumeProgress = VolumeRestoreStatus | { failed: string };
+
+export async function restoringCloudSnap(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
+  const plan = planRestore(ctx, restore);
+  if ('problem' in plan)
+    return fail('CloudSnapRestoreFailed', `${plan.problem}; the volumes cannot be restored.`);
+  const volumes: VolumeRestoreStatus[] = [];
+  for (const volume of plan.volumes) {
+    const progress = await restoreVolume(ctx, restore, plan, volume);
+    if ('failed' in progress) {
+      return fail('CloudSnapRestoreFailed', progress.failed, {
+        volumes: markFailed(restore, volume, progress.failed),
+      });
+    }
+    volumes.push(progress);
+  }
+  const bound = volumes.filter((volume) => volume.phase === 'Bound').length;
+  if (bound === volumes.length) {
+    return advance('RestoringDataServiceDeploymentCR', `all ${bound} volume(s) restored and bound`, {
+      volumes,
+    });
+  }
+  return wait('RestoringVolumes', `${bound}/${volumes.length} volume(s) bound`, { volumes });
+}
+
+async function restoreVolume(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+  volume: PlannedVolume,
+): Promise<VolumeProgress> {
+  const namespace = restore.metadata.namespace ?? '';
+  const base = { pvcName: volume.pvcName, cloudSnapId: volume.source.cloudSnapId ?? '' };
+  const source = await snapshotInNamespace(ctx, restore, plan, volume);
+  if ('failed' in source) return source;
+  if (!source.ready) return { ...base, phase: 'Restoring', reason: source.waiting };
+
+  const claim = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
+  if (claim === undefined) {
+    const created = await ensureCreated(
+      ctx.client,
+      resources.persistentVolumeClaims,
+      claimFromSnapshot({
+        name: volume.pvcName,
+        namespace,
+        snapshotName: source.snapshotName,
+        claim: volume.claim,
+        ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
+        labels: attemptLabels(restore, plan.backup, plan.deploymentName),
+      }),
+    );
+    if (created.outcome === 'taken') {
+      return {
+        failed: `PersistentVolumeClaim ${namespace}/${volume.pvcName} was created by someone else meanwhile; nothing of theirs was changed.`,
+      };
+    }
+    return { ...base, phase: 'Restoring', reason: 'volume requested from the snapshot' };
+  }
+  if (claim.status?.phase === 'Bound') return { ...base, phase: 'Bound' };
+  const failure = provisioningFailure(ctx, claim);
+  if (failure !== undefined) {
+    return {
+      failed: `volume ${volume.pvcName} could not be restored from snapshot ${volume.source.cloudSnapId ?? ''}: ${failure}`,
+    };
+  }
+  return { ...base, phase: 'Restoring', reason: 'waiting for the volume to be provisioned and bound' };
+}
+
+/** The VolumeSnapshot in the restore's namespace that the PVC is made from, creating it if needed. */
+async function snapshotInNamespace(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+  volume: PlannedVolume,
+): Promise<{ ready: true; snapshotName: string } | { ready: false; waiting: string } | { failed: string }> {
+  const namespace = restore.metadata.namespace ?? '';
+  if (plan.backup.metadata.namespace === namespace) {
+    return { ready: true, snapshotName: volume.source.volumeSnapshotName };
+  }
+  const attempt = restore.status?.customResourceName ?? '';
+  const name = childName(attempt, restore.metadata.uid ?? '', 'snap', volume.index);
+  const handle = volume.source.cloudSnapId;
+  const driver = volume.source.driver;
+  if (handle === undefined || driver === undefined) {
+    return {
+      failed: `Backup ${plan.backup.metadata.name ?? ''} does not record the snapshot handle and driver of ${volume.source.pvcName}, which a restore into another namespace needs.`,
+    };
+  }
+  const labels = scaffoldingLabels(restore, plan.backup, plan.deploymentName);
+  const content = ctx.cache.contents.get(name);
+  if (content === undefined) {
+    await ensureCreated(
+      ctx.client,
+      resources.volumeSnapshotContents,
+      preProvisionedContent({
+        name,
+        driver,
+        snapshotHandle: handle,
+        snapshotName: name,
+        snapshotNamespace: namespace,
+        ...(volume.source.volumeSnapshotClassName === undefined
+          ? {}
+          : { className: volume.source.volumeSnapshotClassName }),
+        labels,
+      }),
+    );
+  }
+  const snapshot = ctx.cache.snapshots.get(`${namespace}/${name}`);
+  if (snapshot === undefined) {
+    await ensureCreated(
+      ctx.client,
+      resources.volumeSnapshots,
+      snapshotOfContent({ name, namespace, contentName: name, labels }),
+    );
+    return { ready: false, waiting: `snapshot ${handle} is being imported into ${namespace}` };
+  }
+  const state = snapshotState(snapshot, content);
+  if (state.error !== undefined)
+    return { failed: `snapshot ${handle} could not be imported: ${state.error}` };
+  if (!state.ready) return { ready: false, waiting: `waiting for imported snapshot ${name} to be ready` };
+  return { ready: true, snapshotName: name };
+}
+
+/** The provisioner's latest ProvisioningFailed event for this very claim, if any. */
+function provisioningFailure(ctx: RestoreContext, claim: PersistentVolumeClaim): string | undefined {
+  const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name ?? ''}`;
+  const failures = ctx.cache.events
+    .byIndex(indexes.involvedObject, key)
+    .filter(
+      (event) =>
+        event.type === 'Warning' &&
+        event.reason === 'ProvisioningFailed' &&
+        event.involvedObject.uid === claim.metadata.uid,
+    );
+  return failures.at(-1)?.message;
+}
+
+function markFailed(restore: Restore, volume: PlannedVolume, reason: string): VolumeRestoreStatus[] {
+  return (restore.status?.volumes ?? []).map((entry) =>
+    entry.pvcName === volume.pvcName ? { ...entry, phase: 'Failed', reason } : entry,
+  );
+}

@@ -1,0 +1,44 @@
+// RestoringDataServiceDeploymentCR (PDS RESTORING_DATA_SERVICE_DEPLOYMENT_CR): the manifest
+// from the backup, rewritten (name, namespace, scheduling, restore mode), is created.
+
+import type { Restore } from '../../api/generated/types.js';
+import { ApiError } from '../../runtime/kube-client.js';
+import { ensureCreated } from '../shared/objects.js';
+import { attemptLabels, planRestore, type RestoreContext } from './context.js';
+import { advance, fail, type StepOutcome } from './outcome.js';
+
+export async function restoringDeploymentCR(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
+  const plan = planRestore(ctx, restore);
+  if ('problem' in plan) return fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`);
+  const namespace = restore.metadata.namespace ?? '';
+  const scheduling = restore.spec.podSchedulingConfig;
+  const deployment = plan.adapter.render(plan.manifest, {
+    name: plan.deploymentName,
+    namespace,
+    labels: attemptLabels(restore, plan.backup, plan.deploymentName),
+    ...(scheduling === undefined ? {} : { scheduling }),
+  });
+  const destination = { kind: plan.adapter.kind, deploymentName: plan.deploymentName };
+  try {
+    const result = await ensureCreated(ctx.client, plan.adapter.resource, deployment);
+    if (result.outcome === 'taken') {
+      return fail(
+        'DataServiceDeploymentNameAlreadyExist',
+        `${plan.adapter.kind} ${namespace}/${plan.deploymentName} was created by someone else while the volumes were restored; it was left alone. Its restored volumes remain, labelled with this restore; change spec.recreateToken after choosing how to proceed.`,
+      );
+    }
+    return advance(
+      'RestoringDataServiceDeployment',
+      `${plan.adapter.kind} ${plan.deploymentName} created in restore mode`,
+      { destination: { ...destination, deploymentUid: result.object.metadata.uid ?? '' } },
+    );
+  } catch (err) {
+    if (err instanceof ApiError && (err.statusCode === 422 || err.statusCode === 400)) {
+      return fail(
+        'DataServiceDeploymentRestoreFailed',
+        `the API server rejected the restored ${plan.adapter.kind}: ${err.message}. Fix spec.podSchedulingConfig (or the backed-up manifest's problem) in a new Restore.`,
+      );
+    }
+    throw err;
+  }
+}

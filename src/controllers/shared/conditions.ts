@@ -1,0 +1,21 @@
+import type { Condition } from '../../api/kubernetes.js';
+
+/**
+ * Sets a condition the way meta.SetStatusCondition does: lastTransitionTime moves only when the
+ * status changes, so a condition tells how long it has held.
+ */
+export function setCondition(
+  conditions: readonly Condition[] | undefined,
+  update: Omit<Condition, 'lastTransitionTime'>,
+  now: string,
+): Condition[] {
+  const list = [...(conditions ?? [])];
+  const index = list.findIndex((condition) => condition.type === update.type);
+  const previous = index >= 0 ? list[index] : undefined;
+  const lastTransitionTime =
+    previous !== undefined && previous.status === update.status ? previous.lastTransitionTime : now;
+  const next: Condition = { ...update, lastTransitionTime };
+  if (index >= 0) list[index] = next;
+  else list.push(next);
+  return list;
+}

@@ -1,0 +1,28 @@
+import { labels } from '../../api/constants.js';
+import type { KubeObject } from '../../api/kubernetes.js';
+import { isAlreadyExists, type KubeClient } from '../../runtime/kube-client.js';
+import type { ResourceType } from '../../runtime/resources.js';
+
+export type EnsureResult<T> = { outcome: 'created' | 'found'; object: T } | { outcome: 'taken'; object: T };
+
+/**
+ * Creates an object with a deterministic name. If it exists already it is ours when it carries
+ * the same value of `ownerLabel` (a restart repeating a step), otherwise the name is taken.
+ */
+export async function ensureCreated<T extends KubeObject>(
+  client: KubeClient,
+  rt: ResourceType<T>,
+  object: T,
+  ownerLabel: string = labels.restoreAttempt,
+): Promise<EnsureResult<T>> {
+  try {
+    return { outcome: 'created', object: await client.create(rt, object) };
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+  const existing = await client.get(rt, object.metadata.name ?? '', object.metadata.namespace);
+  if (existing === undefined)
+    throw new Error(`${rt.kind} ${object.metadata.name ?? ''} vanished while being created`);
+  const ours = existing.metadata.labels?.[ownerLabel] === object.metadata.labels?.[ownerLabel];
+  return { outcome: ours ? 'found' : 'taken', object: existing };
+}

@@ -1,0 +1,64 @@
+// Capturing a deployment's manifest for a backup, and rewriting it for a restore. Pure functions.
+
+import type { KubeObject, Labels, ObjectMeta } from '../api/kubernetes.js';
+
+/** What a backup keeps of a deployment: enough to create it again, nothing the server owns. */
+export type Manifest = KubeObject & Record<string, unknown>;
+
+/** Metadata the API server or other controllers own; a recreated object must not carry it. */
+const SERVER_OWNED_METADATA: readonly (keyof ObjectMeta)[] = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'managedFields',
+  'ownerReferences',
+  'finalizers',
+  'generateName',
+];
+
+/** Annotations that describe the old object's history rather than what it should be. */
+const HISTORY_ANNOTATIONS = [
+  'kubectl.kubernetes.io/last-applied-configuration',
+  'deployment.kubernetes.io/revision',
+];
+
+const isSnapbackKey = (key: string): boolean =>
+  key.startsWith('snapback.dev/') && key !== 'snapback.dev/project';
+
+function withoutKeys(map: Record<string, string> | undefined, drop: (key: string) => boolean) {
+  if (map === undefined) return undefined;
+  const kept = Object.entries(map).filter(([key]) => !drop(key));
+  return kept.length === 0 ? undefined : Object.fromEntries(kept);
+}
+
+/**
+ * The deployment as a backup records it: no status, no server-owned metadata, no history
+ * annotations, and none of Snapback's own bookkeeping labels from an earlier restore.
+ */
+export function sanitize(object: KubeObject): Manifest {
+  const copy = structuredClone(object) as Manifest;
+  delete copy.status;
+  const metadata: ObjectMeta = { ...copy.metadata };
+  for (const field of SERVER_OWNED_METADATA) delete metadata[field];
+  metadata.labels = withoutKeys(metadata.labels, isSnapbackKey);
+  metadata.annotations = withoutKeys(
+    metadata.annotations,
+    (key) => HISTORY_ANNOTATIONS.includes(key) || isSnapbackKey(key),
+  );
+  if (metadata.labels === undefined) delete metadata.labels;
+  if (metadata.annotations === undefined) delete metadata.annotations;
+  copy.metadata = metadata;
+  return copy;
+}
+
+/** Replaces label values equal to `from` with `to`, so renamed pods stop matching the original's selectors. */
+export function renameLabelValues(labels: Labels | undefined, from: string, to: string): Labels | undefined {
+  if (labels === undefined) return undefined;
+  return Object.fromEntries(Object.entries(labels).map(([key, value]) => [key, value === from ? to : value]));
+}
+
+export function mergeLabels(...sets: (Labels | undefined)[]): Labels {
+  return Object.assign({}, ...sets.filter((set) => set !== undefined)) as Labels;
+}
