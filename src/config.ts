@@ -180,7 +180,9 @@ export function resolveConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): OperatorConfig {
   let fromFile: unknown = {};
-  if (fileText !== undefined) {
+  // An empty or comment-only file means "all defaults" (js-yaml refuses an empty document).
+  const meaningful = fileText?.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('#'));
+  if (fileText !== undefined && meaningful === true) {
     try {
       fromFile = load(fileText) ?? {};
     } catch (err) {

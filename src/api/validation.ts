@@ -30,8 +30,13 @@ ajv.addFormat('date-time', RFC3339);
 ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
 
 function describe(error: ErrorObject): string {
-  const field = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
-  return `${field === '' ? '(root)' : field}: ${error.message ?? 'is invalid'}`;
+  const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  // ajv reports an unknown key at its parent; name the key itself, as the API server does.
+  const unknown = (error.params as { additionalProperty?: unknown }).additionalProperty;
+  if (error.keyword === 'additionalProperties' && typeof unknown === 'string') {
+    return `${path === '' ? unknown : `${path}.${unknown}`}: unknown field`;
+  }
+  return `${path === '' ? '(root)' : path}: ${error.message ?? 'is invalid'}`;
 }
 
 /** Kubernetes treats a schema without additionalProperties as closed (unknown fields are pruned); so do we. */

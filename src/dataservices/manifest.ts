@@ -1,5 +1,6 @@
 // Capturing a deployment's manifest for a backup, and rewriting it for a restore. Pure functions.
 
+import { annotations, labels } from '../api/constants.js';
 import type { KubeObject, Labels, ObjectMeta } from '../api/kubernetes.js';
 
 /** What a backup keeps of a deployment: enough to create it again, nothing the server owns. */
@@ -24,8 +25,14 @@ const HISTORY_ANNOTATIONS = [
   'deployment.kubernetes.io/revision',
 ];
 
-const isSnapbackKey = (key: string): boolean =>
-  key.startsWith('snapback.dev/') && key !== 'snapback.dev/project';
+/** What a restore stamps on the deployment it creates; a backup of that deployment must not carry it on. */
+const BOOKKEEPING_LABELS: readonly string[] = [
+  labels.backup,
+  labels.deployment,
+  labels.restore,
+  labels.restoreAttempt,
+];
+const BOOKKEEPING_ANNOTATIONS: readonly string[] = [annotations.mode];
 
 function withoutKeys(map: Record<string, string> | undefined, drop: (key: string) => boolean) {
   if (map === undefined) return undefined;
@@ -42,10 +49,10 @@ export function sanitize(object: KubeObject): Manifest {
   delete copy.status;
   const metadata: ObjectMeta = { ...copy.metadata };
   for (const field of SERVER_OWNED_METADATA) delete metadata[field];
-  metadata.labels = withoutKeys(metadata.labels, isSnapbackKey);
+  metadata.labels = withoutKeys(metadata.labels, (key) => BOOKKEEPING_LABELS.includes(key));
   metadata.annotations = withoutKeys(
     metadata.annotations,
-    (key) => HISTORY_ANNOTATIONS.includes(key) || isSnapbackKey(key),
+    (key) => HISTORY_ANNOTATIONS.includes(key) || BOOKKEEPING_ANNOTATIONS.includes(key),
   );
   if (metadata.labels === undefined) delete metadata.labels;
   if (metadata.annotations === undefined) delete metadata.annotations;
@@ -54,9 +61,9 @@ export function sanitize(object: KubeObject): Manifest {
 }
 
 /** Replaces label values equal to `from` with `to`, so renamed pods stop matching the original's selectors. */
-export function renameLabelValues(labels: Labels | undefined, from: string, to: string): Labels | undefined {
-  if (labels === undefined) return undefined;
-  return Object.fromEntries(Object.entries(labels).map(([key, value]) => [key, value === from ? to : value]));
+export function renameLabelValues(set: Labels | undefined, from: string, to: string): Labels | undefined {
+  if (set === undefined) return undefined;
+  return Object.fromEntries(Object.entries(set).map(([key, value]) => [key, value === from ? to : value]));
 }
 
 export function mergeLabels(...sets: (Labels | undefined)[]): Labels {

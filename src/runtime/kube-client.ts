@@ -35,6 +35,8 @@ export interface ListOptions {
   fieldSelector?: string;
   /** Page size; pages are followed until the list is complete. */
   limit?: number;
+  /** Aborts the LIST (an informer bounds its LIST with a timeout). */
+  signal?: AbortSignal;
 }
 
 export interface WatchOptions {
@@ -78,6 +80,7 @@ const CREDENTIAL_TTL_MS = 60_000;
 export class KubeClient {
   private readonly server: string;
   private readonly dispatcher: Dispatcher;
+  private readonly watchDispatcher: Dispatcher;
   private headers: Record<string, string> = {};
   private headersReadAt = 0;
 
@@ -103,6 +106,11 @@ export class KubeClient {
       keepAliveTimeout: 30_000,
       connections: 32,
     });
+    // A quiet watch sends nothing for minutes: undici's 5-minute body timeout would cut it with an
+    // error. Watches are bounded by the server's timeoutSeconds and the informer's watchdog instead.
+    this.watchDispatcher = this.dispatcher.compose(
+      (dispatch) => (options, handler) => dispatch({ ...options, bodyTimeout: 0 }, handler),
+    );
   }
 
   static async create(
@@ -160,6 +168,7 @@ export class KubeClient {
           limit: options.limit ?? 500,
           continue: continueToken,
         },
+        signal: options.signal,
       });
       for (const item of page.items) items.push(item);
       resourceVersion = page.metadata.resourceVersion ?? resourceVersion;
@@ -284,7 +293,7 @@ export class KubeClient {
       const response = await fetch(url, {
         method: 'GET',
         headers: await this.requestHeaders(undefined),
-        dispatcher: this.dispatcher,
+        dispatcher: this.watchDispatcher,
         signal,
       });
       statusCode = response.status;

@@ -134,10 +134,11 @@ const SUFFIXES: Record<string, number> = {
 
 /** A Kubernetes resource quantity ("10Gi", "500M", "1e3") in bytes. */
 export function parseQuantity(quantity: string): number {
-  const match = /^([0-9.]+(?:e[0-9]+)?)([a-zA-Z]*)$/.exec(quantity.trim());
+  const match = /^((?:\d+(?:\.\d*)?|\.\d+)(?:e\d+)?)([a-zA-Z]*)$/.exec(quantity.trim());
   const multiplier = match === null ? undefined : SUFFIXES[match[2] ?? ''];
-  if (match === null || multiplier === undefined) throw new Error(`not a storage quantity: "${quantity}"`);
-  return Math.ceil(Number(match[1]) * multiplier);
+  const value = Number(match?.[1]) * (multiplier ?? NaN);
+  if (!Number.isFinite(value)) throw new Error(`not a storage quantity: "${quantity}"`);
+  return Math.ceil(value);
 }
 
 function parseOptionalQuantity(quantity: string | undefined): number | undefined {

@@ -33,8 +33,9 @@ export class ConcurrencySlots {
 
   /** Takes a slot for `key` if one is free. */
   tryAcquire(key: string): boolean {
-    if (this.grants.has(key)) return true;
-    if (this.inUse() >= this.limit()) return false;
+    // inUse() first: it drops expired grants, so an expired one is re-acquired like a new one.
+    const inUse = this.inUse();
+    if (!this.grants.has(key) && inUse >= this.limit()) return false;
     this.grants.set(key, this.now());
     return true;
   }

@@ -1,0 +1,160 @@
+// A controller: informer events become keys in a rate-limited work queue, and N workers call an
+// idempotent reconcile for each key. Dependencies wake their owner: an event on a dependent
+// object (a PVC a restore created) maps to the owner's key through `toKeys` (its label).
+
+import type { Logger } from 'winston';
+import type { KubeObject } from '../api/kubernetes.js';
+import type { ControllerMetrics, WorkqueueMetrics } from '../observability/metrics.js';
+import { objectKey, type Informer } from './informer.js';
+import { isConflict } from './kube-client.js';
+import { WorkQueue, type RateLimiter } from './workqueue.js';
+
+export interface ReconcileResult {
+  /** Reconcile the key again after this long, even if no event arrives first. */
+  requeueAfterMs?: number;
+}
+
+export type Reconcile = (key: string) => Promise<ReconcileResult | undefined>;
+
+/** Events of `informer` wake the owners named by `toKeys` ("namespace/name" of the primary). */
+export interface DependencyWatch<T extends KubeObject = KubeObject> {
+  informer: Informer<T>;
+  toKeys(obj: T): string[];
+}
+
+export interface ControllerOptions {
+  /** Labels metrics and logs, names the queue. */
+  name: string;
+  reconcile: Reconcile;
+  /** The informer of the objects reconciled; keys are their objectKey. */
+  primary: Informer<KubeObject>;
+  watches?: DependencyWatch[];
+  /** Concurrent reconciles (of different keys). Default 1. */
+  workers?: number;
+  logger: Logger;
+  metrics: { controller: ControllerMetrics; workqueue: WorkqueueMetrics };
+  rateLimiter?: RateLimiter;
+}
+
+type Result = 'success' | 'error' | 'requeue';
+
+const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export class Controller {
+  readonly name: string;
+  private readonly queue: WorkQueue;
+  private readonly log: Logger;
+  private readonly unsubscribe: (() => void)[] = [];
+  private workers: Promise<void>[] = [];
+  private stopping = false;
+  private started = false;
+
+  constructor(private readonly options: ControllerOptions) {
+    this.name = options.name;
+    this.log = options.logger.child({ controller: options.name });
+    this.queue = new WorkQueue({
+      name: options.name,
+      metrics: options.metrics.workqueue,
+      rateLimiter: options.rateLimiter,
+    });
+  }
+
+  /** Keys waiting for a worker. */
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Subscribes to the informers and starts the workers. On informers that already synced, every
+   * cached object is replayed as an add, so each one is reconciled once after the start.
+   */
+  start(): void {
+    if (this.started) throw new Error(`controller ${this.name} was already started`);
+    this.started = true;
+    const enqueue = (obj: KubeObject): void => {
+      this.queue.add(objectKey(obj));
+    };
+    this.unsubscribe.push(this.options.primary.on({ add: enqueue, update: enqueue, delete: enqueue }));
+    for (const watch of this.options.watches ?? []) {
+      const wake = (obj: KubeObject): void => {
+        for (const key of watch.toKeys(obj)) this.queue.add(key);
+      };
+      this.unsubscribe.push(
+        watch.informer.on({
+          add: wake,
+          // The old state counts too: an object whose owner label changed must wake its old owner.
+          update: (obj, old) => {
+            wake(obj);
+            if (old !== obj) wake(old);
+          },
+          delete: wake,
+        }),
+      );
+    }
+    const workers = this.options.workers ?? 1;
+    this.workers = Array.from({ length: workers }, () => this.work());
+    this.log.info('started', { workers });
+  }
+
+  /** Stops taking keys and resolves when the reconciles in flight have finished. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    this.log.info('stopped');
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      if (this.stopping) {
+        this.queue.done(key);
+        return;
+      }
+      try {
+        await this.process(key);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async process(key: string): Promise<void> {
+    const started = performance.now();
+    let result: Result;
+    try {
+      const outcome = await this.options.reconcile(key);
+      this.queue.forget(key);
+      const after = outcome?.requeueAfterMs;
+      if (after !== undefined) {
+        this.queue.addAfter(key, after);
+        result = 'requeue';
+      } else {
+        result = 'success';
+      }
+    } catch (err) {
+      const attempt = this.queue.failures(key) + 1;
+      this.queue.addRateLimited(key);
+      if (isConflict(err)) {
+        // Someone wrote the object since it was read; the next attempt reads the new version.
+        this.log.info('conflict; retrying', { key, attempt, error: errorMessage(err) });
+        result = 'requeue';
+      } else {
+        this.log.error('reconcile failed; retrying', {
+          key,
+          attempt,
+          error: errorMessage(err),
+          stack: err instanceof Error ? err.stack : undefined,
+        });
+        this.options.metrics.controller.reconcileErrors.inc({ controller: this.name });
+        result = 'error';
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.options.metrics.controller.reconciles.inc({ controller: this.name, result });
+    this.options.metrics.controller.reconcileDuration.observe({ controller: this.name }, seconds);
+  }
+}

@@ -1,0 +1,133 @@
+import { describe, expect, it } from '@jest/globals';
+import type { Capabilities, RestorabilityMatrix } from '../../../src/api/generated/types.js';
+import {
+  evaluateRestorability,
+  imageCapabilitiesOf,
+  parseCapabilities,
+} from '../../../src/dataservices/capabilities.js';
+
+describe('parseCapabilities', () => {
+  it.each<{ value: string | undefined; expected: Capabilities }>([
+    { value: undefined, expected: {} },
+    { value: '', expected: {} },
+    { value: '  ,  , ', expected: {} },
+    { value: 'pds_restore=v1', expected: { pds_restore: 'v1' } },
+    { value: ' pds_restore = v1 ,  other=v2 ', expected: { pds_restore: 'v1', other: 'v2' } },
+    { value: 'a=b=c', expected: { a: 'b=c' } },
+    { value: 'query=x=1,y=2', expected: { query: 'x=1', y: '2' } },
+    { value: 'flag', expected: { flag: '' } },
+    { value: '=v1', expected: {} },
+    { value: 'a=1,a=2', expected: { a: '2' } },
+  ])('"$value"', ({ value, expected }) => {
+    expect(parseCapabilities(value)).toEqual(expected);
+  });
+
+  it('reads the snapback.dev/image-capabilities annotation of an object', () => {
+    expect(
+      imageCapabilitiesOf({
+        metadata: { annotations: { 'snapback.dev/image-capabilities': 'pds_restore=v1' } },
+      }),
+    ).toEqual({ pds_restore: 'v1' });
+    expect(imageCapabilitiesOf({ metadata: {} })).toEqual({});
+  });
+});
+
+const matrix: RestorabilityMatrix = {
+  metadata: { name: 'default' },
+  spec: {
+    dataServices: [
+      {
+        name: 'postgresql',
+        conditions: [
+          { backupCapabilities: { backup: 'v2' }, imageCapabilities: { pds_restore: 'v2' } },
+          { backupCapabilities: { backup: 'v1' }, imageCapabilities: { pds_restore: 'v1' } },
+        ],
+      },
+      { name: 'redis', conditions: [{}] },
+      { name: 'kafka', conditions: [{ backupCapabilities: {}, imageCapabilities: {} }] },
+      { name: 'mysql', conditions: [] },
+    ],
+  },
+};
+
+const input = (overrides: Partial<Parameters<typeof evaluateRestorability>[0]> = {}) => ({
+  matrix,
+  dataServiceName: 'postgresql',
+  backupCapabilities: { backup: 'v1' },
+  imageCapabilities: { pds_restore: 'v1' },
+  strict: false,
+  ...overrides,
+});
+
+describe('evaluateRestorability', () => {
+  it.each([
+    { name: 'not listed', matrix },
+    { name: 'no matrix at all', matrix: undefined },
+  ])('allows a data service absent from the matrix when not strict ($name)', ({ matrix: m }) => {
+    const verdict = evaluateRestorability(input({ matrix: m, dataServiceName: 'cassandra' }));
+    expect(verdict.compatible).toBe(true);
+    expect(verdict.reason).toContain('"cassandra"');
+  });
+
+  it.each([
+    { name: 'not listed', matrix },
+    { name: 'no matrix at all', matrix: undefined },
+  ])('refuses a data service absent from the matrix in strict mode ($name)', ({ matrix: m }) => {
+    const verdict = evaluateRestorability(input({ matrix: m, dataServiceName: 'cassandra', strict: true }));
+    expect(verdict.compatible).toBe(false);
+    expect(verdict.reason).toContain('"cassandra"');
+    expect(verdict.reason).toContain('strict');
+  });
+
+  it('refuses a deployment without a data service name in strict mode', () => {
+    expect(evaluateRestorability(input({ dataServiceName: undefined, strict: true })).compatible).toBe(false);
+  });
+
+  it.each<{ backup: Capabilities; image: Capabilities; condition: number }>([
+    { backup: { backup: 'v1' }, image: { pds_restore: 'v1' }, condition: 2 },
+    { backup: { backup: 'v2' }, image: { pds_restore: 'v2' }, condition: 1 },
+    { backup: { backup: 'v1', extra: 'x' }, image: { pds_restore: 'v1', more: 'y' }, condition: 2 },
+  ])(
+    'is compatible when one condition of several is satisfied: $backup / $image',
+    ({ backup, image, condition }) => {
+      const verdict = evaluateRestorability(input({ backupCapabilities: backup, imageCapabilities: image }));
+      expect(verdict).toEqual({
+        compatible: true,
+        reason: `satisfies condition ${condition} for "postgresql"`,
+      });
+    },
+  );
+
+  it.each<{ backup: Capabilities; image: Capabilities }>([
+    { backup: { backup: 'v1' }, image: { pds_restore: 'v2' } },
+    { backup: { backup: 'v2' }, image: { pds_restore: 'v1' } },
+    { backup: {}, image: { pds_restore: 'v1' } },
+    { backup: { backup: 'v1' }, image: {} },
+  ])('is refused when no condition is satisfied: $backup / $image', ({ backup, image }) => {
+    const verdict = evaluateRestorability(
+      input({ backupCapabilities: backup, imageCapabilities: image, strict: true }),
+    );
+    expect(verdict.compatible).toBe(false);
+    expect(verdict.reason).toContain('data service "postgresql"');
+    expect(verdict.reason).toContain('none of the 2 conditions');
+  });
+
+  it('names the capabilities it was given when refusing', () => {
+    const verdict = evaluateRestorability(input({ imageCapabilities: { pds_restore: 'v9' } }));
+    expect(verdict.reason).toContain('{backup: v1}');
+    expect(verdict.reason).toContain('{pds_restore: v9}');
+  });
+
+  it.each(['redis', 'kafka'])('an empty condition of %s matches everything', (name) => {
+    const verdict = evaluateRestorability(
+      input({ dataServiceName: name, backupCapabilities: {}, imageCapabilities: {} }),
+    );
+    expect(verdict.compatible).toBe(true);
+  });
+
+  it('a listed data service with no conditions is never restorable', () => {
+    const verdict = evaluateRestorability(input({ dataServiceName: 'mysql' }));
+    expect(verdict.compatible).toBe(false);
+    expect(verdict.reason).toContain('"mysql"');
+  });
+});
