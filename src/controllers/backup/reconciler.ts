@@ -6,15 +6,13 @@ import type { Logger } from 'winston';
 import { annotations, API_VERSION, finalizers, labels } from '../../api/constants.js';
 import type { Backup, BackupStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
+import type { ReconcileResult } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
 import { isTerminal } from '../restore/transitions.js';
+import { requeueFor } from '../shared/conditions.js';
 import { capture } from './capture.js';
 import { failed, RESTORES_BY_BACKUP, withConditions, type BackupContext } from './context.js';
 import { takeSnapshots } from './snapshot.js';
-
-export interface ReconcileResult {
-  requeueAfterMs?: number;
-}
 
 /** How often a deletion waiting on snapshots or restores looks again if no event comes first. */
 const DELETION_RECHECK_MS = 5_000;
@@ -42,7 +40,7 @@ export class BackupReconciler {
       case 'InProgress': {
         const next = this.timedOut(status) ?? (await takeSnapshots(this.ctx, backup));
         await this.write(backup, next);
-        return next.phase === 'InProgress' ? { requeueAfterMs: this.untilDeadline(status) } : undefined;
+        return next.phase === 'InProgress' ? requeueFor(this.untilDeadline(status)) : undefined;
       }
       default:
         return undefined;

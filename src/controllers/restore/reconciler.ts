@@ -8,7 +8,9 @@ import type { Logger } from 'winston';
 import { API_VERSION, finalizers } from '../../api/constants.js';
 import type { Restore, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
+import type { ReconcileResult } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
+import { requeueFor } from '../shared/conditions.js';
 import { cleanUpAttempt } from './cleanup.js';
 import type { RestoreContext } from './context.js';
 import { enteringNormalMode } from './entering-normal-mode.js';
@@ -41,10 +43,6 @@ export interface RestoreObserver {
   phaseFinished(phase: RestorePhase, seconds: number): void;
 }
 
-export interface ReconcileResult {
-  requeueAfterMs?: number;
-}
-
 export class RestoreReconciler {
   constructor(
     private readonly ctx: RestoreContext,
@@ -73,9 +71,7 @@ export class RestoreReconciler {
     const outcome = timedOut ?? (await STEPS[phase](this.ctx, restore));
     await this.apply(restore, outcome);
     if (outcome.type !== 'wait') return undefined;
-    return {
-      requeueAfterMs: Math.min(outcome.requeueAfterMs ?? Infinity, this.untilDeadline(status, phase)),
-    };
+    return requeueFor(Math.min(outcome.requeueAfterMs ?? Infinity, this.untilDeadline(status, phase)));
   }
 
   private timeout(status: RestoreStatus, phase: ActivePhase): StepOutcome | undefined {

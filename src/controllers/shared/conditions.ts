@@ -19,3 +19,12 @@ export function setCondition(
   else list.push(next);
   return list;
 }
+
+/** setTimeout's ceiling is about 24.8 days; deadlines further out are looked at again within an hour. */
+const MAX_REQUEUE_MS = 3_600_000;
+
+/** A requeue delay for a deadline `ms` away, or undefined when there is none. */
+export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
+  if (!Number.isFinite(ms)) return undefined;
+  return { requeueAfterMs: Math.min(Math.max(0, Math.ceil(ms)), MAX_REQUEUE_MS) };
+}
