@@ -10,7 +10,9 @@ export default {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      testTimeout: 180000,
+      // Fails the run at once, with instructions, when the test cluster does not answer.
+      globalSetup: '<rootDir>/test/integration/support/global-setup.ts',
+      setupFilesAfterEnv: ['<rootDir>/test/integration/support/timeout.ts'],
     },
   ],
 };

@@ -16,8 +16,12 @@ step "unit tests"
 npm run -s test:unit
 
 step "local control plane"
-started_here=0
-if ! test/cluster/up.sh --status >/dev/null 2>&1; then started_here=1; fi
+# A cluster someone started by hand (make cluster-up) is used and left running.
+started_here=1
+if [ -f .cache/cluster/kubeconfig ] && [ -x .cache/bin/kubectl ] &&
+  kubectl --kubeconfig .cache/cluster/kubeconfig get --raw /readyz >/dev/null 2>&1; then
+  started_here=0
+fi
 test/cluster/up.sh
 cleanup() {
   if [ "$started_here" = 1 ] && [ -z "${SNAPBACK_KEEP_CLUSTER:-}" ]; then

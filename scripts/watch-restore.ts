@@ -79,8 +79,9 @@ console.log(
   `${color.bold}Restore ${namespace}/${name}${color.reset} (customResourceName and phases as the operator records them)\n`,
 );
 const controller = new AbortController();
-let done = false;
-while (!done) {
+// A holder, not a `let`: it is set in the watch callback, which TypeScript's narrowing cannot see.
+const outcome = { shown: false };
+while (!outcome.shown) {
   const initial = await client.get(resources.restores, name, namespace);
   if (initial?.status !== undefined && show(initial.status)) break;
   await client
@@ -96,7 +97,7 @@ while (!done) {
         if (type === 'ADDED' || type === 'MODIFIED') {
           const restore = object as Restore;
           if (restore.status !== undefined && show(restore.status)) {
-            done = true;
+            outcome.shown = true;
             controller.abort();
           }
         }

@@ -199,7 +199,7 @@ export function resolveConfig(
       : { logLevel: env.SNAPBACK_LOG_LEVEL as OperatorConfig['logLevel'] }),
   };
   const defaults = defaultConfig(env) as unknown as Tree;
-  const config = merge(merge(defaults, fromFile as Tree), fromEnv as Tree) as unknown as OperatorConfig;
+  const config = merge(merge(defaults, fromFile as Tree), fromEnv) as unknown as OperatorConfig;
   config.backup.clusterName = config.clusterName;
   const result = compileValidator(configSchema)(config);
   if (!result.valid) throw new ConfigError(result.errors);

@@ -31,19 +31,13 @@ const labelledOwner =
     return owner === undefined ? [] : [keyOf(object.metadata.namespace, owner)];
   };
 
-/** Informer<T> is invariant in T; a watch only ever hands toKeys objects of its own informer. */
+/** A watch whose toKeys is typed by its informer: it only ever hands toKeys its own objects. */
 function dependency<T extends KubeObject>(
   informer: Informer<T>,
   toKeys: (object: T) => string[],
 ): DependencyWatch {
-  return {
-    informer: informer as unknown as Informer<KubeObject>,
-    toKeys: toKeys as (object: KubeObject) => string[],
-  };
+  return { informer, toKeys };
 }
-
-const asPrimary = <T extends KubeObject>(informer: Informer<T>): Informer<KubeObject> =>
-  informer as unknown as Informer<KubeObject>;
 
 export function buildOperator(options: {
   client: KubeClient;
@@ -131,7 +125,7 @@ export function buildOperator(options: {
   manager.controller({
     name: 'restore',
     reconcile: (key) => restoreReconciler.reconcile(key),
-    primary: asPrimary(restores),
+    primary: restores,
     workers: config.workers,
     watches: [
       dependency(claims, labelledOwner(labels.restore)),
@@ -167,7 +161,7 @@ export function buildOperator(options: {
   manager.controller({
     name: 'backup',
     reconcile: (key) => backupReconciler.reconcile(key),
-    primary: asPrimary(backups),
+    primary: backups,
     workers: config.workers,
     watches: [
       dependency(snapshots, (snapshot) =>

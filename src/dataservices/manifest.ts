@@ -47,8 +47,9 @@ function withoutKeys(map: Record<string, string> | undefined, drop: (key: string
 export function sanitize(object: KubeObject): Manifest {
   const copy = structuredClone(object) as Manifest;
   delete copy.status;
-  const metadata: ObjectMeta = { ...copy.metadata };
-  for (const field of SERVER_OWNED_METADATA) delete metadata[field];
+  const metadata = Object.fromEntries(
+    Object.entries(copy.metadata).filter(([field]) => !(SERVER_OWNED_METADATA as string[]).includes(field)),
+  ) as ObjectMeta;
   metadata.labels = withoutKeys(metadata.labels, (key) => BOOKKEEPING_LABELS.includes(key));
   metadata.annotations = withoutKeys(
     metadata.annotations,

@@ -98,6 +98,9 @@ export function createLogger(options: LoggerOptions): Logger {
       redactFormat(),
       winston.format.json(),
     ),
+    // winston declares its transports as interfaces extending the TransportStream class; at
+    // runtime they are its subclasses.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
     transports: [transport],
   });
 }

@@ -8,7 +8,7 @@ import type { RestoreObserver } from '../controllers/restore/reconciler.js';
 
 const PHASE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
-function countByPhase<T extends { status?: { phase?: string } }>(items: T[]): Map<string, number> {
+function countByPhase(items: { status?: { phase?: string } }[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const item of items) {
     const phase = item.status?.phase ?? 'New';

@@ -28,18 +28,18 @@ export interface ObservabilityServerOptions {
 async function runChecks(checks: HealthCheck[]): Promise<{ ok: boolean; body: string }> {
   const lines: string[] = [];
   let ok = true;
-  for (const { name, check } of checks) {
+  for (const probe of checks) {
     let problem: CheckResult;
     try {
-      problem = await check();
+      problem = await probe.check();
     } catch (err) {
       problem = err instanceof Error ? err.message : String(err);
     }
     if (problem === undefined) {
-      lines.push(`[+]${name} ok`);
+      lines.push(`[+]${probe.name} ok`);
     } else {
       ok = false;
-      lines.push(`[-]${name} failed: ${problem}`);
+      lines.push(`[-]${probe.name} failed: ${problem}`);
     }
   }
   lines.push(ok ? 'ok' : 'failed');

@@ -5,7 +5,7 @@
 import type { Logger } from 'winston';
 import type { KubeObject } from '../api/kubernetes.js';
 import type { ControllerMetrics, WorkqueueMetrics } from '../observability/metrics.js';
-import { objectKey, type Informer } from './informer.js';
+import { objectKey, type EventSource } from './informer.js';
 import { isConflict } from './kube-client.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
 
@@ -18,7 +18,7 @@ export type Reconcile = (key: string) => Promise<ReconcileResult | undefined>;
 
 /** Events of `informer` wake the owners named by `toKeys` ("namespace/name" of the primary). */
 export interface DependencyWatch<T extends KubeObject = KubeObject> {
-  informer: Informer<T>;
+  informer: EventSource<T>;
   toKeys(obj: T): string[];
 }
 
@@ -27,7 +27,7 @@ export interface ControllerOptions {
   name: string;
   reconcile: Reconcile;
   /** The informer of the objects reconciled; keys are their objectKey. */
-  primary: Informer<KubeObject>;
+  primary: EventSource<KubeObject>;
   watches?: DependencyWatch[];
   /** Concurrent reconciles (of different keys). Default 1. */
   workers?: number;

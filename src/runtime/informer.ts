@@ -30,6 +30,14 @@ export interface EventHandler<T> {
 
 export type IndexFunc<T> = (obj: T) => string[];
 
+/**
+ * The subscription side of an informer. Its method signature lets an Informer<Restore> stand
+ * where an EventSource<KubeObject> is expected (an Informer<T> itself is invariant in T).
+ */
+export interface EventSource<T extends KubeObject> {
+  on(handler: EventHandler<T>): () => void;
+}
+
 export interface StoreChanges<T> {
   added: T[];
   updated: { obj: T; old: T }[];
@@ -196,7 +204,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-export class Informer<T extends KubeObject> {
+export class Informer<T extends KubeObject> implements EventSource<T> {
   private readonly store = new ObjectStore<T>();
   private readonly handlers = new Set<EventHandler<T>>();
   private readonly syncWaiters = new Set<() => void>();
@@ -211,9 +219,8 @@ export class Informer<T extends KubeObject> {
   private resourceVersion = '';
   private synced = false;
   private started = false;
-  private stopped = false;
   /** Aborted by stop(): ends every wait and request of the loop. */
-  private readonly stopSignal = new AbortController();
+  private readonly stopController = new AbortController();
   /** The running watch and why it is being aborted, if it is. */
   private watchAbort: { controller: AbortController; reason?: RestartReason } | undefined;
   private relistRequested = false;
@@ -251,7 +258,11 @@ export class Informer<T extends KubeObject> {
   on(handler: EventHandler<T>): () => void {
     this.handlers.add(handler);
     if (this.synced) {
-      for (const obj of this.store.list()) this.call('add', () => handler.add?.(obj));
+      for (const obj of this.store.list()) {
+        this.call('add', () => {
+          handler.add?.(obj);
+        });
+      }
     }
     return () => this.handlers.delete(handler);
   }
@@ -272,12 +283,16 @@ export class Informer<T extends KubeObject> {
   }
 
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.isStopped()) return;
     clearInterval(this.resyncTimer);
-    this.stopSignal.abort();
+    this.stopController.abort();
     this.watchAbort?.controller.abort();
     await this.loop;
+  }
+
+  /** A call, not a field: TypeScript would keep a field's narrowing across awaits (TS#9998). */
+  private isStopped(): boolean {
+    return this.stopController.signal.aborted;
   }
 
   hasSynced(): boolean {
@@ -328,7 +343,7 @@ export class Informer<T extends KubeObject> {
    * is stuck. A loop that keeps failing against an unreachable server still counts as alive.
    */
   isHealthy(now = Date.now()): boolean {
-    if (!this.started || this.stopped) return true;
+    if (!this.started || this.isStopped()) return true;
     const longestWatch = this.options.watchTimeoutSeconds ?? 2 * MIN_WATCH_TIMEOUT_SECONDS;
     const bound =
       Math.max(this.silenceTimeoutMs(longestWatch), this.listTimeoutMs) + this.backoffMaxMs + 60_000;
@@ -337,10 +352,10 @@ export class Informer<T extends KubeObject> {
 
   private async run(): Promise<void> {
     let needList = true;
-    while (!this.stopped) {
+    while (!this.isStopped()) {
       const delay = this.backoffDelay();
-      if (delay > 0) await pause(delay, this.stopSignal.signal);
-      if (this.stopped) break;
+      if (delay > 0) await pause(delay, this.stopController.signal);
+      if (this.isStopped()) break;
       this.lastActivity = Date.now();
       if (needList || this.relistRequested) {
         this.relistRequested = false;
@@ -348,7 +363,7 @@ export class Informer<T extends KubeObject> {
           await this.listAndReplace();
           needList = false;
         } catch (err) {
-          if (this.stopped) break;
+          if (this.isStopped()) break;
           this.consecutiveFailures += 1;
           this.log.warn('list failed; retrying', {
             error: errorMessage(err),
@@ -373,6 +388,7 @@ export class Informer<T extends KubeObject> {
       controller.abort();
     }, silenceMs);
     watchdog.unref();
+    const opened = performance.now();
     let received = 0;
     try {
       await this.client.watch(
@@ -394,14 +410,16 @@ export class Informer<T extends KubeObject> {
         },
         controller.signal,
       );
-      if (this.stopped) return false;
+      if (this.isStopped()) return false;
       if (current.reason !== undefined) return this.restarted(current.reason, received);
-      // The server ended the watch (its timeout, or it is going away): re-watch right away.
-      this.consecutiveFailures = 0;
+      // The server ended the watch: its timeout, or it is going away. Re-watch at once, unless
+      // it ended at once without an event: re-opening that right away would be a tight loop.
+      const endedAtOnce = received === 0 && performance.now() - opened < 1000;
+      this.consecutiveFailures = endedAtOnce ? this.consecutiveFailures + 1 : 0;
       this.lastActivity = Date.now();
       return false;
     } catch (err) {
-      if (this.stopped) return false;
+      if (this.isStopped()) return false;
       if (err instanceof ResourceVersionGone || isGone(err)) {
         this.log.info('watch resourceVersion expired; relisting', { error: errorMessage(err) });
         return this.restarted('gone', received);
@@ -425,10 +443,10 @@ export class Informer<T extends KubeObject> {
       return true;
     }
     if (reason === 'silence') this.log.warn('watch silent; restarting it', { received });
-    // A watch that delivered events was healthy until now: retry at once rather than back off.
+    // A watch that delivered events was healthy until now: the backoff starts over.
     this.consecutiveFailures = received > 0 ? 1 : this.consecutiveFailures + 1;
-    // A watch that fails twice in a row without a single event may be failing for a reason a
-    // fresh LIST heals (a resourceVersion the server rejects in a way we do not recognise).
+    // Three failures in a row without an event in between may have a cause a fresh LIST heals
+    // (a resourceVersion the server rejects in a way not recognised here).
     return reason === 'gone' || this.consecutiveFailures >= 3;
   }
 
@@ -466,7 +484,7 @@ export class Informer<T extends KubeObject> {
 
   private async listAndReplace(): Promise<void> {
     const started = performance.now();
-    const signal = AbortSignal.any([this.stopSignal.signal, AbortSignal.timeout(this.listTimeoutMs)]);
+    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.listTimeoutMs)]);
     const { items, resourceVersion } = await this.client.list(this.rt, {
       namespace: this.options.namespace,
       labelSelector: this.options.labelSelector,
@@ -474,7 +492,7 @@ export class Informer<T extends KubeObject> {
       limit: PAGE_SIZE,
       signal,
     });
-    if (this.stopped) return;
+    if (this.isStopped()) return;
     this.deps.metrics.relists.inc({ resource: this.resource });
     const changes = this.store.replace(items);
     this.resourceVersion = resourceVersion;
@@ -499,7 +517,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private resync(): void {
-    if (!this.synced || this.stopped) return;
+    if (!this.synced || this.isStopped()) return;
     this.resyncs += 1;
     for (const obj of this.store.list()) this.emit('update', (h) => h.update?.(obj, obj));
     if (this.resyncs % this.relistEveryResyncs === 0) this.requestRelist();
@@ -516,7 +534,11 @@ export class Informer<T extends KubeObject> {
   }
 
   private emit(what: keyof EventHandler<T>, call: (handler: EventHandler<T>) => void): void {
-    for (const handler of this.handlers) this.call(what, () => call(handler));
+    for (const handler of this.handlers) {
+      this.call(what, () => {
+        call(handler);
+      });
+    }
   }
 
   /** A failing handler is logged and must not break the watch or the other handlers. */

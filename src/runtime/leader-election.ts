@@ -53,7 +53,11 @@ export function sameRecord(a: LeaderElectionRecord, b: LeaderElectionRecord): bo
 }
 
 /** Folds a freshly read record into the observation: the local clock restarts only on a change. */
-export function observe(previous: Observation | undefined, record: LeaderElectionRecord, now: number): Observation {
+export function observe(
+  previous: Observation | undefined,
+  record: LeaderElectionRecord,
+  now: number,
+): Observation {
   if (previous !== undefined && sameRecord(previous.record, record)) return previous;
   return { record, observedAt: now };
 }
@@ -154,6 +158,9 @@ export type LeaseClient = Pick<KubeClient, 'get' | 'create' | 'replace'>;
 /** client-go's JitterFactor for the acquire retries. */
 const JITTER = 0.2;
 
+/** A call, not a property read: TypeScript keeps `signal.aborted` narrowed across awaits (TS#9998). */
+const cancelled = (signal: AbortSignal): boolean => signal.aborted;
+
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -206,7 +213,10 @@ export class LeaderElector {
     this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     this.now = deps.now ?? (() => performance.now());
-    this.log = deps.logger.child({ lease: `${options.namespace}/${options.name}`, identity: options.identity });
+    this.log = deps.logger.child({
+      lease: `${options.namespace}/${options.name}`,
+      identity: options.identity,
+    });
     if (options.identity === '') throw new Error('leader election: identity must not be empty');
     if (this.leaseDurationMs <= this.renewDeadlineMs) {
       throw new Error('leader election: leaseDuration must be greater than renewDeadline');
@@ -227,18 +237,18 @@ export class LeaderElector {
    */
   async run(signal: AbortSignal): Promise<void> {
     this.log.info('campaigning for the lease');
-    while (!signal.aborted && !(await this.tryAcquireOrRenew(this.renewDeadlineMs))) {
+    while (!cancelled(signal) && !(await this.tryAcquireOrRenew(this.renewDeadlineMs))) {
       await pause(this.retryPeriodMs * (1 + Math.random() * JITTER), signal);
     }
-    if (signal.aborted) return;
+    if (cancelled(signal)) return;
     this.setLeading(true);
     this.log.info('started leading');
     this.callbacks.onStartedLeading?.();
 
     let lastRenewAt = this.now();
-    while (!signal.aborted) {
+    while (!cancelled(signal)) {
       await pause(this.retryPeriodMs, signal);
-      if (signal.aborted) break;
+      if (cancelled(signal)) break;
       const remaining = this.renewDeadlineMs - (this.now() - lastRenewAt);
       if (remaining > 0 && (await this.tryAcquireOrRenew(remaining))) {
         lastRenewAt = this.now();
@@ -250,7 +260,7 @@ export class LeaderElector {
       }
     }
     this.setLeading(false);
-    if (signal.aborted && (this.options.releaseOnCancel ?? true)) await this.release();
+    if (cancelled(signal) && (this.options.releaseOnCancel ?? true)) await this.release();
     this.log.info('stopped leading');
     this.callbacks.onStoppedLeading?.();
   }
@@ -260,7 +270,11 @@ export class LeaderElector {
     const { namespace, name, identity } = this.options;
     const leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
     try {
-      const lease = await withTimeout(this.client.get(resources.leases, name, namespace), timeoutMs, 'reading the lease');
+      const lease = await withTimeout(
+        this.client.get(resources.leases, name, namespace),
+        timeoutMs,
+        'reading the lease',
+      );
       if (lease === undefined) {
         const record = nextRecord(undefined, identity, new Date(), leaseDurationSeconds);
         const created = await withTimeout(
@@ -282,7 +296,10 @@ export class LeaderElector {
         'writing the lease',
       );
       if (next.holderIdentity !== record.holderIdentity) {
-        this.log.info('took the lease over', { from: record.holderIdentity, transitions: next.leaseTransitions });
+        this.log.info('took the lease over', {
+          from: record.holderIdentity,
+          transitions: next.leaseTransitions,
+        });
       }
       this.holding(updated, next);
       return true;

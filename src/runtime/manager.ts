@@ -25,10 +25,31 @@ export interface ManagerOptions {
 /** Why start() returned: the signal asked for it, or the lease was lost. */
 export type StopReason = 'stopped' | 'leadership-lost';
 
+/** What the manager does with an informer, whatever its object type. */
+type ManagedInformer = Pick<
+  Informer<KubeObject>,
+  'start' | 'stop' | 'hasSynced' | 'waitForSync' | 'isHealthy' | 'resourceType'
+>;
+
+const untilAborted = (signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    signal.addEventListener(
+      'abort',
+      () => {
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
 const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class Manager {
-  private readonly informers: Informer<KubeObject>[] = [];
+  private readonly informers: ManagedInformer[] = [];
   private readonly controllers: Controller[] = [];
   private readonly log: Logger;
   private elector: LeaderElector | undefined;
@@ -85,17 +106,17 @@ export class Manager {
       try {
         const started = performance.now();
         await Promise.all(this.informers.map((i) => i.waitForSync(signal)));
-        this.log.info('caches synced', { informers: this.informers.length, ms: Math.round(performance.now() - started) });
+        this.log.info('caches synced', {
+          informers: this.informers.length,
+          ms: Math.round(performance.now() - started),
+        });
       } catch (err) {
         if (signal.aborted) return 'stopped';
         throw err;
       }
       if (this.options.leaderElection === undefined) {
         this.startControllers();
-        await new Promise<void>((resolve) => {
-          if (signal.aborted) resolve();
-          else signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await untilAborted(signal);
         await this.stopControllers();
         return 'stopped';
       }
@@ -109,7 +130,8 @@ export class Manager {
     // The elector gets its own signal: on shutdown, controllers stop before the lease is
     // released, so the next leader never overlaps with reconciles still running here.
     const electorStop = new AbortController();
-    let lost = false;
+    // Set from a callback; a holder object because TypeScript would narrow a plain `let`.
+    const leadership = { lost: false };
     let wake: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => {
       wake = resolve;
@@ -127,7 +149,7 @@ export class Manager {
         },
         onStoppedLeading: () => {
           if (!electorStop.signal.aborted) {
-            lost = true;
+            leadership.lost = true;
             wake();
           }
         },
@@ -137,14 +159,15 @@ export class Manager {
     const running = this.elector.run(electorStop.signal);
     try {
       await Promise.race([ended, running.then(() => undefined)]);
-      if (lost) this.log.error('leadership lost; shutting down so that the process restarts clean');
+      if (leadership.lost)
+        this.log.error('leadership lost; shutting down so that the process restarts clean');
       await this.stopControllers();
     } finally {
       signal.removeEventListener('abort', onAbort);
       electorStop.abort();
       await running;
     }
-    return lost ? 'leadership-lost' : 'stopped';
+    return leadership.lost ? 'leadership-lost' : 'stopped';
   }
 
   private startControllers(): void {
@@ -167,7 +190,8 @@ export class Manager {
         Promise.all(this.controllers.map((c) => c.stop())).then(() => 'stopped' as const),
         timedOut,
       ]);
-      if (outcome === 'timeout') this.log.warn('reconciles still running after the graceful shutdown period', { limit });
+      if (outcome === 'timeout')
+        this.log.warn('reconciles still running after the graceful shutdown period', { limit });
     } catch (err) {
       this.log.error('stopping controllers failed', { error: errorMessage(err) });
     } finally {

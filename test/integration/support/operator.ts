@@ -13,7 +13,11 @@ import { KUBECONFIG_PATH } from './cluster.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const LOG_DIR = join(ROOT, '.cache', 'test-logs');
 
-type Overrides = { [K in keyof OperatorConfig]?: OperatorConfig[K] extends object ? Partial<OperatorConfig[K]> : OperatorConfig[K] };
+type Overrides = {
+  [K in keyof OperatorConfig]?: OperatorConfig[K] extends object
+    ? Partial<OperatorConfig[K]>
+    : OperatorConfig[K];
+};
 
 export interface RunningOperator {
   readonly name: string;
@@ -34,7 +38,9 @@ async function freePort(): Promise<number> {
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
+      server.close(() => {
+        resolvePort(port);
+      });
     });
   });
 }
@@ -42,7 +48,11 @@ async function freePort(): Promise<number> {
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve()
-    : new Promise((done) => child.once('exit', () => done()));
+    : new Promise((done) => {
+        child.once('exit', () => {
+          done();
+        });
+      });
 
 /** Starts the operator and resolves once /readyz answers 200 (caches synced). */
 export async function startOperator(name: string, overrides: Overrides = {}): Promise<RunningOperator> {
@@ -57,7 +67,10 @@ export async function startOperator(name: string, overrides: Overrides = {}): Pr
     httpPort: port,
     leaderElection: {
       enabled: true,
-      namespace: overrides.watchNamespace === undefined || overrides.watchNamespace === '' ? 'default' : overrides.watchNamespace,
+      namespace:
+        overrides.watchNamespace === undefined || overrides.watchNamespace === ''
+          ? 'default'
+          : overrides.watchNamespace,
       leaseName: `snapback-${name}`,
       identity: `${name}-${Date.now()}`,
       leaseDurationSeconds: 4,
@@ -76,8 +89,11 @@ export async function startOperator(name: string, overrides: Overrides = {}): Pr
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`operator ${name} exited with ${child.exitCode}; see ${logFile}`);
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok).catch(() => false);
+    if (child.exitCode !== null)
+      throw new Error(`operator ${name} exited with ${child.exitCode}; see ${logFile}`);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');

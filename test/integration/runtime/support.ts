@@ -1,0 +1,46 @@
+// Shared pieces of the runtime integration tests: a ConfigMap resource, a logger writing to
+// .cache/test-logs, and reading counters from a metrics registry.
+
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Counter } from 'prom-client';
+import type { KubeObject } from '../../../src/api/kubernetes.js';
+import { createLogger, type Logger } from '../../../src/observability/logger.js';
+import type { ResourceType } from '../../../src/runtime/resources.js';
+import { REPO_ROOT } from '../support/cluster.js';
+
+export interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
+
+export const configMaps: ResourceType<ConfigMap> = {
+  group: '',
+  version: 'v1',
+  kind: 'ConfigMap',
+  plural: 'configmaps',
+  namespaced: true,
+};
+
+/** A debug logger writing to .cache/test-logs/<name>.log, to read after a failure. */
+export function testLogger(name: string): Logger {
+  const dir = join(REPO_ROOT, '.cache', 'test-logs');
+  mkdirSync(dir, { recursive: true });
+  return createLogger({
+    level: 'debug',
+    stream: createWriteStream(join(dir, `${name}.log`), { flags: 'a' }),
+  });
+}
+
+/** The value of a counter for the labels given (0 when never incremented). */
+export async function counterValue<L extends string>(
+  counter: Counter<L>,
+  labels: Partial<Record<L, string>>,
+): Promise<number> {
+  const { values } = await counter.get();
+  const entries = Object.entries(labels);
+  return values
+    .filter((v) => entries.every(([name, value]) => (v.labels as Record<string, unknown>)[name] === value))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
