@@ -9,6 +9,8 @@ import { integer, object, string, boolean, enumeration, type JSONSchemaProps } f
 import { compileValidator } from './api/validation.js';
 import type { BackupConfig } from './controllers/backup/context.js';
 import type { RestoreConfig } from './controllers/restore/context.js';
+import { HAPPY_PATH, isTerminal } from './controllers/restore/transitions.js';
+import type { RestorePhase } from './api/generated/types.js';
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -36,6 +38,13 @@ export interface OperatorConfig {
 
 const seconds = (description: string) => integer(description, { minimum: 1 });
 
+/** The phases a restore can time out in: every one but the terminal ones. */
+const TIMED_PHASES = HAPPY_PATH.filter((phase) => !isTerminal(phase));
+const PHASE_NOTES: Partial<Record<RestorePhase, string>> = {
+  Initializing: ', including waiting for an in-progress backup',
+  Pending: ', including waiting for a concurrency slot',
+};
+
 export const configSchema: JSONSchemaProps = object(
   'Snapback operator configuration.',
   {
@@ -51,24 +60,10 @@ export const configSchema: JSONSchemaProps = object(
         strictRestorability: boolean('Refuse data services the RestorabilityMatrix does not list.'),
         phaseTimeoutSeconds: object(
           'Timeout per phase.',
-          {
-            Initializing: seconds('Initializing, including waiting for an in-progress backup.'),
-            Pending: seconds('Pending, including waiting for a concurrency slot.'),
-            RestoringCloudSnap: seconds('RestoringCloudSnap.'),
-            RestoringDataServiceDeploymentCR: seconds('RestoringDataServiceDeploymentCR.'),
-            RestoringDataServiceDeployment: seconds('RestoringDataServiceDeployment.'),
-            DataServiceDeploymentEnteringNormalMode: seconds('DataServiceDeploymentEnteringNormalMode.'),
-          },
-          {
-            required: [
-              'Initializing',
-              'Pending',
-              'RestoringCloudSnap',
-              'RestoringDataServiceDeploymentCR',
-              'RestoringDataServiceDeployment',
-              'DataServiceDeploymentEnteringNormalMode',
-            ],
-          },
+          Object.fromEntries(
+            TIMED_PHASES.map((phase) => [phase, seconds(`${phase}${PHASE_NOTES[phase] ?? ''}.`)]),
+          ),
+          { required: [...TIMED_PHASES] },
         ),
       },
       { required: ['maxConcurrentRestores', 'strictRestorability', 'phaseTimeoutSeconds'] },

@@ -5,7 +5,7 @@
 #   `kwokctl create cluster --runtime binary` from the binaries in .cache/bin;
 #   3 fake nodes that kwok keeps Ready and whose pods it makes Running/Ready;
 #   the VolumeSnapshot CRDs and snapshot-controller;
-#   the storage simulator (test/cluster/storage-simulator/main.ts), if present.
+#   the storage simulator (test/cluster/storage-simulator/main.ts).
 # Builds missing binaries first (test/cluster/build.sh). Idempotent: when the
 # cluster is already up it returns at once; when it is half up, it completes it.
 #
@@ -24,11 +24,9 @@ SIM_WAIT_SECONDS=60
 t0=$(now_ms)
 "$ROOT/test/cluster/build.sh"
 
-sim_wanted() { [[ -f "$ROOT/$SIM_MAIN" ]]; }
-
 # Fast path: everything already running.
 if api_ready && pid_alive snapshot-controller "$BIN/snapshot-controller" &&
-   { ! sim_wanted || pid_alive storage-simulator "$SIM_MAIN"; }; then
+   pid_alive storage-simulator "$SIM_MAIN"; then
   log "already running ($(since "$t0")); KUBECONFIG=$KUBECONFIG_PATH"
   exit 0
 fi
@@ -108,10 +106,10 @@ if ! pid_alive snapshot-controller "$BIN/snapshot-controller"; then
   log "snapshot-controller started, pid $(cat "$PIDS/snapshot-controller.pid") ($(since "$t"))"
 fi
 
-# 4. Storage simulator (plays the CSI driver), once someone has written it.
-if sim_wanted && ! pid_alive storage-simulator "$SIM_MAIN"; then
+# 4. Storage simulator (plays the CSI driver).
+if ! pid_alive storage-simulator "$SIM_MAIN"; then
   if [[ ! -x "$ROOT/node_modules/.bin/tsx" ]]; then
-    log "node_modules/.bin/tsx is missing: run 'npm ci' (or 'make deps') in $ROOT first" >&2
+    log "node_modules/.bin/tsx is missing: run 'make deps' in $ROOT first" >&2
     exit 1
   fi
   t=$(now_ms)
@@ -129,8 +127,6 @@ if sim_wanted && ! pid_alive storage-simulator "$SIM_MAIN"; then
     exit 1
   fi
   log "storage simulator started, pid $(cat "$PIDS/storage-simulator.pid"), StorageClass $SIM_STORAGECLASS present ($(since "$t"))"
-elif ! sim_wanted; then
-  log "no $SIM_MAIN yet: storage simulator skipped"
 fi
 
 server_version="$(kc get --raw=/version | grep -o '"gitVersion": *"[^"]*"' | cut -d'"' -f4)"

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Restore, RestorePhase } from '../../../src/api/generated/types.js';
+import { RESTORE_PHASES } from '../../../src/api/crds.js';
 import type { Cache } from '../../../src/controllers/shared/cache.js';
 import { ConcurrencySlots } from '../../../src/controllers/restore/slots.js';
 
@@ -45,17 +46,7 @@ function setup(limit: number) {
 describe('ConcurrencySlots', () => {
   it('counts only restores in the active phases', () => {
     const { cache, slots } = setup(10);
-    const phases: RestorePhase[] = [
-      'Initializing',
-      'Pending',
-      'RestoringCloudSnap',
-      'RestoringDataServiceDeploymentCR',
-      'RestoringDataServiceDeployment',
-      'DataServiceDeploymentEnteringNormalMode',
-      'Successful',
-      'Failed',
-    ];
-    phases.forEach((phase, i) => {
+    RESTORE_PHASES.forEach((phase, i) => {
       cache.set(`ns/r${i}`, phase);
     });
     cache.set('ns/fresh', undefined);
