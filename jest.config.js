@@ -1,7 +1,14 @@
 // ESM TypeScript through ts-jest's ESM preset; run with NODE_OPTIONS=--experimental-vm-modules.
 const transform = { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] };
 const moduleNameMapper = { '^(\\.{1,2}/.*)\\.js$': '$1' };
-const common = { extensionsToTreatAsEsm: ['.ts'], transform, moduleNameMapper, testEnvironment: 'node' };
+// Only src/ and test/: .cache/ holds etcd's data, whose .snap files jest would take for its own.
+const common = {
+  roots: ['<rootDir>/src', '<rootDir>/test'],
+  extensionsToTreatAsEsm: ['.ts'],
+  transform,
+  moduleNameMapper,
+  testEnvironment: 'node',
+};
 
 export default {
   projects: [

@@ -289,6 +289,7 @@ export class KubeClient {
       timeoutSeconds: options.timeoutSeconds,
     });
     let statusCode = 0;
+    let input: Readable | undefined;
     try {
       const response = await fetch(url, {
         method: 'GET',
@@ -300,7 +301,8 @@ export class KubeClient {
       if (!response.ok || response.body === null) {
         throw this.errorFrom(response.status, await response.text());
       }
-      const lines = createInterface({ input: Readable.fromWeb(response.body), crlfDelay: Infinity });
+      input = Readable.fromWeb(response.body);
+      const lines = createInterface({ input, crlfDelay: Infinity });
       for await (const line of lines) {
         if (line.trim() === '') continue;
         const event = JSON.parse(line) as { type: WatchEventType; object: T | Status };
@@ -310,6 +312,9 @@ export class KubeClient {
       if (signal.aborted) return;
       throw err;
     } finally {
+      // When onEvent throws, nobody reads the stream any more: close it now, or the caller's
+      // later abort makes it emit an error event that no one listens to (an uncaught exception).
+      input?.destroy();
       this.observe?.('watch', rt.plural, statusCode, (performance.now() - started) / 1000);
     }
   }

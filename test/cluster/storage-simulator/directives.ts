@@ -65,9 +65,12 @@ export function gate(directives: Directives, createdAtMs: number | undefined, no
   return { kind: 'proceed' };
 }
 
-/** An object's creationTimestamp in epoch milliseconds. */
+/**
+ * The latest moment, in epoch milliseconds, the object can have been created: creationTimestamp
+ * has whole seconds, so a delay counted from it alone could end up to a second early.
+ */
 export function createdAt(metadata: { creationTimestamp?: string }): number | undefined {
   if (metadata.creationTimestamp === undefined) return undefined;
   const ms = Date.parse(metadata.creationTimestamp);
-  return Number.isNaN(ms) ? undefined : ms;
+  return Number.isNaN(ms) ? undefined : ms + 999;
 }

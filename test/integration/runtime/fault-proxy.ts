@@ -57,7 +57,8 @@ export class FaultProxy {
   kubeConfig(): KubeConfig {
     const config = new KubeConfig();
     config.loadFromOptions({
-      clusters: [{ name: 'proxy', server: this.url, skipTLSVerify: false }],
+      // Plain HTTP on loopback: client-node refuses an http:// server unless TLS checks are off.
+      clusters: [{ name: 'proxy', server: this.url, skipTLSVerify: true }],
       users: [{ name: 'proxy' }],
       contexts: [{ name: 'proxy', cluster: 'proxy', user: 'proxy' }],
       currentContext: 'proxy',

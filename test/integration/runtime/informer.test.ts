@@ -9,7 +9,7 @@ import { Informer, type InformerOptions } from '../../../src/runtime/informer.js
 import { KubeClient } from '../../../src/runtime/kube-client.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from '../support/cluster.js';
 import { FaultProxy } from './fault-proxy.js';
-import { configMaps, counterValue, testLogger, type ConfigMap } from './support.js';
+import { configMaps, counterValue, TEST_OBJECT_LABEL, testLogger, type ConfigMap } from './support.js';
 
 const logger = testLogger('runtime-informer');
 const BULK = 300;
@@ -26,7 +26,7 @@ function configMap(
   data: Record<string, string> = {},
   labels: Record<string, string> = {},
 ): ConfigMap {
-  return { metadata: { name, namespace: ns, labels }, data };
+  return { metadata: { name, namespace: ns, labels: { ...labels, [TEST_OBJECT_LABEL]: 'true' } }, data };
 }
 
 function startInformer(
@@ -37,7 +37,7 @@ function startInformer(
   const informer = new Informer(
     through,
     configMaps,
-    { namespace: ns, backoffInitialMs: 50, ...options },
+    { namespace: ns, labelSelector: TEST_OBJECT_LABEL, backoffInitialMs: 50, ...options },
     {
       logger,
       metrics: metrics.informer,

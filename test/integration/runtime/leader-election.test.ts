@@ -131,7 +131,8 @@ describe('LeaderElector on a real Lease', () => {
     expect(figures.takeoverAfterReleaseMs).toBeLessThan(LEASE_MS - RETRY_MS);
     const lease = await client.get(resources.leases, 'handover', ns);
     expect(lease?.spec.holderIdentity).toBe('candidate-d');
-    expect(lease?.spec.leaseTransitions).toBe(2);
+    // client-go: the creator starts at 0, a release keeps the count, the next holder adds one.
+    expect(lease?.spec.leaseTransitions).toBe(1);
 
     d.stop.abort();
     await d.done;

@@ -10,7 +10,7 @@ import { microTime } from '../../../src/runtime/leader-election.js';
 import { Manager, type StopReason } from '../../../src/runtime/manager.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from '../support/cluster.js';
-import { configMaps, sleep, testLogger } from './support.js';
+import { configMaps, sleep, TEST_OBJECT_LABEL, testLogger } from './support.js';
 
 const logger = testLogger('runtime-manager');
 
@@ -47,7 +47,7 @@ function replica(identity: string, lease: string | undefined, reconcileMs = 0): 
         }),
   });
   const reconciled: string[] = [];
-  const informer = manager.informer(configMaps, { namespace: ns });
+  const informer = manager.informer(configMaps, { namespace: ns, labelSelector: TEST_OBJECT_LABEL });
   manager.controller({
     name: `test-${identity}`,
     primary: informer,
@@ -75,7 +75,9 @@ afterAll(async () => {
 
 describe('Manager on a real API server', () => {
   it('runs controllers on the leader only; a standby is ready; a deposed leader returns', async () => {
-    await client.create(configMaps, { metadata: { name: 'existing', namespace: ns } });
+    await client.create(configMaps, {
+      metadata: { name: 'existing', namespace: ns, labels: { [TEST_OBJECT_LABEL]: 'true' } },
+    });
     const one = replica('one', 'managers');
     const two = replica('two', 'managers');
     const leader = await waitFor('a leader', async () =>
@@ -91,7 +93,9 @@ describe('Manager on a real API server', () => {
     expect((await leader.metrics.leaderElection.leader.get()).values[0]?.value).toBe(1);
     expect((await standby.metrics.leaderElection.leader.get()).values[0]?.value).toBe(0);
 
-    await client.create(configMaps, { metadata: { name: 'new', namespace: ns } });
+    await client.create(configMaps, {
+      metadata: { name: 'new', namespace: ns, labels: { [TEST_OBJECT_LABEL]: 'true' } },
+    });
     await waitFor('the leader to reconcile both objects', async () =>
       Promise.resolve(
         leader.reconciled.includes(`${ns}/new`) && leader.reconciled.includes(`${ns}/existing`),
@@ -128,7 +132,9 @@ describe('Manager on a real API server', () => {
 
   it('without leader election, runs until the signal aborts and lets reconciles in flight finish', async () => {
     const solo = replica('solo', undefined, 800);
-    await client.create(configMaps, { metadata: { name: 'slow', namespace: ns } });
+    await client.create(configMaps, {
+      metadata: { name: 'slow', namespace: ns, labels: { [TEST_OBJECT_LABEL]: 'true' } },
+    });
     await waitFor('the manager to sync', async () => Promise.resolve(solo.manager.readiness() === undefined));
     expect(solo.manager.isLeader()).toBe(true);
     await sleep(200);

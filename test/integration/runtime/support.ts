@@ -21,6 +21,12 @@ export const configMaps: ResourceType<ConfigMap> = {
   namespaced: true,
 };
 
+/**
+ * On every ConfigMap a runtime test makes; informers select it, so that the kube-root-ca.crt the
+ * cluster puts in each namespace stays out of their caches.
+ */
+export const TEST_OBJECT_LABEL = 'snapback.dev/runtime-test';
+
 /** A debug logger writing to .cache/test-logs/<name>.log, to read after a failure. */
 export function testLogger(name: string): Logger {
   const dir = join(REPO_ROOT, '.cache', 'test-logs');

