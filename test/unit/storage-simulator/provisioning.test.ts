@@ -172,13 +172,13 @@ describe('decideClaim: failure injection', () => {
     );
   });
 
-  it('waits out a delay counted from the claim creation', () => {
+  it("waits out a delay counted from the end of the claim's creation second", () => {
     const delayed = claim({}, { [SIM.delayMs]: '2000' });
     expect(decideClaim(inputs({ claim: delayed, nowMs: T0 + 500 }))).toMatchObject({
       kind: 'wait',
-      afterMs: 1500,
+      afterMs: 2499,
     });
-    expect(decideClaim(inputs({ claim: delayed, nowMs: T0 + 2000 })).kind).toBe('provision');
+    expect(decideClaim(inputs({ claim: delayed, nowMs: T0 + 2999 })).kind).toBe('provision');
   });
 
   it('never provisions with never', () => {

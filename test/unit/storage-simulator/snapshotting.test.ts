@@ -154,13 +154,13 @@ describe('decideContent: failure injection', () => {
     ).toMatchObject({ message: 'Failed to create snapshot: object' });
   });
 
-  it('waits for the delay counted from the VolumeSnapshot creation', () => {
+  it("waits for the delay counted from the end of the VolumeSnapshot's creation second", () => {
     const delayed = snapshot({ [SIM.delayMs]: '3000' });
     expect(decideContent(inputs({ snapshot: delayed, nowMs: T0 + 1000 }))).toMatchObject({
       kind: 'wait',
-      afterMs: 2000,
+      afterMs: 2999,
     });
-    expect(decideContent(inputs({ snapshot: delayed, nowMs: T0 + 3000 })).kind).toBe('create');
+    expect(decideContent(inputs({ snapshot: delayed, nowMs: T0 + 3999 })).kind).toBe('create');
   });
 
   it('never finishes with never', () => {
