@@ -15,6 +15,7 @@ import {
   createTestNamespace,
   deleteTestNamespace,
   KUBECONFIG_PATH,
+  nodes,
   REPO_ROOT,
   testClient,
   waitFor,
@@ -22,17 +23,6 @@ import {
 
 const run = promisify(execFile);
 const BIN = join(REPO_ROOT, '.cache', 'bin');
-
-interface Node extends KubeObject {
-  status?: { conditions?: { type: string; status: string }[] };
-}
-const nodes: ResourceType<Node> = {
-  group: '',
-  version: 'v1',
-  kind: 'Node',
-  plural: 'nodes',
-  namespaced: false,
-};
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;

@@ -7,12 +7,26 @@ import { inspect } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient } from '../../../src/runtime/kube-client.js';
-import { resources } from '../../../src/runtime/resources.js';
+import type { KubeObject } from '../../../src/api/kubernetes.js';
+import { resources, type ResourceType } from '../../../src/runtime/resources.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const KUBECONFIG_PATH =
   process.env.SNAPBACK_TEST_KUBECONFIG ?? resolve(REPO_ROOT, '.cache', 'cluster', 'kubeconfig');
+
+export interface Node extends KubeObject {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/** Nodes: the operator never reads them, so src/runtime/resources.ts has no entry. */
+export const nodes: ResourceType<Node> = {
+  group: '',
+  version: 'v1',
+  kind: 'Node',
+  plural: 'nodes',
+  namespaced: false,
+};
 
 /** Marks namespaces made by tests, so leftovers of crashed runs can be found and removed. */
 export const TEST_NAMESPACE_LABEL = 'snapback.dev/test';
