@@ -147,8 +147,15 @@ export class RestoreReconciler {
   /** Successful and Failed restores rest, unless a Failed one is asked to try again. */
   private async terminal(restore: Restore, status: RestoreStatus): Promise<ReconcileResult | undefined> {
     const token = restore.spec.recreateToken;
-    if (status.phase !== 'Failed' || token === undefined || token === status.observedRecreateToken)
+    if (status.phase !== 'Failed' || token === undefined || token === status.observedRecreateToken) {
+      // A spec change that starts nothing (a new token on a Successful restore) is still
+      // acknowledged, so observedGeneration tells the user it was seen.
+      const generation = restore.metadata.generation;
+      if (generation !== undefined && status.observedGeneration !== generation) {
+        await this.writeStatus(restore, { ...status, observedGeneration: generation });
+      }
       return undefined;
+    }
     const remaining = await cleanUpAttempt(this.ctx.client, restore, { includeDeployment: true });
     if (remaining > 0) {
       await this.apply(
