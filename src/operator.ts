@@ -19,6 +19,7 @@ import type { DependencyWatch } from './runtime/controller.js';
 import type { Informer } from './runtime/informer.js';
 import { Manager } from './runtime/manager.js';
 import { resources } from './runtime/resources.js';
+import { errorMessage } from './runtime/async.js';
 
 const keyOf = (namespace: string | undefined, name: string | undefined): string =>
   `${namespace ?? ''}/${name ?? ''}`;
@@ -100,7 +101,7 @@ export function buildOperator(options: {
   const observer = registerOperatorMetrics(metrics.registry, { restores, backups });
   const now = () => new Date();
   const recorder = new EventRecorder(client, 'snapback', config.leaderElection.identity, (err) => {
-    logger.warn('could not record an event', { error: err instanceof Error ? err.message : String(err) });
+    logger.warn('could not record an event', { error: errorMessage(err) });
   });
 
   const restoreCtx = {

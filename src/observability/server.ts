@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'winston';
+import { errorMessage } from '../runtime/async.js';
 
 /** Undefined when healthy; otherwise what is wrong, in words an operator can act on. */
 export type CheckResult = string | undefined;
@@ -33,7 +34,7 @@ async function runChecks(checks: HealthCheck[]): Promise<{ ok: boolean; body: st
     try {
       problem = await probe.check();
     } catch (err) {
-      problem = err instanceof Error ? err.message : String(err);
+      problem = errorMessage(err);
     }
     if (problem === undefined) {
       lines.push(`[+]${probe.name} ok`);

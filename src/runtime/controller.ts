@@ -8,6 +8,7 @@ import type { ControllerMetrics, WorkqueueMetrics } from '../observability/metri
 import { objectKey, type EventSource } from './informer.js';
 import { isConflict } from './kube-client.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
+import { errorMessage } from './async.js';
 
 export interface ReconcileResult {
   /** Reconcile the key again after this long, even if no event arrives first. */
@@ -37,8 +38,6 @@ export interface ControllerOptions {
 }
 
 type Result = 'success' | 'error' | 'requeue';
-
-const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class Controller {
   readonly name: string;

@@ -12,6 +12,7 @@ import type { KubeObject, Status, WatchEventType } from '../api/kubernetes.js';
 import type { InformerMetrics } from '../observability/metrics.js';
 import { isGone, type KubeClient } from './kube-client.js';
 import type { ResourceType } from './resources.js';
+import { errorMessage, pause } from './async.js';
 
 /** The cache key of an object: "namespace/name", or "name" for cluster-scoped objects. */
 export function objectKey(obj: KubeObject): string {
@@ -187,22 +188,6 @@ class WatchErrorEvent extends Error {}
 
 const PAGE_SIZE = 500;
 const MIN_WATCH_TIMEOUT_SECONDS = 300;
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class Informer<T extends KubeObject> implements EventSource<T> {
   private readonly store = new ObjectStore<T>();

@@ -13,6 +13,7 @@ import type { Lease } from '../api/kubernetes.js';
 import type { LeaderMetrics } from '../observability/metrics.js';
 import { isAlreadyExists, isConflict, type KubeClient } from './kube-client.js';
 import { resources } from './resources.js';
+import { errorMessage, pause } from './async.js';
 
 export interface LeaderElectionRecord {
   /** Empty when nobody holds the lease (never held, or released). */
@@ -160,21 +161,6 @@ const JITTER = 0.2;
 
 /** A call, not a property read: TypeScript keeps `signal.aborted` narrowed across awaits (TS#9998). */
 const cancelled = (signal: AbortSignal): boolean => signal.aborted;
-
-const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The API calls take no signal: a hung one is abandoned (it then only holds a socket). */
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -11,6 +11,7 @@ import { Controller, type ControllerOptions } from './controller.js';
 import { Informer, type InformerOptions, type ListWatchClient } from './informer.js';
 import { LeaderElector, type LeaderElectionOptions, type LeaseClient } from './leader-election.js';
 import type { ResourceType } from './resources.js';
+import { errorMessage } from './async.js';
 
 export interface ManagerOptions {
   client: ListWatchClient & LeaseClient;
@@ -45,8 +46,6 @@ const untilAborted = (signal: AbortSignal): Promise<void> =>
       { once: true },
     );
   });
-
-const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export class Manager {
   private readonly informers: ManagedInformer[] = [];

@@ -13,6 +13,7 @@ import { requeueFor } from '../shared/conditions.js';
 import { capture } from './capture.js';
 import { failed, RESTORES_BY_BACKUP, withConditions, type BackupContext } from './context.js';
 import { takeSnapshots } from './snapshot.js';
+import { setFinalizer } from '../shared/objects.js';
 
 /** How often a deletion waiting on snapshots or restores looks again if no event comes first. */
 const DELETION_RECHECK_MS = 5_000;
@@ -29,7 +30,7 @@ export class BackupReconciler {
     if (backup === undefined) return undefined;
     if (backup.metadata.deletionTimestamp !== undefined) return this.delete(backup);
     if (!(backup.metadata.finalizers ?? []).includes(finalizers.backup)) {
-      await this.setFinalizers(backup, [...(backup.metadata.finalizers ?? []), finalizers.backup]);
+      await setFinalizer(this.ctx.client, resources.backups, backup, finalizers.backup, true);
       return undefined;
     }
     const status = backup.status ?? {};
@@ -107,10 +108,7 @@ export class BackupReconciler {
       );
       return { requeueAfterMs: DELETION_RECHECK_MS };
     }
-    await this.setFinalizers(
-      backup,
-      held.filter((finalizer) => finalizer !== finalizers.backup),
-    );
+    await setFinalizer(this.ctx.client, resources.backups, backup, finalizers.backup, false);
     this.logger.info(force ? 'deleted, snapshots kept (force-delete)' : 'deleted with its snapshots', {
       namespace: backup.metadata.namespace,
       name: backup.metadata.name,
@@ -130,15 +128,6 @@ export class BackupReconciler {
       await this.ctx.client.delete(resources.volumeSnapshots, snapshot.metadata.name ?? '', { namespace });
     }
     return items.length;
-  }
-
-  private async setFinalizers(backup: Backup, list: string[]): Promise<void> {
-    await this.ctx.client.mergePatch(
-      resources.backups,
-      backup.metadata.name ?? '',
-      { metadata: { finalizers: list, resourceVersion: backup.metadata.resourceVersion } },
-      { namespace: backup.metadata.namespace ?? '' },
-    );
   }
 
   private async write(backup: Backup, status: BackupStatus): Promise<void> {

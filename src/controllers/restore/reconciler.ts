@@ -22,6 +22,7 @@ import { restoringDeploymentCR } from './restoring-deployment-cr.js';
 import { restoringDeployment } from './restoring-deployment.js';
 import { applyOutcome, newAttempt, phaseEnteredAt } from './status.js';
 import { isTerminal } from './transitions.js';
+import { setFinalizer } from '../shared/objects.js';
 
 type ActivePhase = Exclude<RestorePhase, 'Successful' | 'Failed'>;
 type PhaseStep = (ctx: RestoreContext, restore: Restore) => Promise<StepOutcome>;
@@ -56,7 +57,7 @@ export class RestoreReconciler {
     if (restore === undefined) return undefined;
     if (restore.metadata.deletionTimestamp !== undefined) return this.finalize(restore);
     if (!(restore.metadata.finalizers ?? []).includes(finalizers.restore)) {
-      await this.setFinalizers(restore, [...(restore.metadata.finalizers ?? []), finalizers.restore]);
+      await setFinalizer(this.ctx.client, resources.restores, restore, finalizers.restore, true);
       return undefined;
     }
     const status = restore.status ?? {};
@@ -181,20 +182,8 @@ export class RestoreReconciler {
     const includeDeployment = restore.status?.phase !== 'Successful';
     const remaining = await cleanUpAttempt(this.ctx.client, restore, { includeDeployment });
     if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
-    await this.setFinalizers(
-      restore,
-      held.filter((finalizer) => finalizer !== finalizers.restore),
-    );
+    await setFinalizer(this.ctx.client, resources.restores, restore, finalizers.restore, false);
     return undefined;
-  }
-
-  private async setFinalizers(restore: Restore, list: string[]): Promise<void> {
-    await this.ctx.client.mergePatch(
-      resources.restores,
-      restore.metadata.name ?? '',
-      { metadata: { finalizers: list, resourceVersion: restore.metadata.resourceVersion } },
-      { namespace: restore.metadata.namespace ?? '' },
-    );
   }
 
   /** Replaces the status subresource; the resourceVersion makes a stale write fail with 409. */

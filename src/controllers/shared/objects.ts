@@ -26,3 +26,24 @@ export async function ensureCreated<T extends KubeObject>(
   const ours = existing.metadata.labels?.[ownerLabel] === object.metadata.labels?.[ownerLabel];
   return { outcome: ours ? 'found' : 'taken', object: existing };
 }
+
+/**
+ * Adds (`add: true`) or removes one finalizer with a merge patch conditional on the object's
+ * resourceVersion: a list changed by someone else since it was read fails with 409, not lost.
+ */
+export async function setFinalizer<T extends KubeObject>(
+  client: KubeClient,
+  rt: ResourceType<T>,
+  object: T,
+  finalizer: string,
+  add: boolean,
+): Promise<void> {
+  const held = object.metadata.finalizers ?? [];
+  const list = add ? [...held, finalizer] : held.filter((name) => name !== finalizer);
+  await client.mergePatch(
+    rt,
+    object.metadata.name ?? '',
+    { metadata: { finalizers: list, resourceVersion: object.metadata.resourceVersion } },
+    { namespace: object.metadata.namespace ?? '' },
+  );
+}
