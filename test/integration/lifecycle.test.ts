@@ -3,7 +3,6 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { annotations, labels } from '../../src/api/constants.js';
-import type { StorageClass } from '../../src/api/kubernetes.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources, type ResourceType } from '../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from './support/cluster.js';
@@ -11,6 +10,7 @@ import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
   contentIdOf,
+  createSimStorageClass,
   installCrds,
   isHealthy,
   restoreManifest,
@@ -18,10 +18,7 @@ import {
   waitForBackup,
   waitForRestore,
 } from './support/snapback.js';
-
-const DRIVER = 'sim.csi.snapback.dev';
-const FAIL = 'sim.snapback.dev/fail';
-const NEVER = 'sim.snapback.dev/never';
+import { SIM } from '../cluster/storage-simulator/constants.js';
 
 let client: KubeClient;
 let namespace: string;
@@ -32,14 +29,7 @@ beforeAll(async () => {
   client = await testClient();
   await installCrds(client);
   namespace = await createTestNamespace(client, 'lifecycle');
-  storageClassName = `${namespace}-switchable`;
-  const sc: StorageClass = {
-    metadata: { name: storageClassName },
-    provisioner: DRIVER,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-  };
-  await client.create(resources.storageClasses, sc);
+  storageClassName = await createSimStorageClass(client, `${namespace}-switchable`);
   operator = await startOperator(`lifecycle-${namespace}`, { watchNamespace: namespace });
 });
 
@@ -80,7 +70,7 @@ const gone = async (rt: ResourceType, name: string) => (await client.get(rt, nam
 describe('recreate through spec.recreateToken', () => {
   it('cleans up the failed attempt and succeeds in a second one', async () => {
     await backedUp('db');
-    await storage(FAIL, 'array offline for maintenance');
+    await storage(SIM.fail, 'array offline for maintenance');
     await client.create(
       resources.restores,
       restoreManifest(namespace, 'retry', {
@@ -98,7 +88,7 @@ describe('recreate through spec.recreateToken', () => {
     expect(leftover?.metadata.labels?.[labels.restoreAttempt]).toBe(firstAttempt);
 
     // The cause fixed, a new token starts attempt 2.
-    await storage(FAIL, null);
+    await storage(SIM.fail, null);
     await client.mergePatch(
       resources.restores,
       'retry',
@@ -177,7 +167,7 @@ describe('deleting a Backup', () => {
 
   it('waits while a running restore reads it, and goes once the restore ends', async () => {
     await backedUp('busy');
-    await storage(NEVER, 'true');
+    await storage(SIM.never, 'true');
     await client.create(
       resources.restores,
       restoreManifest(namespace, 'reader', {
@@ -204,6 +194,6 @@ describe('deleting a Backup', () => {
     expect(await client.get(resources.persistentVolumeClaims, 'data-busy-copy-0', namespace)).toBeUndefined();
     await waitFor('the Backup to go', () => gone(resources.backups, 'busy-backup'), 30_000);
     expect(await snapshotsOf('busy-backup')).toEqual([]);
-    await storage(NEVER, null);
+    await storage(SIM.never, null);
   });
 });

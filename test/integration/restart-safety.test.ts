@@ -9,8 +9,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labels } from '../../src/api/constants.js';
+import { HAPPY_PATH } from '../../src/controllers/restore/transitions.js';
 import type { Restore, RestorePhase } from '../../src/api/generated/types.js';
-import type { StorageClass, VolumeSnapshotClass } from '../../src/api/kubernetes.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, nodes, testClient, waitFor } from './support/cluster.js';
@@ -18,6 +18,8 @@ import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
   contentIdOf,
+  createSimSnapshotClass,
+  createSimStorageClass,
   installCrds,
   isHealthy,
   restoreManifest,
@@ -25,9 +27,8 @@ import {
   waitForBackup,
   waitForRestore,
 } from './support/snapback.js';
+import { SIM } from '../cluster/storage-simulator/constants.js';
 
-const DRIVER = 'sim.csi.snapback.dev';
-const DELAY = 'sim.snapback.dev/delay-ms';
 const DESTINATION = 'pg-again';
 
 let client: KubeClient;
@@ -78,21 +79,10 @@ beforeAll(async () => {
   await installCrds(client);
   namespace = await createTestNamespace(client, 'restart');
   nodeLabel = `snapback.dev/test-${namespace}`.slice(0, 63);
-  storageClassName = `${namespace}-delayed`;
-  snapshotClassName = `${namespace}-delayed`;
-  const sc: StorageClass = {
-    metadata: { name: storageClassName },
-    provisioner: DRIVER,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-  };
-  await client.create(resources.storageClasses, sc);
-  const vsc: VolumeSnapshotClass = {
-    metadata: { name: snapshotClassName, annotations: { [DELAY]: '15000' } },
-    driver: DRIVER,
-    deletionPolicy: 'Delete',
-  };
-  await client.create(resources.volumeSnapshotClasses, vsc);
+  storageClassName = await createSimStorageClass(client, `${namespace}-delayed`);
+  snapshotClassName = await createSimSnapshotClass(client, `${namespace}-delayed`, {
+    [SIM.delayMs]: '15000',
+  });
   await start();
 });
 
@@ -150,7 +140,7 @@ describe('the operator killed inside each waiting phase', () => {
 
     // Restored volumes of this class now bind only after a delay.
     await client.mergePatch(resources.storageClasses, storageClassName, {
-      metadata: { annotations: { [DELAY]: '5000' } },
+      metadata: { annotations: { [SIM.delayMs]: '5000' } },
     });
     await killIn('Restore', restorePhase, 'RestoringCloudSnap');
     const attempt = (await client.get(resources.restores, 'again', namespace))?.status?.customResourceName;
@@ -166,15 +156,7 @@ describe('the operator killed inside each waiting phase', () => {
     expect(status.customResourceName).toBe(attempt);
     expect(status.attempt).toBe(1);
     const phases = (status.phaseHistory ?? []).map((entry) => entry.phase);
-    expect(phases).toEqual([
-      'Initializing',
-      'Pending',
-      'RestoringCloudSnap',
-      'RestoringDataServiceDeploymentCR',
-      'RestoringDataServiceDeployment',
-      'DataServiceDeploymentEnteringNormalMode',
-      'Successful',
-    ]);
+    expect(phases).toEqual(HAPPY_PATH);
 
     // One of everything: snapshots of the backup, claims and the StatefulSet of the restore.
     const { items: snapshots } = await client.list(resources.volumeSnapshots, {

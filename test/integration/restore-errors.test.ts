@@ -6,13 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labels } from '../../src/api/constants.js';
 import type { Backup, Restore, RestorabilityMatrix } from '../../src/api/generated/types.js';
-import type { KubeObject, StatefulSet, StorageClass, VolumeSnapshotClass } from '../../src/api/kubernetes.js';
+import type { KubeObject, StatefulSet } from '../../src/api/kubernetes.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from './support/cluster.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
+  createSimSnapshotClass,
+  createSimStorageClass,
   deploySampleDataService,
   installCrds,
   isHealthy,
@@ -20,10 +22,8 @@ import {
   sampleStatefulSet,
   waitForBackup,
 } from './support/snapback.js';
+import { SIM } from '../cluster/storage-simulator/constants.js';
 
-const DRIVER = 'sim.csi.snapback.dev';
-const FAIL = 'sim.snapback.dev/fail';
-const NEVER = 'sim.snapback.dev/never';
 /** Short enough for a test, long enough that a healthy step never hits it on a busy machine. */
 const TIMEOUT_SECONDS = 8;
 const LONG = 3600;
@@ -77,26 +77,13 @@ afterAll(async () => {
 
 /** A StorageClass of the simulator's driver that only this file uses. */
 async function storageClass(suffix: string): Promise<string> {
-  const name = `${namespace}-${suffix}`;
-  const sc: StorageClass = {
-    metadata: { name },
-    provisioner: DRIVER,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-  };
-  await client.create(resources.storageClasses, sc);
+  const name = await createSimStorageClass(client, `${namespace}-${suffix}`);
   storageClasses.push(name);
   return name;
 }
 
 async function snapshotClass(suffix: string, annotations: Record<string, string>): Promise<string> {
-  const name = `${namespace}-${suffix}`;
-  const vsc: VolumeSnapshotClass = {
-    metadata: { name, annotations },
-    driver: DRIVER,
-    deletionPolicy: 'Delete',
-  };
-  await client.create(resources.volumeSnapshotClasses, vsc);
+  const name = await createSimSnapshotClass(client, `${namespace}-${suffix}`, annotations);
   snapshotClasses.push(name);
   return name;
 }
@@ -267,7 +254,7 @@ describe('a Restore fails with', () => {
     const sc = await storageClass('flaky');
     await backedUpDataService('flaky', { storageClassName: sc });
     await client.mergePatch(resources.storageClasses, sc, {
-      metadata: { annotations: { [FAIL]: 'pool exhausted on array-7' } },
+      metadata: { annotations: { [SIM.fail]: 'pool exhausted on array-7' } },
     });
     const restore = await failedRestore('no-capacity', {
       source: { backupName: 'flaky-backup' },
@@ -305,7 +292,9 @@ describe('a Restore fails with', () => {
   it('PhaseTimeout when a phase outlasts its timeout, naming the phase', async () => {
     const sc = await storageClass('stuck');
     await backedUpDataService('stuck', { storageClassName: sc });
-    await client.mergePatch(resources.storageClasses, sc, { metadata: { annotations: { [NEVER]: 'true' } } });
+    await client.mergePatch(resources.storageClasses, sc, {
+      metadata: { annotations: { [SIM.never]: 'true' } },
+    });
     const restore = await failedRestore('too-slow', {
       source: { backupName: 'stuck-backup' },
       destination: { deploymentName: 'stuck-copy' },
@@ -340,14 +329,14 @@ describe('a Backup fails with', () => {
   });
 
   it("SnapshotFailed with the storage system's message", async () => {
-    const vsc = await snapshotClass('broken', { [FAIL]: 'snapshot quota exceeded' });
+    const vsc = await snapshotClass('broken', { [SIM.fail]: 'snapshot quota exceeded' });
     const backup = await failedBackup('quota', { deployment: { name: 'pg' }, volumeSnapshotClassName: vsc });
     expect(backup.status?.errorCode).toBe('SnapshotFailed');
     expect(backup.status?.errorMessage).toMatch(/snapshot quota exceeded/);
   });
 
   it('PhaseTimeout when snapshots never become ready', async () => {
-    const vsc = await snapshotClass('frozen', { [NEVER]: 'true' });
+    const vsc = await snapshotClass('frozen', { [SIM.never]: 'true' });
     const backup = await failedBackup('frozen', { deployment: { name: 'pg' }, volumeSnapshotClassName: vsc });
     expect(backup.status?.errorCode).toBe('PhaseTimeout');
     expect(backup.status?.errorMessage).toMatch(new RegExp(`${TIMEOUT_SECONDS}`));

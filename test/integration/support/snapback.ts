@@ -5,9 +5,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAll } from 'js-yaml';
 import type { Backup, BackupPhase, Restore, RestorePhase } from '../../../src/api/generated/types.js';
-import type { KubeObject, PersistentVolume, StatefulSet } from '../../../src/api/kubernetes.js';
+import type {
+  KubeObject,
+  PersistentVolume,
+  StatefulSet,
+  StorageClass,
+  VolumeSnapshotClass,
+} from '../../../src/api/kubernetes.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { resources, type ResourceType } from '../../../src/runtime/resources.js';
+import { DRIVER } from '../../cluster/storage-simulator/constants.js';
 import { REPO_ROOT, waitFor } from './cluster.js';
 
 export const customResourceDefinitions: ResourceType<
@@ -37,6 +44,37 @@ export async function installCrds(client: KubeClient): Promise<void> {
 
 export const SIM_STORAGE_CLASS = 'snapback-sim';
 export const CONTENT_ID_ANNOTATION = 'sim.snapback.dev/content-id';
+
+/** A StorageClass of the simulator's driver, for a test to inject failures into; returns its name. */
+export async function createSimStorageClass(
+  client: KubeClient,
+  name: string,
+  annotations: Record<string, string> = {},
+): Promise<string> {
+  const storageClass: StorageClass = {
+    metadata: { name, annotations },
+    provisioner: DRIVER,
+    reclaimPolicy: 'Delete',
+    volumeBindingMode: 'Immediate',
+  };
+  await client.create(resources.storageClasses, storageClass);
+  return name;
+}
+
+/** A VolumeSnapshotClass of the simulator's driver; returns its name. */
+export async function createSimSnapshotClass(
+  client: KubeClient,
+  name: string,
+  annotations: Record<string, string> = {},
+): Promise<string> {
+  const snapshotClass: VolumeSnapshotClass = {
+    metadata: { name, annotations },
+    driver: DRIVER,
+    deletionPolicy: 'Delete',
+  };
+  await client.create(resources.volumeSnapshotClasses, snapshotClass);
+  return name;
+}
 
 export function sampleStatefulSet(
   namespace: string,
