@@ -82,7 +82,10 @@ export async function startOperator(name: string, overrides: Overrides = {}): Pr
   writeFileSync(configFile, dump(config));
   const logFile = join(LOG_DIR, `${name}.log`);
   const log = openSync(logFile, 'a');
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['src/main.ts', '--config', configFile], {
+  // Node itself with tsx as a loader, not the tsx wrapper: the wrapper runs Node as a child, so a
+  // SIGKILL to the wrapper would leave the operator running.
+  const node = join(ROOT, 'node_modules/.bin/node');
+  const child = spawn(node, ['--import', 'tsx', 'src/main.ts', '--config', configFile], {
     cwd: ROOT,
     env: { ...process.env, KUBECONFIG: KUBECONFIG_PATH, NODE_OPTIONS: '' },
     stdio: ['ignore', log, log],
