@@ -6,11 +6,21 @@ import type { Restore } from '../../api/generated/types.js';
 import { evaluateRestorability } from '../../dataservices/capabilities.js';
 import { backupKeyOf, planRestore, type RestoreContext } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
+import { resources } from '../../runtime/resources.js';
 
 const retryHint = 'then change spec.recreateToken to try again';
 
-export function initializing(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
-  return Promise.resolve(decide(ctx, restore));
+export async function initializing(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
+  const ref = backupKeyOf(restore);
+  const backupName = `${ref.namespace}/${ref.name}`;
+  if (ctx.cache.backups.get(backupName) === undefined) {
+    // The cache may not have a Backup created a moment ago (a GitOps sync applies the Backup and
+    // the Restore together): only the API server can say it does not exist.
+    if ((await ctx.client.get(resources.backups, ref.name, ref.namespace)) !== undefined) {
+      return wait('WaitingForBackup', `Backup ${backupName} was just created; waiting for it to be seen`);
+    }
+  }
+  return decide(ctx, restore);
 }
 
 function decide(ctx: RestoreContext, restore: Restore): StepOutcome {
