@@ -24,11 +24,18 @@ function crdSchema(schema: JSONSchemaProps): JSONSchemaProps {
   return out;
 }
 
-export function crdManifest(crd: CustomResourceDefinitionSource): Record<string, unknown> {
+export function crdManifest(
+  crd: CustomResourceDefinitionSource,
+  annotations?: Record<string, string>,
+): Record<string, unknown> {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: crdName(crd), labels: { 'app.kubernetes.io/part-of': 'snapback' } },
+    metadata: {
+      name: crdName(crd),
+      labels: { 'app.kubernetes.io/part-of': 'snapback' },
+      ...(annotations === undefined ? {} : { annotations }),
+    },
     spec: {
       group: GROUP,
       names: {
@@ -59,6 +66,21 @@ export function crdManifest(crd: CustomResourceDefinitionSource): Record<string,
 
 export function renderCrdYaml(crd: CustomResourceDefinitionSource): string {
   return `# ${HEADER}\n${dump(crdManifest(crd), { lineWidth: -1, noRefs: true, sortKeys: false })}`;
+}
+
+/**
+ * The Helm chart's copy of a CRD: a template (Helm's crds/ folder is install-only, so `helm
+ * upgrade` would never change a CRD there), switched by crds.install and kept on uninstall by
+ * crds.keep so that users' Backups and Restores survive it.
+ */
+export function renderChartCrdTemplate(crd: CustomResourceDefinitionSource): string {
+  const keep = 'helm.sh/resource-policy: keep';
+  const manifest = crdManifest(crd, { 'helm.sh/resource-policy': 'keep' });
+  const yaml = dump(manifest, { lineWidth: -1, noRefs: true, sortKeys: false }).replace(
+    `  annotations:\n    ${keep}\n`,
+    `  {{- if .Values.crds.keep }}\n  annotations:\n    ${keep}\n  {{- end }}\n`,
+  );
+  return `# ${HEADER}\n{{- if .Values.crds.install }}\n${yaml}{{- end }}\n`;
 }
 
 // --- TypeScript types ----------------------------------------------------------------------------
@@ -193,7 +215,10 @@ export async function renderTypes(): Promise<string> {
 /** Every generated file, by its path from the repository root. */
 export async function generatedFiles(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
-  for (const crd of CRDS) files.set(`crds/${crdName(crd)}.yaml`, renderCrdYaml(crd));
+  for (const crd of CRDS) {
+    files.set(`crds/${crdName(crd)}.yaml`, renderCrdYaml(crd));
+    files.set(`charts/snapback/templates/crds/${crdName(crd)}.yaml`, renderChartCrdTemplate(crd));
+  }
   files.set('src/api/generated/types.ts', await renderTypes());
   return files;
 }

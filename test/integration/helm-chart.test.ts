@@ -1,0 +1,193 @@
+// The Helm chart (charts/snapback) with the real helm binary: lint, templates with default and
+// other values, bad values refused by values.schema.json, the operator's own config loader
+// accepting what the chart renders, and an install, upgrade and uninstall on the local cluster
+// after which the CRDs and users' Backups are still there.
+
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadAll } from 'js-yaml';
+import type { KubeObject } from '../../src/api/kubernetes.js';
+import { resolveConfig } from '../../src/config.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
+import { resources, type ResourceType } from '../../src/runtime/resources.js';
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  KUBECONFIG_PATH,
+  REPO_ROOT,
+  testClient,
+} from './support/cluster.js';
+import { backupManifest, customResourceDefinitions } from './support/snapback.js';
+
+const run = promisify(execFile);
+const HELM = join(REPO_ROOT, '.cache', 'bin', 'helm');
+const CHART = join(REPO_ROOT, 'charts', 'snapback');
+
+const deployments: ResourceType<Manifest> = {
+  group: 'apps',
+  version: 'v1',
+  kind: 'Deployment',
+  plural: 'deployments',
+  namespaced: true,
+};
+
+type Manifest = KubeObject & { kind: string; spec?: Record<string, unknown>; data?: Record<string, string> };
+
+async function helm(...args: string[]): Promise<string> {
+  const { stdout } = await run(HELM, [...args, '--kubeconfig', KUBECONFIG_PATH], { cwd: REPO_ROOT });
+  return stdout;
+}
+
+/** `helm template` of the chart with --set values; the rendered objects. */
+async function render(...sets: string[]): Promise<Manifest[]> {
+  const out = await helm(
+    'template',
+    'snapback',
+    CHART,
+    '--namespace',
+    'snapback-system',
+    ...sets.flatMap((s) => ['--set', s]),
+  );
+  return loadAll(out).filter((doc): doc is Manifest => doc !== null && typeof doc === 'object');
+}
+
+const ofKind = (objects: Manifest[], kind: string): Manifest[] => objects.filter((o) => o.kind === kind);
+
+describe('the chart rendered', () => {
+  it('passes helm lint', async () => {
+    expect(await helm('lint', CHART)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('ships the CRDs of crds/, kept on uninstall', async () => {
+    const objects = await render();
+    const fromChart = ofKind(objects, 'CustomResourceDefinition');
+    const fromRepo = readdirSync(join(REPO_ROOT, 'crds')).map(
+      (file) => loadAll(readFileSync(join(REPO_ROOT, 'crds', file), 'utf8'))[0] as Manifest,
+    );
+    expect(fromChart.map((crd) => crd.metadata.annotations)).toEqual(
+      fromChart.map(() => ({ 'helm.sh/resource-policy': 'keep' })),
+    );
+    const withoutAnnotations = (crd: Manifest) => ({
+      ...crd,
+      metadata: { ...crd.metadata, annotations: undefined },
+    });
+    const byName = (a: Manifest, b: Manifest) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? '');
+    expect(fromChart.map(withoutAnnotations).sort(byName)).toEqual(
+      fromRepo.map(withoutAnnotations).sort(byName),
+    );
+    expect(ofKind(await render('crds.install=false'), 'CustomResourceDefinition')).toEqual([]);
+  });
+
+  it('runs 2 hardened replicas with leader election, configured in a way the operator accepts', async () => {
+    const objects = await render();
+    const [deployment] = ofKind(objects, 'Deployment');
+    const spec = deployment?.spec as {
+      replicas: number;
+      template: {
+        spec: { securityContext: object; containers: { securityContext: object; resources: object }[] };
+      };
+    };
+    expect(spec.replicas).toBe(2);
+    expect(spec.template.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(spec.template.spec.containers[0]?.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(spec.template.spec.containers[0]?.resources).toMatchObject({ limits: { memory: '512Mi' } });
+    const [configMap] = ofKind(objects, 'ConfigMap');
+    const config = resolveConfig(configMap?.data?.['config.yaml'], { POD_NAME: 'snapback-0' });
+    expect(config.leaderElection).toMatchObject({
+      enabled: true,
+      namespace: 'snapback-system',
+      leaseName: 'snapback',
+    });
+    expect(config.watchNamespace).toBe('');
+    expect(ofKind(objects, 'PodDisruptionBudget')).toHaveLength(1);
+    expect(ofKind(objects, 'ServiceMonitor')).toEqual([]);
+  });
+
+  it('renders the optional parts and settings when asked', async () => {
+    const objects = await render(
+      'metrics.serviceMonitor.enabled=true',
+      'metrics.prometheusRule.enabled=true',
+      'operator.watchNamespace=databases',
+      'operator.logLevel=debug',
+      'operator.maxConcurrentRestores=3',
+      'restorabilityMatrix.dataServices[0].name=postgresql',
+      'restorabilityMatrix.dataServices[0].conditions[0].imageCapabilities.pds_restore=v1',
+    );
+    expect(ofKind(objects, 'ServiceMonitor')).toHaveLength(1);
+    const [rule] = ofKind(objects, 'PrometheusRule');
+    expect(JSON.stringify(rule?.spec)).toMatch(/SnapbackNoLeader.*/);
+    const [matrix] = ofKind(objects, 'RestorabilityMatrix');
+    expect(matrix?.metadata.name).toBe('default');
+    const [configMap] = ofKind(objects, 'ConfigMap');
+    const config = resolveConfig(configMap?.data?.['config.yaml'], {});
+    expect(config).toMatchObject({
+      watchNamespace: 'databases',
+      logLevel: 'debug',
+      restore: { maxConcurrentRestores: 3 },
+    });
+  });
+
+  it.each([
+    ['replicaCount=0', /replicaCount/],
+    ['operator.logLevel=loud', /logLevel/],
+    ['operator.watchNamespace=Not_A_Namespace', /watchNamespace/],
+    ['operator.phaseTimeoutSeconds.Pending=0', /Pending/],
+    ['metrics.port=80', /port/],
+    ['surprise=1', /surprise/],
+  ])('refuses %s, naming the value', async (set, field) => {
+    const error = await render(set).then(
+      () => undefined,
+      (err: unknown) => err as { stderr?: string },
+    );
+    expect(error?.stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect(error?.stderr).toMatch(field);
+  });
+});
+
+describe('the chart on the cluster', () => {
+  let client: KubeClient;
+  let namespace: string;
+  let users: string;
+
+  beforeAll(async () => {
+    client = await testClient();
+    namespace = await createTestNamespace(client, 'helm-snapback');
+    users = await createTestNamespace(client, 'helm-users');
+  });
+
+  afterAll(async () => {
+    await deleteTestNamespace(client, namespace);
+    await deleteTestNamespace(client, users);
+    await client.close();
+  });
+
+  it("installs, upgrades and uninstalls; the CRDs and users' Backups survive", async () => {
+    const release = `sb-${namespace.slice(-8)}`;
+    // --take-ownership: the suite installed the CRDs before, as a cluster upgraded from a plain
+    // `kubectl apply` install has them.
+    await helm('install', release, CHART, '--namespace', namespace, '--take-ownership');
+    const deployment = await client.get(deployments, `${release}-snapback`, namespace);
+    expect(deployment?.spec).toMatchObject({ replicas: 2 });
+    const status = await helm('status', release, '--namespace', namespace);
+    expect(status).toMatch(/STATUS: deployed/);
+    await client.create(resources.backups, backupManifest(users, 'keep-me', 'db'));
+
+    await helm('upgrade', release, CHART, '--namespace', namespace, '--set', 'operator.logLevel=debug');
+    expect(await helm('history', release, '--namespace', namespace)).toMatch(/2\s+.*deployed/);
+
+    await helm('uninstall', release, '--namespace', namespace);
+    const crd = await client.get(customResourceDefinitions, 'backups.snapback.dev');
+    expect(crd?.metadata.deletionTimestamp).toBeUndefined();
+    expect(await client.get(resources.backups, 'keep-me', users)).toBeDefined();
+  });
+});
