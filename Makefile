@@ -24,6 +24,12 @@ deps: node_modules/.installed ## Install the Node toolchain (Node 24 comes as a 
 generate: deps ## Regenerate CRDs and types from src/api/crds.ts
 	npm run -s generate
 
+.PHONY: deploy-manifests
+deploy-manifests: deps ## Render deploy/base/snapback.yaml from the Helm chart (needs .cache/bin/helm)
+	@{ echo '# Generated from charts/snapback by `make deploy-manifests`. Do not edit.'; \
+	  helm template snapback charts/snapback --namespace snapback-system --set crds.install=false; } \
+	  > deploy/base/snapback.yaml
+
 .PHONY: build
 build: deps ## Compile the operator to dist/
 	npm run -s build

@@ -219,6 +219,8 @@ export async function generatedFiles(): Promise<Map<string, string>> {
     files.set(`crds/${crdName(crd)}.yaml`, renderCrdYaml(crd));
     files.set(`charts/snapback/templates/crds/${crdName(crd)}.yaml`, renderChartCrdTemplate(crd));
   }
+  // kustomize will not read files outside a base's folder: deploy/base gets the CRDs as one file.
+  files.set('deploy/base/crds.yaml', CRDS.map(renderCrdYaml).join('---\n'));
   files.set('src/api/generated/types.ts', await renderTypes());
   return files;
 }

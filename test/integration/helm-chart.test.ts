@@ -154,6 +154,56 @@ describe('the chart rendered', () => {
   });
 });
 
+describe('the kustomize base (deploy/base)', () => {
+  const KUBECTL = join(REPO_ROOT, '.cache', 'bin', 'kubectl');
+
+  it('holds the chart rendered with its defaults (make deploy-manifests)', async () => {
+    const rendered = await helm(
+      'template',
+      'snapback',
+      CHART,
+      '--namespace',
+      'snapback-system',
+      '--set',
+      'crds.install=false',
+    );
+    const committed = readFileSync(join(REPO_ROOT, 'deploy', 'base', 'snapback.yaml'), 'utf8');
+    expect(committed.slice(committed.indexOf('\n') + 1)).toBe(rendered);
+  });
+
+  it('builds the same CRDs and RBAC as the chart, and the API server accepts it', async () => {
+    const { stdout } = await run(KUBECTL, ['kustomize', join(REPO_ROOT, 'deploy', 'base')]);
+    const built = loadAll(stdout) as Manifest[];
+    const chart = await render();
+    const pick = (objects: Manifest[], kinds: string[]) =>
+      objects
+        .filter((o) => kinds.includes(o.kind))
+        .map((o) => ({ ...o, metadata: { name: o.metadata.name, namespace: o.metadata.namespace } }))
+        .sort((a, b) =>
+          `${a.kind}/${a.metadata.name ?? ''}`.localeCompare(`${b.kind}/${b.metadata.name ?? ''}`),
+        );
+    const compared = ['CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
+    expect(pick(built, compared)).toEqual(pick(chart, compared));
+    // The namespace is part of the base; a server dry run cannot create what the rest lives in.
+    await run(KUBECTL, ['--kubeconfig', KUBECONFIG_PATH, 'create', 'namespace', 'snapback-system']).catch(
+      (err: unknown) => {
+        if (!String((err as { stderr?: string }).stderr).includes('AlreadyExists')) throw err;
+      },
+    );
+    const { stdout: applied } = await run(KUBECTL, [
+      '--kubeconfig',
+      KUBECONFIG_PATH,
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--dry-run=server',
+      '-k',
+      join(REPO_ROOT, 'deploy', 'base'),
+    ]);
+    expect(applied).toMatch(/deployment.apps\/snapback serverside-applied \(server dry run\)/);
+  });
+});
+
 describe('the chart on the cluster', () => {
   let client: KubeClient;
   let namespace: string;
