@@ -1,0 +1,114 @@
+// Two operator processes on one Lease, as the Helm chart's two replicas run: only the leader
+// reconciles; the leader killed with SIGKILL, the other takes over within the lease duration and
+// finishes the restores that were in flight.
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
+import { resources } from '../../src/runtime/resources.js';
+import { createTestNamespace, deleteTestNamespace, nodes, testClient, waitFor } from './support/cluster.js';
+import { startOperator, type RunningOperator } from './support/operator.js';
+import {
+  backupManifest,
+  deploySampleDataService,
+  installCrds,
+  restoreManifest,
+  waitForBackup,
+  waitForRestore,
+} from './support/snapback.js';
+
+const LEASE_SECONDS = 4;
+
+let client: KubeClient;
+let namespace: string;
+let nodeLabel: string;
+const replicas: RunningOperator[] = [];
+
+/** The value of an unlabelled or summed metric in a Prometheus text exposition. */
+function metric(text: string, name: string): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+const leads = async (replica: RunningOperator): Promise<boolean> =>
+  metric(await replica.metrics(), 'snapback_leader') === 1;
+
+beforeAll(async () => {
+  client = await testClient();
+  await installCrds(client);
+  namespace = await createTestNamespace(client, 'failover');
+  nodeLabel = `snapback.dev/test-${namespace}`.slice(0, 63);
+  for (const name of ['a', 'b']) {
+    replicas.push(
+      await startOperator(`failover-${namespace}-${name}`, {
+        watchNamespace: namespace,
+        leaderElection: { leaseName: `snapback-failover-${namespace}`, leaseDurationSeconds: LEASE_SECONDS },
+      }),
+    );
+  }
+});
+
+afterAll(async () => {
+  await Promise.all(replicas.map((replica) => replica.stop()));
+  for (const node of (await client.list(nodes, {})).items) {
+    await client.mergePatch(nodes, node.metadata.name ?? '', { metadata: { labels: { [nodeLabel]: null } } });
+  }
+  await deleteTestNamespace(client, namespace);
+  await client.close();
+});
+
+describe('two replicas', () => {
+  it('only the leader reconciles; after a SIGKILL the other takes over and finishes the restores', async () => {
+    const leader = await waitFor('a leader', async () => {
+      for (const replica of replicas) if (await leads(replica)) return replica;
+      return undefined;
+    });
+    const standby = replicas.find((replica) => replica !== leader);
+    if (standby === undefined) throw new Error('no standby');
+
+    await deploySampleDataService(client, namespace, 'pg', 2);
+    await client.create(resources.backups, backupManifest(namespace, 'pg-backup', 'pg'));
+    await waitForBackup(client, namespace, 'pg-backup', 'Completed');
+    // Held in flight: their pods fit no node until the test labels one.
+    for (const name of ['r1', 'r2']) {
+      await client.create(
+        resources.restores,
+        restoreManifest(namespace, name, {
+          source: { backupName: 'pg-backup' },
+          destination: { deploymentName: `pg-${name}` },
+          podSchedulingConfig: { nodeSelector: { [nodeLabel]: 'yes' } },
+        }),
+      );
+      await waitFor(`${name} in RestoringDataServiceDeployment`, async () => {
+        const restore = await client.get(resources.restores, name, namespace);
+        return restore?.status?.phase === 'RestoringDataServiceDeployment';
+      });
+    }
+    expect(await leads(standby)).toBe(false);
+    expect(metric(await standby.metrics(), 'snapback_reconcile_total')).toBe(0);
+    expect(metric(await leader.metrics(), 'snapback_reconcile_total')).toBeGreaterThan(0);
+
+    const killedAt = performance.now();
+    await leader.kill();
+    await waitFor('the standby to lead', () => leads(standby), 3 * LEASE_SECONDS * 1000, 50);
+    const takeoverMs = performance.now() - killedAt;
+    console.log(`failover: takeover ${Math.round(takeoverMs)} ms after SIGKILL (lease ${LEASE_SECONDS} s)`);
+    expect(takeoverMs).toBeLessThan((LEASE_SECONDS + 3) * 1000);
+
+    const [node] = (await client.list(nodes, {})).items;
+    await client.mergePatch(nodes, node?.metadata.name ?? '', {
+      metadata: { labels: { [nodeLabel]: 'yes' } },
+    });
+    for (const name of ['r1', 'r2']) {
+      const restore = await waitForRestore(client, namespace, name, 'Successful');
+      expect(restore.status?.attempt).toBe(1);
+      expect(new Set(restore.status?.phaseHistory?.map((p) => p.phase)).size).toBe(
+        restore.status?.phaseHistory?.length,
+      );
+    }
+    expect(metric(await standby.metrics(), 'snapback_reconcile_total')).toBeGreaterThan(0);
+    const { items: sets } = await client.list(resources.statefulSets, { namespace });
+    expect(sets.map((s) => s.metadata.name).sort()).toEqual(['pg', 'pg-r1', 'pg-r2']);
+  });
+});
