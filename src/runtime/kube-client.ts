@@ -288,8 +288,14 @@ export class KubeClient {
       fieldSelector: options.fieldSelector,
       timeoutSeconds: options.timeoutSeconds,
     });
-    let statusCode = 0;
     let input: Readable | undefined;
+    // Counted once the server answers (a watch may then run for many minutes), or when it fails.
+    let observed = false;
+    const observe = (statusCode: number): void => {
+      if (observed) return;
+      observed = true;
+      this.observe?.('watch', rt.plural, statusCode, (performance.now() - started) / 1000);
+    };
     try {
       const response = await fetch(url, {
         method: 'GET',
@@ -297,7 +303,7 @@ export class KubeClient {
         dispatcher: this.watchDispatcher,
         signal,
       });
-      statusCode = response.status;
+      observe(response.status);
       if (!response.ok || response.body === null) {
         throw this.errorFrom(response.status, await response.text());
       }
@@ -315,7 +321,7 @@ export class KubeClient {
       // When onEvent throws, nobody reads the stream any more: close it now, or the caller's
       // later abort makes it emit an error event that no one listens to (an uncaught exception).
       input?.destroy();
-      this.observe?.('watch', rt.plural, statusCode, (performance.now() - started) / 1000);
+      observe(0);
     }
   }
 

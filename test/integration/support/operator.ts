@@ -55,7 +55,12 @@ const exited = (child: ChildProcess): Promise<void> =>
       });
 
 /** Starts the operator and resolves once /readyz answers 200 (caches synced). */
-export async function startOperator(name: string, overrides: Overrides = {}): Promise<RunningOperator> {
+export async function startOperator(
+  name: string,
+  overrides: Overrides = {},
+  /** Another identity than the cluster admin's, e.g. a ServiceAccount token's. */
+  kubeconfig: string = KUBECONFIG_PATH,
+): Promise<RunningOperator> {
   mkdirSync(LOG_DIR, { recursive: true });
   const port = await freePort();
   const configFile = join(LOG_DIR, `${name}.config.yaml`);
@@ -87,7 +92,7 @@ export async function startOperator(name: string, overrides: Overrides = {}): Pr
   const node = join(ROOT, 'node_modules/.bin/node');
   const child = spawn(node, ['--import', 'tsx', 'src/main.ts', '--config', configFile], {
     cwd: ROOT,
-    env: { ...process.env, KUBECONFIG: KUBECONFIG_PATH, NODE_OPTIONS: '' },
+    env: { ...process.env, KUBECONFIG: kubeconfig, NODE_OPTIONS: '' },
     stdio: ['ignore', log, log],
   });
   const deadline = Date.now() + 60_000;

@@ -1,0 +1,227 @@
+// The Helm chart's RBAC is exactly what the operator needs. The chart is installed, the operator
+// runs with a token of the chart's ServiceAccount (TokenRequest), and a workload that touches every
+// path runs: backup, restore, restore into another namespace, a restore deleted in flight, a
+// backup deleted. Sufficient: no request was refused (403) and everything finished. Least
+// privilege: every verb on every resource the chart grants was used, so narrowing any rule would
+// make one of those requests fail.
+
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { dump, loadAll } from 'js-yaml';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
+import { resources } from '../../src/runtime/resources.js';
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  KUBECONFIG_PATH,
+  nodes,
+  REPO_ROOT,
+  testClient,
+  waitFor,
+} from './support/cluster.js';
+import { startOperator, type RunningOperator } from './support/operator.js';
+import {
+  backupManifest,
+  deploySampleDataService,
+  installCrds,
+  restoreManifest,
+  waitForBackup,
+  waitForRestore,
+} from './support/snapback.js';
+
+const run = promisify(execFile);
+const BIN = join(REPO_ROOT, '.cache', 'bin');
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** Granted permissions this workload cannot reach deterministically, and the path that uses them. */
+const RARE_PATHS: Record<string, string> = {
+  'get backups': 'Initializing asks the API server about a Backup the cache does not have yet',
+  'get volumesnapshots': 'a restarted backup step finds the snapshot it was creating already there',
+};
+
+let client: KubeClient;
+let operatorNs: string;
+let workloads: string;
+let elsewhere: string;
+let release: string;
+let operator: RunningOperator | undefined;
+let nodeLabel: string;
+
+const kubectl = async (...args: string[]) =>
+  (await run(join(BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG_PATH, ...args])).stdout;
+
+/** Requests the operator made, from its own metrics: "verb resource code" -> count. */
+async function requests(): Promise<Map<string, number>> {
+  const text = (await operator?.metrics()) ?? '';
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = /^snapback_api_requests_total\{verb="(\w+)",resource="([\w.]+)",code="(\d+)"\} (\d+)/.exec(
+      line,
+    );
+    if (match === null) continue;
+    const [, verb, resource, code, count] = match;
+    counts.set(`${verb ?? ''} ${resource ?? ''} ${code ?? ''}`, Number(count));
+  }
+  return counts;
+}
+
+beforeAll(async () => {
+  client = await testClient();
+  await installCrds(client);
+  operatorNs = await createTestNamespace(client, 'rbac-operator');
+  workloads = await createTestNamespace(client, 'rbac-workloads');
+  elsewhere = await createTestNamespace(client, 'rbac-elsewhere');
+  nodeLabel = `snapback.dev/test-${workloads}`.slice(0, 63);
+  release = `rbac-${operatorNs.slice(-8)}`;
+  await run(join(BIN, 'helm'), [
+    'install',
+    release,
+    join(REPO_ROOT, 'charts', 'snapback'),
+    '--namespace',
+    operatorNs,
+    '--set',
+    'crds.install=false',
+    '--kubeconfig',
+    KUBECONFIG_PATH,
+  ]);
+  const serviceAccount = `${release}-snapback`;
+  const token = (await kubectl('create', 'token', serviceAccount, '-n', operatorNs, '--duration=1h')).trim();
+  const admin = loadAll(await kubectl('config', 'view', '--raw', '--minify', '-o', 'yaml'))[0] as {
+    clusters: { name: string; cluster: Record<string, unknown> }[];
+  };
+  const cluster = admin.clusters[0];
+  if (cluster === undefined) throw new Error('no cluster in the kubeconfig');
+  const kubeconfig = join(REPO_ROOT, '.cache', 'test-logs', `${release}.kubeconfig`);
+  writeFileSync(
+    kubeconfig,
+    dump({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [cluster],
+      users: [{ name: serviceAccount, user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: cluster.name, user: serviceAccount } }],
+      'current-context': 'sa',
+    }),
+  );
+  operator = await startOperator(
+    release,
+    // All namespaces, as the chart's ClusterRole allows; the Lease where the chart's Role allows.
+    { watchNamespace: '', leaderElection: { namespace: operatorNs, leaseName: release } },
+    kubeconfig,
+  );
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  for (const node of (await client.list(nodes, {})).items) {
+    await client.mergePatch(nodes, node.metadata.name ?? '', { metadata: { labels: { [nodeLabel]: null } } });
+  }
+  await run(join(BIN, 'helm'), [
+    'uninstall',
+    release,
+    '--namespace',
+    operatorNs,
+    '--kubeconfig',
+    KUBECONFIG_PATH,
+  ]);
+  for (const ns of [operatorNs, workloads, elsewhere]) await deleteTestNamespace(client, ns);
+  await client.close();
+});
+
+describe("the chart's RBAC", () => {
+  it('lets the operator do all its work, and grants nothing it does not use', async () => {
+    await deploySampleDataService(client, workloads, 'pg', 1);
+    await client.create(resources.backups, backupManifest(workloads, 'pg-backup', 'pg'));
+    await waitForBackup(client, workloads, 'pg-backup', 'Completed');
+
+    await client.create(
+      resources.restores,
+      restoreManifest(workloads, 'here', {
+        source: { backupName: 'pg-backup' },
+        destination: { deploymentName: 'pg-here' },
+      }),
+    );
+    await waitForRestore(client, workloads, 'here', 'Successful');
+    await client.create(
+      resources.restores,
+      restoreManifest(elsewhere, 'there', {
+        source: { backupRef: { namespace: workloads, name: 'pg-backup' } },
+      }),
+    );
+    await waitForRestore(client, elsewhere, 'there', 'Successful');
+
+    // A restore deleted while its deployment waits for a node: its StatefulSet and claims go.
+    await client.create(
+      resources.restores,
+      restoreManifest(workloads, 'abandoned', {
+        source: { backupName: 'pg-backup' },
+        destination: { deploymentName: 'pg-abandoned' },
+        podSchedulingConfig: { nodeSelector: { [nodeLabel]: 'never' } },
+      }),
+    );
+    await waitFor('the abandoned restore to wait for its pods', async () => {
+      const restore = await client.get(resources.restores, 'abandoned', workloads);
+      return restore?.status?.phase === 'RestoringDataServiceDeployment';
+    });
+    await client.delete(resources.restores, 'abandoned', { namespace: workloads });
+    await waitFor('the abandoned restore and its StatefulSet to go', async () => {
+      const [restore, sts] = await Promise.all([
+        client.get(resources.restores, 'abandoned', workloads),
+        client.get(resources.statefulSets, 'pg-abandoned', workloads),
+      ]);
+      return restore === undefined && sts === undefined;
+    });
+    // Deleting the cross-namespace restore removes its imported snapshots and their contents.
+    await client.delete(resources.restores, 'there', { namespace: elsewhere });
+    await waitFor(
+      'the cross-namespace restore to go',
+      async () => (await client.get(resources.restores, 'there', elsewhere)) === undefined,
+    );
+    await client.delete(resources.backups, 'pg-backup', { namespace: workloads });
+    await waitFor(
+      'the Backup to go',
+      async () => (await client.get(resources.backups, 'pg-backup', workloads)) === undefined,
+    );
+
+    const made = await requests();
+    const refused = [...made.keys()].filter((key) => key.endsWith(' 403'));
+    expect(refused).toEqual([]);
+
+    const rendered = loadAll(
+      (
+        await run(join(BIN, 'helm'), [
+          'get',
+          'manifest',
+          release,
+          '--namespace',
+          operatorNs,
+          '--kubeconfig',
+          KUBECONFIG_PATH,
+        ])
+      ).stdout,
+    ) as ({ kind: string; rules?: Rule[] } | null)[];
+    const rules = rendered.flatMap((doc) =>
+      doc?.kind === 'ClusterRole' || doc?.kind === 'Role' ? (doc.rules ?? []) : [],
+    );
+    const unused: string[] = [];
+    for (const rule of rules) {
+      for (const resource of rule.resources) {
+        for (const verb of rule.verbs) {
+          // Status subresources are counted under their resource.
+          const counted = resource.replace(/\/status$/, '');
+          const used = [...made.keys()].some((key) => key.startsWith(`${verb} ${counted} `));
+          if (!used && !(`${verb} ${resource}` in RARE_PATHS)) unused.push(`${verb} ${resource}`);
+        }
+      }
+    }
+    expect(unused).toEqual([]);
+  });
+});
