@@ -2,10 +2,19 @@
 // reconciles; the leader killed with SIGKILL, the other takes over within the lease duration and
 // finishes the restores that were in flight.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
-import { createTestNamespace, deleteTestNamespace, nodes, testClient, waitFor } from './support/cluster.js';
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  nodes,
+  REPO_ROOT,
+  testClient,
+  waitFor,
+} from './support/cluster.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
@@ -29,6 +38,34 @@ function metric(text: string, name: string): number {
     .split('\n')
     .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+/**
+ * Every metric of the README's table is exported, and its samples carry exactly the labels the
+ * table names (plus `le` on histogram buckets).
+ */
+function expectDocumentedMetrics(scraped: string): void {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('### Metrics'), readme.indexOf('### Argo CD'));
+  const rows = table.split('\n').filter((line) => line.startsWith('| `snapback_'));
+  expect(rows.length).toBeGreaterThan(10);
+  for (const row of rows) {
+    const [names = '', labelCell = ''] = row.split('|').slice(1, 3);
+    const documented = [...labelCell.matchAll(/`(\w+)`/g)].map((m) => m[1] ?? '').sort();
+    for (const [, name = ''] of names.matchAll(/`(snapback_\w+)`/g)) {
+      expect({ name, exported: scraped.includes(`# TYPE ${name} `) }).toEqual({ name, exported: true });
+      const samples = scraped
+        .split('\n')
+        .filter((line) => /^\w+/.exec(line)?.[0]?.replace(/_(bucket|sum|count)$/, '') === name);
+      for (const sample of samples) {
+        const labels = [...(/\{(.*)\}/.exec(sample)?.[1] ?? '').matchAll(/(\w+)="/g)]
+          .map((m) => m[1] ?? '')
+          .filter((label) => label !== 'le')
+          .sort();
+        expect({ name, labels }).toEqual({ name, labels: documented });
+      }
+    }
+  }
 }
 
 const leads = async (replica: RunningOperator): Promise<boolean> =>
@@ -107,7 +144,9 @@ describe('two replicas', () => {
         restore.status?.phaseHistory?.length,
       );
     }
-    expect(metric(await standby.metrics(), 'snapback_reconcile_total')).toBeGreaterThan(0);
+    const scraped = await standby.metrics();
+    expect(metric(scraped, 'snapback_reconcile_total')).toBeGreaterThan(0);
+    expectDocumentedMetrics(scraped);
     const { items: sets } = await client.list(resources.statefulSets, { namespace });
     expect(sets.map((s) => s.metadata.name).sort()).toEqual(['pg', 'pg-r1', 'pg-r2']);
   });
