@@ -117,6 +117,7 @@ describe('the chart rendered', () => {
     const objects = await render(
       'metrics.serviceMonitor.enabled=true',
       'metrics.prometheusRule.enabled=true',
+      'metrics.dashboard.enabled=true',
       'operator.watchNamespace=databases',
       'operator.logLevel=debug',
       'operator.maxConcurrentRestores=3',
@@ -124,11 +125,15 @@ describe('the chart rendered', () => {
       'restorabilityMatrix.dataServices[0].conditions[0].imageCapabilities.pds_restore=v1',
     );
     expect(ofKind(objects, 'ServiceMonitor')).toHaveLength(1);
+    const dashboard = ofKind(objects, 'ConfigMap').find(
+      (cm) => cm.metadata.labels?.grafana_dashboard === '1',
+    );
+    expect(JSON.parse(dashboard?.data?.['snapback.json'] ?? '{}')).toMatchObject({ uid: 'snapback' });
     const [rule] = ofKind(objects, 'PrometheusRule');
     expect(JSON.stringify(rule?.spec)).toMatch(/SnapbackNoLeader.*/);
     const [matrix] = ofKind(objects, 'RestorabilityMatrix');
     expect(matrix?.metadata.name).toBe('default');
-    const [configMap] = ofKind(objects, 'ConfigMap');
+    const configMap = ofKind(objects, 'ConfigMap').find((cm) => cm.data?.['config.yaml'] !== undefined);
     const config = resolveConfig(configMap?.data?.['config.yaml'], {});
     expect(config).toMatchObject({
       watchNamespace: 'databases',
