@@ -5,6 +5,8 @@
 
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -237,8 +239,30 @@ describe('the chart on the cluster', () => {
     expect(status).toMatch(/STATUS: deployed/);
     await client.create(resources.backups, backupManifest(users, 'keep-me', 'db'));
 
-    await helm('upgrade', release, CHART, '--namespace', namespace, '--set', 'operator.logLevel=debug');
+    // The next version of the chart changes the Backup schema: the upgrade must bring it to the cluster.
+    const next = await mkdtemp(join(tmpdir(), 'snapback-chart-'));
+    await cp(CHART, next, { recursive: true });
+    const crdTemplate = join(next, 'templates', 'crds', 'backups.snapback.dev.yaml');
+    const original = 'The VolumeSnapshotClass to snapshot with.';
+    await writeFile(
+      crdTemplate,
+      (await readFile(crdTemplate, 'utf8')).replace(original, `Upgraded. ${original}`),
+    );
+    // --force-conflicts: the CRDs' fields were last applied by the suite's own field manager.
+    await helm(
+      'upgrade',
+      release,
+      next,
+      '--namespace',
+      namespace,
+      '--force-conflicts',
+      '--set',
+      'operator.logLevel=debug',
+    );
+    await rm(next, { recursive: true });
     expect(await helm('history', release, '--namespace', namespace)).toMatch(/2\s+.*deployed/);
+    const upgraded = await client.get(customResourceDefinitions, 'backups.snapback.dev');
+    expect(JSON.stringify(upgraded)).toContain(`Upgraded. ${original}`);
 
     await helm('uninstall', release, '--namespace', namespace);
     const crd = await client.get(customResourceDefinitions, 'backups.snapback.dev');
