@@ -1,11 +1,14 @@
 // There is no Docker engine here to build the image, so its properties are checked from the
-// Dockerfile itself: multi-stage, Node 24 LTS at run time, production dependencies only, a
+// Dockerfile itself and by dockerfilelint: multi-stage, Node 24 LTS at run time, production dependencies only, a
 // non-root user matching the Helm chart, and an entry point that the build really produces.
 
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { load } from 'js-yaml';
 
+const run = promisify(execFile);
 const dockerfile = readFileSync('Dockerfile', 'utf8');
 const instructions = dockerfile
   .split('\n')
@@ -39,6 +42,13 @@ describe('Dockerfile', () => {
     expect(packageJson.scripts.start).toBe(command.join(' '));
     const build = load(readFileSync('tsconfig.json', 'utf8')) as { compilerOptions: { outDir: string } };
     expect(command[1]?.startsWith(`${build.compilerOptions.outDir}/`)).toBe(true);
+  });
+
+  it('passes dockerfilelint', async () => {
+    const { stdout } = await run('node_modules/.bin/dockerfilelint', ['-o', 'json', 'Dockerfile']);
+    const report = JSON.parse(stdout) as { totalIssues: number; files: { issues: unknown[] }[] };
+    expect(report.files[0]?.issues).toEqual([]);
+    expect(report.totalIssues).toBe(0);
   });
 
   it('keeps the build context small', () => {
