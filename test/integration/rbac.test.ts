@@ -1,12 +1,12 @@
 // The Helm chart's RBAC is exactly what the operator needs. The chart is installed, the operator
 // runs with a token of the chart's ServiceAccount (TokenRequest), and a workload that touches every
 // path runs: backup, restore, restore into another namespace, a restore deleted in flight, a
-// backup deleted. Sufficient: no request was refused (403) and everything finished. Least
+// backup deleted. Sufficient: RBAC refused nothing (no denial in the operator's log) and everything finished. Least
 // privilege: every verb on every resource the chart grants was used, so narrowing any rule would
 // make one of those requests fail.
 
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -192,8 +192,12 @@ describe("the chart's RBAC", () => {
     );
 
     const made = await requests();
-    const refused = [...made.keys()].filter((key) => key.endsWith(' 403'));
-    expect(refused).toEqual([]);
+    // A 403 can also mean a namespace being deleted (other test files' leftovers, seen by this
+    // all-namespace operator): the API server's RBAC denials are told apart by their message.
+    const log = readFileSync(operator?.logFile ?? '', 'utf8');
+    expect(log.split('\n').length).toBeGreaterThan(20);
+    const denials = log.split('\n').filter((line) => /cannot \w+ resource/.test(line));
+    expect(denials).toEqual([]);
 
     const rendered = loadAll(
       (
