@@ -41,6 +41,7 @@ mkdir -p "$STATE" "$LOGS" "$PIDS"
 log "starting control plane (kwokctl, binary runtime; state in ${STATE#$ROOT/})"
 t=$(now_ms)
 "${KWOKCTL[@]}" create cluster \
+  --config "$ROOT/test/cluster/kwokctl.yaml" \
   --runtime binary \
   --kubeconfig "" \
   --timeout 5m \

@@ -15,7 +15,7 @@ import {
   testClient,
   waitFor,
 } from './support/cluster.js';
-import { startOperator, type RunningOperator } from './support/operator.js';
+import { metricValue, startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
   deploySampleDataService,
@@ -31,14 +31,6 @@ let client: KubeClient;
 let namespace: string;
 let nodeLabel: string;
 const replicas: RunningOperator[] = [];
-
-/** The value of an unlabelled or summed metric in a Prometheus text exposition. */
-function metric(text: string, name: string): number {
-  return text
-    .split('\n')
-    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
 
 /**
  * Every metric of the README's table is exported, and its samples carry exactly the labels the
@@ -69,7 +61,7 @@ function expectDocumentedMetrics(scraped: string): void {
 }
 
 const leads = async (replica: RunningOperator): Promise<boolean> =>
-  metric(await replica.metrics(), 'snapback_leader') === 1;
+  metricValue(await replica.metrics(), 'snapback_leader') === 1;
 
 beforeAll(async () => {
   client = await testClient();
@@ -123,8 +115,8 @@ describe('two replicas', () => {
       });
     }
     expect(await leads(standby)).toBe(false);
-    expect(metric(await standby.metrics(), 'snapback_reconcile_total')).toBe(0);
-    expect(metric(await leader.metrics(), 'snapback_reconcile_total')).toBeGreaterThan(0);
+    expect(metricValue(await standby.metrics(), 'snapback_reconcile_total')).toBe(0);
+    expect(metricValue(await leader.metrics(), 'snapback_reconcile_total')).toBeGreaterThan(0);
 
     const killedAt = performance.now();
     await leader.kill();
@@ -145,7 +137,7 @@ describe('two replicas', () => {
       );
     }
     const scraped = await standby.metrics();
-    expect(metric(scraped, 'snapback_reconcile_total')).toBeGreaterThan(0);
+    expect(metricValue(scraped, 'snapback_reconcile_total')).toBeGreaterThan(0);
     expectDocumentedMetrics(scraped);
     const { items: sets } = await client.list(resources.statefulSets, { namespace });
     expect(sets.map((s) => s.metadata.name).sort()).toEqual(['pg', 'pg-r1', 'pg-r2']);

@@ -10,25 +10,15 @@ import { ApiError, type KubeClient } from '../../src/runtime/kube-client.js';
 import { resources, type ResourceType } from '../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from './support/cluster.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
+import { prng, seedFrom } from './support/random.js';
 import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const CASES = 120;
-const SEED = 20261123;
+const SEED = seedFrom('SNAPBACK_FUZZ_SEED', 20261123);
 
 let client: KubeClient;
 let namespace: string;
 let operator: RunningOperator;
-
-/** mulberry32: a small deterministic PRNG. */
-function prng(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(SEED);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;

@@ -5,23 +5,13 @@
 // privilege: every verb on every resource the chart grants was used, so narrowing any rule would
 // make one of those requests fail.
 
-import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { dump, loadAll } from 'js-yaml';
+import { loadAll } from 'js-yaml';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
-import {
-  createTestNamespace,
-  deleteTestNamespace,
-  KUBECONFIG_PATH,
-  nodes,
-  REPO_ROOT,
-  testClient,
-  waitFor,
-} from './support/cluster.js';
+import { createTestNamespace, deleteTestNamespace, nodes, testClient, waitFor } from './support/cluster.js';
+import { helm, installChartIdentity, uninstallChart } from './support/identity.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
@@ -31,9 +21,6 @@ import {
   waitForBackup,
   waitForRestore,
 } from './support/snapback.js';
-
-const run = promisify(execFile);
-const BIN = join(REPO_ROOT, '.cache', 'bin');
 
 interface Rule {
   apiGroups: string[];
@@ -54,9 +41,6 @@ let elsewhere: string;
 let release: string;
 let operator: RunningOperator | undefined;
 let nodeLabel: string;
-
-const kubectl = async (...args: string[]) =>
-  (await run(join(BIN, 'kubectl'), ['--kubeconfig', KUBECONFIG_PATH, ...args])).stdout;
 
 /** Requests the operator made, from its own metrics: "verb resource code" -> count. */
 async function requests(): Promise<Map<string, number>> {
@@ -81,36 +65,7 @@ beforeAll(async () => {
   elsewhere = await createTestNamespace(client, 'rbac-elsewhere');
   nodeLabel = `snapback.dev/test-${workloads}`.slice(0, 63);
   release = `rbac-${operatorNs.slice(-8)}`;
-  await run(join(BIN, 'helm'), [
-    'install',
-    release,
-    join(REPO_ROOT, 'charts', 'snapback'),
-    '--namespace',
-    operatorNs,
-    '--set',
-    'crds.install=false',
-    '--kubeconfig',
-    KUBECONFIG_PATH,
-  ]);
-  const serviceAccount = `${release}-snapback`;
-  const token = (await kubectl('create', 'token', serviceAccount, '-n', operatorNs, '--duration=1h')).trim();
-  const admin = loadAll(await kubectl('config', 'view', '--raw', '--minify', '-o', 'yaml'))[0] as {
-    clusters: { name: string; cluster: Record<string, unknown> }[];
-  };
-  const cluster = admin.clusters[0];
-  if (cluster === undefined) throw new Error('no cluster in the kubeconfig');
-  const kubeconfig = join(REPO_ROOT, '.cache', 'test-logs', `${release}.kubeconfig`);
-  writeFileSync(
-    kubeconfig,
-    dump({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [cluster],
-      users: [{ name: serviceAccount, user: { token } }],
-      contexts: [{ name: 'sa', context: { cluster: cluster.name, user: serviceAccount } }],
-      'current-context': 'sa',
-    }),
-  );
+  const kubeconfig = await installChartIdentity(release, operatorNs);
   operator = await startOperator(
     release,
     // All namespaces, as the chart's ClusterRole allows; the Lease where the chart's Role allows.
@@ -124,14 +79,7 @@ afterAll(async () => {
   for (const node of (await client.list(nodes, {})).items) {
     await client.mergePatch(nodes, node.metadata.name ?? '', { metadata: { labels: { [nodeLabel]: null } } });
   }
-  await run(join(BIN, 'helm'), [
-    'uninstall',
-    release,
-    '--namespace',
-    operatorNs,
-    '--kubeconfig',
-    KUBECONFIG_PATH,
-  ]);
+  await uninstallChart(release, operatorNs);
   for (const ns of [operatorNs, workloads, elsewhere]) await deleteTestNamespace(client, ns);
   await client.close();
 });
@@ -199,19 +147,10 @@ describe("the chart's RBAC", () => {
     const denials = log.split('\n').filter((line) => /cannot \w+ resource/.test(line));
     expect(denials).toEqual([]);
 
-    const rendered = loadAll(
-      (
-        await run(join(BIN, 'helm'), [
-          'get',
-          'manifest',
-          release,
-          '--namespace',
-          operatorNs,
-          '--kubeconfig',
-          KUBECONFIG_PATH,
-        ])
-      ).stdout,
-    ) as ({ kind: string; rules?: Rule[] } | null)[];
+    const rendered = loadAll(await helm('get', 'manifest', release, '--namespace', operatorNs)) as ({
+      kind: string;
+      rules?: Rule[];
+    } | null)[];
     const rules = rendered.flatMap((doc) =>
       doc?.kind === 'ClusterRole' || doc?.kind === 'Role' ? (doc.rules ?? []) : [],
     );

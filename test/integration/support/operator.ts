@@ -23,12 +23,16 @@ export interface RunningOperator {
   readonly name: string;
   readonly port: number;
   readonly logFile: string;
+  /** The process id (CPU time and RSS are read from /proc). */
+  readonly pid: number;
   /** SIGKILL: the process gets no chance to clean up, as in a node crash. */
   kill(): Promise<void>;
   /** SIGTERM and wait: a graceful shutdown. */
   stop(): Promise<void>;
   /** Text of /metrics. */
   metrics(): Promise<string>;
+  /** Whether the process is still running (it exits by itself when it loses its lease). */
+  running(): boolean;
 }
 
 async function freePort(): Promise<number> {
@@ -113,6 +117,7 @@ export async function startOperator(
     name,
     port,
     logFile,
+    pid: child.pid ?? 0,
     async kill() {
       child.kill('SIGKILL');
       await exited(child);
@@ -125,5 +130,21 @@ export async function startOperator(
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       return response.text();
     },
+    running() {
+      return child.exitCode === null && child.signalCode === null;
+    },
   };
+}
+
+/**
+ * The sum of a metric's samples in a Prometheus text exposition, over the samples whose labels
+ * include every pair in `labels` (all samples when none are given).
+ */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([label, value]) => `${label}="${value}"`);
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+    .filter((line) => wanted.every((pair) => line.includes(pair)))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }

@@ -210,3 +210,31 @@ export function backupManifest(
 export function restoreManifest(namespace: string, name: string, spec: Restore['spec']): Restore {
   return { metadata: { name, namespace }, spec };
 }
+
+/**
+ * Creates `count` Restores of `backupName` named r000, r001, ... (destination pg-<name>), 20
+ * requests at a time; returns their names.
+ */
+export async function createRestores(
+  client: KubeClient,
+  namespace: string,
+  count: number,
+  backupName = 'pg-backup',
+): Promise<string[]> {
+  const width = Math.max(3, String(count - 1).length);
+  const names = Array.from({ length: count }, (_, i) => `r${String(i).padStart(width, '0')}`);
+  for (let i = 0; i < names.length; i += 20) {
+    await Promise.all(
+      names.slice(i, i + 20).map((name) =>
+        client.create(
+          resources.restores,
+          restoreManifest(namespace, name, {
+            source: { backupName },
+            destination: { deploymentName: `pg-${name}` },
+          }),
+        ),
+      ),
+    );
+  }
+  return names;
+}
