@@ -60,6 +60,10 @@ integration: deps ## Integration tests against the running local cluster
 test: deps ## Everything: checks, unit tests, then integration tests on a fresh local cluster
 	scripts/test.sh
 
+.PHONY: bench
+bench: deps ## Benchmarks with their baselines on a cluster of their own (see bench/; figures in bench/results/)
+	scripts/bench.sh
+
 .PHONY: run
 run: deps ## Run the operator against the current kubeconfig (installs the CRDs first)
 	kubectl apply --server-side -f crds/

@@ -14,11 +14,14 @@ import { capture } from './capture.js';
 import { failed, RESTORES_BY_BACKUP, withConditions, type BackupContext } from './context.js';
 import { takeSnapshots } from './snapshot.js';
 import { setFinalizer } from '../shared/objects.js';
+import { OwnWrites } from '../shared/own-writes.js';
 
 /** How often a deletion waiting on snapshots or restores looks again if no event comes first. */
 const DELETION_RECHECK_MS = 5_000;
 
 export class BackupReconciler {
+  private readonly ownWrites = new OwnWrites();
+
   constructor(
     private readonly ctx: BackupContext,
     private readonly events: EventRecorder,
@@ -27,10 +30,13 @@ export class BackupReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     const backup = this.ctx.cache.backups.get(key);
-    if (backup === undefined) return undefined;
+    if (this.ownWrites.behind(key, backup) || backup === undefined) return undefined;
     if (backup.metadata.deletionTimestamp !== undefined) return this.delete(backup);
     if (!(backup.metadata.finalizers ?? []).includes(finalizers.backup)) {
-      await setFinalizer(this.ctx.client, resources.backups, backup, finalizers.backup, true);
+      this.ownWrites.wrote(
+        backup,
+        await setFinalizer(this.ctx.client, resources.backups, backup, finalizers.backup, true),
+      );
       return undefined;
     }
     const status = backup.status ?? {};
@@ -133,7 +139,10 @@ export class BackupReconciler {
   private async write(backup: Backup, status: BackupStatus): Promise<void> {
     const current = backup.status ?? {};
     if (isDeepStrictEqual(status, current)) return;
-    await this.ctx.client.replace(resources.backups, { ...backup, status }, 'status');
+    this.ownWrites.wrote(
+      backup,
+      await this.ctx.client.replace(resources.backups, { ...backup, status }, 'status'),
+    );
     if (status.phase !== current.phase) {
       const failure = status.phase === 'Failed';
       this.logger.info(`phase ${current.phase ?? '(new)'} -> ${status.phase ?? ''}`, {

@@ -60,7 +60,11 @@ export const indexes = {
   involvedObject: 'involvedObject',
   /** Restores by the "namespace/name" of the Backup they read. */
   backup: 'backup',
+  /** Restores by status.phase ("" before the first): who waits and who runs, without a scan. */
+  phase: 'phase',
 } as const;
+
+export const phaseOf = (restore: Restore): string[] => [restore.status?.phase ?? ''];
 
 export function backupKeyOf(restore: Restore): { namespace: string; name: string } {
   const source = restore.spec.source;
@@ -134,4 +138,23 @@ export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan 
     return source === undefined ? [] : [{ ...plan, index, source }];
   });
   return { backup, adapter, manifest, deploymentName, volumes };
+}
+
+/**
+ * The restored deployment as the cache has it. The cache is fed by another watch than the
+ * restore's own, so right after the step that created the deployment it may not hold it yet:
+ * a miss is settled with one authoritative GET. 'notCachedYet' means it exists (the one this
+ * attempt made) and its watch event is on the way; undefined means it is gone or was replaced.
+ */
+export async function restoredDeployment(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+): Promise<StatefulSet | 'notCachedYet' | undefined> {
+  const namespace = restore.metadata.namespace ?? '';
+  const cached = ctx.cache.statefulSets.get(`${namespace}/${plan.deploymentName}`);
+  if (cached !== undefined) return cached;
+  const live = await ctx.client.get(plan.adapter.resource, plan.deploymentName, namespace);
+  const made = restore.status?.destination?.deploymentUid;
+  return live !== undefined && live.metadata.uid === made ? 'notCachedYet' : undefined;
 }

@@ -2,19 +2,22 @@
 // switch the deployment to normal mode, then wait until it is healthy.
 
 import type { Restore } from '../../api/generated/types.js';
-import { planRestore, type RestoreContext } from './context.js';
+import { planRestore, restoredDeployment, type RestoreContext } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 export async function enteringNormalMode(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
   const plan = planRestore(ctx, restore);
   if ('problem' in plan) return fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`);
   const namespace = restore.metadata.namespace ?? '';
-  const deployment = ctx.cache.statefulSets.get(`${namespace}/${plan.deploymentName}`);
+  const deployment = await restoredDeployment(ctx, restore, plan);
   if (deployment === undefined) {
     return fail(
       'DataServiceDeploymentRestoreFailed',
       `${plan.adapter.kind} ${namespace}/${plan.deploymentName} was deleted before it reached normal mode.`,
     );
+  }
+  if (deployment === 'notCachedYet') {
+    return wait('SwitchingToNormalMode', `waiting to see ${plan.adapter.kind} ${plan.deploymentName}`);
   }
   if (plan.adapter.mode(deployment) !== 'normal') {
     await ctx.client.mergePatch(

@@ -23,6 +23,7 @@ import { restoringDeployment } from './restoring-deployment.js';
 import { applyOutcome, newAttempt, phaseEnteredAt } from './status.js';
 import { isTerminal } from './transitions.js';
 import { setFinalizer } from '../shared/objects.js';
+import { OwnWrites } from '../shared/own-writes.js';
 
 type ActivePhase = Exclude<RestorePhase, 'Successful' | 'Failed'>;
 type PhaseStep = (ctx: RestoreContext, restore: Restore) => Promise<StepOutcome>;
@@ -45,6 +46,8 @@ export interface RestoreObserver {
 }
 
 export class RestoreReconciler {
+  private readonly ownWrites = new OwnWrites();
+
   constructor(
     private readonly ctx: RestoreContext,
     private readonly events: EventRecorder,
@@ -54,10 +57,13 @@ export class RestoreReconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | undefined> {
     const restore = this.ctx.cache.restores.get(key);
-    if (restore === undefined) return undefined;
+    if (this.ownWrites.behind(key, restore) || restore === undefined) return undefined;
     if (restore.metadata.deletionTimestamp !== undefined) return this.finalize(restore);
     if (!(restore.metadata.finalizers ?? []).includes(finalizers.restore)) {
-      await setFinalizer(this.ctx.client, resources.restores, restore, finalizers.restore, true);
+      this.ownWrites.wrote(
+        restore,
+        await setFinalizer(this.ctx.client, resources.restores, restore, finalizers.restore, true),
+      );
       return undefined;
     }
     const status = restore.status ?? {};
@@ -188,6 +194,9 @@ export class RestoreReconciler {
 
   /** Replaces the status subresource; the resourceVersion makes a stale write fail with 409. */
   private async writeStatus(restore: Restore, status: RestoreStatus): Promise<void> {
-    await this.ctx.client.replace(resources.restores, { ...restore, status }, 'status');
+    this.ownWrites.wrote(
+      restore,
+      await this.ctx.client.replace(resources.restores, { ...restore, status }, 'status'),
+    );
   }
 }

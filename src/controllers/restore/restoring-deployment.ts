@@ -2,31 +2,28 @@
 // in restore mode; the restore process is done when it is healthy in that mode.
 
 import type { Restore } from '../../api/generated/types.js';
-import { planRestore, type RestoreContext } from './context.js';
+import { planRestore, restoredDeployment, type RestoreContext } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
-export function restoringDeployment(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
+export async function restoringDeployment(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
   const plan = planRestore(ctx, restore);
-  if ('problem' in plan)
-    return Promise.resolve(fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`));
-  const key = `${restore.metadata.namespace ?? ''}/${plan.deploymentName}`;
-  const deployment = ctx.cache.statefulSets.get(key);
+  if ('problem' in plan) return fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`);
+  const name = `${restore.metadata.namespace ?? ''}/${plan.deploymentName}`;
+  const deployment = await restoredDeployment(ctx, restore, plan);
   if (deployment === undefined) {
-    return Promise.resolve(
-      fail(
-        'DataServiceDeploymentRestoreFailed',
-        `${plan.adapter.kind} ${key} was deleted while it restored its data.`,
-      ),
+    return fail(
+      'DataServiceDeploymentRestoreFailed',
+      `${plan.adapter.kind} ${name} was deleted while it restored its data.`,
     );
   }
+  if (deployment === 'notCachedYet')
+    return wait('RestoreModeRunning', `restore mode: ${plan.adapter.kind} ${name} created`);
   const health = plan.adapter.health(deployment);
   if (plan.adapter.mode(deployment) === 'restore' && health.healthy) {
-    return Promise.resolve(
-      advance(
-        'DataServiceDeploymentEnteringNormalMode',
-        `restore mode finished (${health.message}); switching to normal mode`,
-      ),
+    return advance(
+      'DataServiceDeploymentEnteringNormalMode',
+      `restore mode finished (${health.message}); switching to normal mode`,
     );
   }
-  return Promise.resolve(wait('RestoreModeRunning', `restore mode: ${health.message}`));
+  return wait('RestoreModeRunning', `restore mode: ${health.message}`);
 }

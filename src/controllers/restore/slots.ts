@@ -1,10 +1,11 @@
-// The concurrency limit on running restores. The cache tells which restores are active; a grant
-// made here covers the moment between this process deciding and the cache showing the new phase,
-// so two workers cannot both take the last slot.
+// The concurrency limit on running restores. The cache, indexed by phase, tells which restores
+// are active; a grant made here covers the moment between this process deciding and the cache
+// showing the new phase, so two workers cannot both take the last slot.
 
 import type { Restore } from '../../api/generated/types.js';
 import type { Cache } from '../shared/cache.js';
-import { isActive } from './transitions.js';
+import { indexes } from './context.js';
+import { ACTIVE_PHASES } from './transitions.js';
 
 const GRANT_TTL_MS = 60_000;
 
@@ -20,10 +21,9 @@ export class ConcurrencySlots {
   /** Active restores, counting this process's grants that the cache does not show yet. */
   inUse(): number {
     const active = new Set(
-      this.restores
-        .list()
-        .filter((restore) => isActive(restore.status?.phase))
-        .map((restore) => `${restore.metadata.namespace ?? ''}/${restore.metadata.name ?? ''}`),
+      ACTIVE_PHASES.flatMap((phase) => this.restores.byIndex(indexes.phase, phase)).map(
+        (restore) => `${restore.metadata.namespace ?? ''}/${restore.metadata.name ?? ''}`,
+      ),
     );
     for (const [key, grantedAt] of this.grants) {
       if (active.has(key) || this.now() - grantedAt > GRANT_TTL_MS) this.grants.delete(key);

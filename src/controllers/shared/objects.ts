@@ -37,10 +37,10 @@ export async function setFinalizer<T extends KubeObject>(
   object: T,
   finalizer: string,
   add: boolean,
-): Promise<void> {
+): Promise<T> {
   const held = object.metadata.finalizers ?? [];
   const list = add ? [...held, finalizer] : held.filter((name) => name !== finalizer);
-  await client.mergePatch(
+  return client.mergePatch(
     rt,
     object.metadata.name ?? '',
     { metadata: { finalizers: list, resourceVersion: object.metadata.resourceVersion } },

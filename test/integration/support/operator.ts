@@ -92,9 +92,12 @@ export async function startOperator(
   const logFile = join(LOG_DIR, `${name}.log`);
   const log = openSync(logFile, 'a');
   // Node itself with tsx as a loader, not the tsx wrapper: the wrapper runs Node as a child, so a
-  // SIGKILL to the wrapper would leave the operator running.
+  // SIGKILL to the wrapper would leave the operator running. The benchmarks run the compiled
+  // operator instead (SNAPBACK_OPERATOR_ENTRY=dist/src/main.js), as the image does.
   const node = join(ROOT, 'node_modules/.bin/node');
-  const child = spawn(node, ['--import', 'tsx', 'src/main.ts', '--config', configFile], {
+  const compiled = process.env.SNAPBACK_OPERATOR_ENTRY;
+  const entry = compiled === undefined ? ['--import', 'tsx', 'src/main.ts'] : [compiled];
+  const child = spawn(node, [...entry, '--config', configFile], {
     cwd: ROOT,
     env: { ...process.env, KUBECONFIG: kubeconfig, NODE_OPTIONS: '' },
     stdio: ['ignore', log, log],

@@ -1,34 +1,26 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Restore, RestorePhase } from '../../../src/api/generated/types.js';
 import { RESTORE_PHASES } from '../../../src/api/crds.js';
-import type { Cache } from '../../../src/controllers/shared/cache.js';
+import { indexes, phaseOf } from '../../../src/controllers/restore/context.js';
+import { ObjectStore } from '../../../src/runtime/informer.js';
 import { ConcurrencySlots } from '../../../src/controllers/restore/slots.js';
 
 const TTL_MS = 60_000;
 
-/** The read side of an informer, backed by a map the test changes as the "watch" would. */
-class MemoryCache implements Cache<Restore> {
-  private readonly objects = new Map<string, Restore>();
+/** The informer's store with the operator's phase index; the test sets phases as the watch would. */
+class MemoryCache extends ObjectStore<Restore> {
+  constructor() {
+    super();
+    this.addIndex(indexes.phase, phaseOf);
+  }
 
   set(key: string, phase: RestorePhase | undefined): void {
     const [namespace = '', name = ''] = key.split('/');
-    this.objects.set(key, {
+    this.upsert({
       metadata: { namespace, name },
       spec: { source: { backupName: 'b' } },
       ...(phase === undefined ? {} : { status: { phase } }),
     });
-  }
-
-  get(key: string): Restore | undefined {
-    return this.objects.get(key);
-  }
-
-  list(): Restore[] {
-    return [...this.objects.values()];
-  }
-
-  byIndex(): Restore[] {
-    return [];
   }
 }
 

@@ -1,0 +1,168 @@
+// Baselines measured in the same run, as the same ServiceAccount as the operator:
+//   ceiling     a minimal loop of the operator's status writes (PUT restores/status, resourceVersion
+//               from the last response, no reads), swept over concurrency 1..64;
+//   round trip  one status write to the watch event that reports it, on an idle server;
+//   client-go   a minimal Go informer and workqueue reconciler doing the same phase writes.
+
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Restore } from '../src/api/generated/types.js';
+import { HAPPY_PATH } from '../src/controllers/restore/transitions.js';
+import type { KubeClient } from '../src/runtime/kube-client.js';
+import { resources } from '../src/runtime/resources.js';
+import { createTestNamespace, REPO_ROOT } from '../test/integration/support/cluster.js';
+import { createRestores } from '../test/integration/support/snapback.js';
+import { cpuSeconds, distribution, type Distribution } from './measure.js';
+import type { Identity } from './operator-run.js';
+import { until, watchArrivals } from './watch.js';
+
+export interface CeilingPoint {
+  concurrency: number;
+  writesPerSecond: number;
+  conflicts: number;
+}
+
+/** Restores that nothing reconciles (no operator watches their namespace): objects to write to. */
+async function idleRestores(client: KubeClient, prefix: string, count: number): Promise<Restore[]> {
+  const namespace = await createTestNamespace(client, prefix);
+  const names = await createRestores(client, namespace, count, 'none');
+  const { items } = await client.list(resources.restores, { namespace });
+  return items.filter((r) => names.includes(r.metadata.name ?? ''));
+}
+
+const withPhase = (restore: Restore, step: number): Restore => ({
+  ...restore,
+  status: { ...restore.status, phase: HAPPY_PATH[step % HAPPY_PATH.length] ?? 'Initializing' },
+});
+
+export async function ceilingSweep(
+  admin: KubeClient,
+  operatorClient: KubeClient,
+  writesPerLevel: number,
+): Promise<CeilingPoint[]> {
+  const levels = [1, 2, 4, 8, 16, 32, 64];
+  const objects = await idleRestores(admin, 'bench-ceiling', 256);
+  const points: CeilingPoint[] = [];
+  let step = 0;
+  for (const concurrency of levels) {
+    let remaining = writesPerLevel;
+    let conflicts = 0;
+    const started = performance.now();
+    // Worker w owns objects w, w+c, w+2c, ...: no two writers share an object, so no 409s.
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, worker) => {
+        const own = objects.map((_, i) => i).filter((i) => i % concurrency === worker);
+        for (let k = 0; remaining > 0; k++) {
+          remaining -= 1;
+          const index = own[k % own.length] ?? 0;
+          const current = objects[index] as Restore;
+          try {
+            objects[index] = await operatorClient.replace(
+              resources.restores,
+              withPhase(current, ++step),
+              'status',
+            );
+          } catch (err) {
+            conflicts += 1;
+            if (conflicts > writesPerLevel / 10) throw err;
+          }
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    points.push({ concurrency, writesPerSecond: writesPerLevel / seconds, conflicts });
+  }
+  return points;
+}
+
+/** Status write to watch event arrival, one write at a time, as the operator's identity. */
+export async function watchRoundTrip(
+  admin: KubeClient,
+  operatorClient: KubeClient,
+  samples: number,
+): Promise<{ latencyMs: Distribution; samplesMs: number[] }> {
+  let [restore] = await idleRestores(admin, 'bench-roundtrip', 1);
+  if (restore === undefined) throw new Error('no restore to write to');
+  const arrived = new Map<string, number>();
+  let waiting: { resourceVersion: string; resolve: () => void } | undefined;
+  const watch = await watchArrivals(
+    operatorClient,
+    resources.restores,
+    restore.metadata.namespace,
+    (object, at) => {
+      const version = object.metadata.resourceVersion ?? '';
+      arrived.set(version, at);
+      if (waiting?.resourceVersion === version) waiting.resolve();
+    },
+  );
+  const latencies: number[] = [];
+  try {
+    for (let i = 0; i < samples; i++) {
+      const sent = performance.now();
+      restore = await operatorClient.replace(resources.restores, withPhase(restore, i), 'status');
+      const version = restore.metadata.resourceVersion ?? '';
+      if (!arrived.has(version)) {
+        await new Promise<void>((resolve) => {
+          waiting = { resourceVersion: version, resolve };
+        });
+      }
+      latencies.push((arrived.get(version) ?? Number.NaN) - sent);
+    }
+  } finally {
+    await watch.stop();
+  }
+  return { latencyMs: distribution(latencies), samplesMs: latencies };
+}
+
+export interface GoRun {
+  restores: number;
+  seconds: number;
+  restoresPerSecond: number;
+  writes: number;
+  conflicts: number;
+  cpuSeconds: number;
+}
+
+export const GO_BASELINE = join(REPO_ROOT, '.cache', 'bin', 'snapback-bench-go');
+
+/** The client-go reconciler taking `count` restores through the happy path's phases. */
+export async function goReconciler(admin: KubeClient, identity: Identity, count: number): Promise<GoRun> {
+  const namespace = await createTestNamespace(admin, `bench-go-${count}`);
+  const child = spawn(
+    GO_BASELINE,
+    ['reconcile', '-namespace', namespace, '-workers', '8', '-phases', HAPPY_PATH.join(',')],
+    { env: { ...process.env, KUBECONFIG: identity.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const stdout: string[] = [];
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const stderr = createInterface({ input: child.stderr });
+  await new Promise<void>((resolve, reject) => {
+    stderr.on('line', (line) => {
+      if (line === 'ready') resolve();
+      else process.stderr.write(`snapback-bench-go: ${line}\n`);
+    });
+    void exited.then((code) => {
+      reject(new Error(`snapback-bench-go exited with ${code ?? 'a signal'} before it was ready`));
+    });
+  });
+  const pid = child.pid ?? 0;
+  const cpuBefore = cpuSeconds(pid);
+  const successful = new Set<string>();
+  const done = until(() => successful.size === count, `${count} restores Successful (Go)`, 600_000);
+  const watch = await watchArrivals(admin, resources.restores, namespace, (restore) => {
+    if (restore.status?.phase === 'Successful') successful.add(restore.metadata.name ?? '');
+    done.notify();
+  });
+  const started = performance.now();
+  await createRestores(admin, namespace, count, 'none');
+  await done.done;
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  await watch.stop();
+  child.kill('SIGTERM');
+  await exited;
+  const { writes, conflicts } = JSON.parse(stdout.join('')) as { writes: number; conflicts: number };
+  return { restores: count, seconds, restoresPerSecond: count / seconds, writes, conflicts, cpuSeconds: cpu };
+}

@@ -1,0 +1,286 @@
+// `make bench`: every benchmark on the bench cluster (scripts/bench.sh starts it), a table of the
+// figures beside their baselines, JSON in bench/results/, and two charts as PNG.
+//
+//   node --import tsx bench/run.ts [--restores 100,1000] [--cached 10000,100000]
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { isAlreadyExists, KubeClient } from '../src/runtime/kube-client.js';
+import { resources } from '../src/runtime/resources.js';
+import { createTestNamespace, REPO_ROOT, testClient } from '../test/integration/support/cluster.js';
+import { installChartIdentity, kubectl } from '../test/integration/support/identity.js';
+import { installCrds } from '../test/integration/support/snapback.js';
+import { ceilingSweep, goReconciler, watchRoundTrip, type CeilingPoint, type GoRun } from './baselines.js';
+import { measureCache, populate, type CacheLevel } from './cache.js';
+import { round } from './measure.js';
+import type { Identity } from './operator-run.js';
+import { cdf, latencyChart, throughputChart } from './plot.js';
+import { minimumWritesPerRestore, runRestores, type RestoreRun } from './restores.js';
+
+const { values: args } = parseArgs({
+  options: {
+    restores: { type: 'string', default: '100,1000' },
+    cached: { type: 'string', default: '10000,100000' },
+    'ceiling-writes': { type: 'string', default: '3000' },
+  },
+});
+const list = (text: string): number[] => text.split(',').filter(Boolean).map(Number);
+const restoreCounts = list(args.restores);
+const cachedCounts = list(args.cached);
+
+const admin = await testClient();
+await installCrds(admin);
+// A fixed namespace, so that a second run on a kept cluster (SNAPBACK_KEEP_CLUSTER) upgrades the
+// release instead of clashing with its cluster-scoped RBAC.
+const identityNamespace = 'snapback-bench';
+await admin.create(resources.namespaces, { metadata: { name: identityNamespace } }).catch((err: unknown) => {
+  if (!isAlreadyExists(err)) throw err;
+});
+const identity: Identity = {
+  kubeconfig: await installChartIdentity('bench', identityNamespace, 6),
+  namespace: identityNamespace,
+};
+const operatorConfig = new KubeConfig();
+operatorConfig.loadFromFile(identity.kubeconfig);
+const operatorClient = await KubeClient.create(operatorConfig, { userAgent: 'snapback-bench' });
+const version = JSON.parse(await kubectl('version', '-o', 'json')) as {
+  serverVersion: { gitVersion: string };
+};
+
+const step = (what: string): void => {
+  console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
+};
+
+step('write-to-watch round trip on the idle server');
+const roundTrip = await watchRoundTrip(admin, operatorClient, 300);
+step('status write ceiling over concurrency 1..64');
+const ceiling: CeilingPoint[] = await ceilingSweep(admin, operatorClient, Number(args['ceiling-writes']));
+const go: GoRun[] = [];
+const snapback: RestoreRun[] = [];
+for (const count of restoreCounts) {
+  step(`client-go reconciler: ${count} restores`);
+  go.push(await goReconciler(admin, identity, count));
+  step(`Snapback: ${count} restores`);
+  snapback.push(await runRestores(admin, identity, count));
+}
+const largest = snapback.at(-1);
+if (largest === undefined) throw new Error('--restores named no run');
+
+const cacheNamespace = await createTestNamespace(admin, 'bench-cache');
+const cache: CacheLevel[] = [];
+let populated = 0;
+for (const objects of [0, ...cachedCounts]) {
+  step(`caches with ${objects} Backups and Restores`);
+  await populate(admin, cacheNamespace, largest.samples, populated, objects);
+  populated = objects;
+  cache.push(await measureCache(cacheNamespace, operatorClient, identity, objects));
+}
+
+// ---- Figures, ratios and the table.
+const minimum = minimumWritesPerRestore(1);
+const ceilingBest = ceiling.reduce((best, p) => (p.writesPerSecond > best.writesPerSecond ? p : best));
+const perRestore = (run: RestoreRun, n: number): number => n / run.restores;
+const statusWrites = (run: RestoreRun): number => run.requests.byVerbAndResource['update restores'] ?? 0;
+const verb = (run: RestoreRun, name: string): number => perRestore(run, run.requests.byVerb[name] ?? 0);
+const bytesPerObject = (level: CacheLevel, pick: (l: CacheLevel) => number): number => {
+  const empty = cache[0];
+  return empty === undefined || level.objects === 0
+    ? Number.NaN
+    : (pick(level) - pick(empty)) / level.objects;
+};
+
+const rows: [string, string, string, string][] = [];
+const row = (figure: string, value: number, baseline = Number.NaN, note = ''): void => {
+  rows.push([
+    figure,
+    String(round(value)),
+    Number.isNaN(baseline) ? '' : String(round(baseline)),
+    Number.isNaN(baseline) ? note : `${round(value / baseline, 3)}x${note === '' ? '' : ` ${note}`}`,
+  ]);
+};
+row('write→watch round trip p50, ms (idle)', roundTrip.latencyMs.p50);
+row('write→watch round trip p99, ms (idle)', roundTrip.latencyMs.p99);
+row(`status write ceiling, writes/s (c=${ceilingBest.concurrency})`, ceilingBest.writesPerSecond);
+snapback.forEach((run, i) => {
+  const goRun = go[i];
+  const n = run.restores;
+  const writes = perRestore(run, run.requests.objectWrites);
+  row(
+    `N=${n} restores/s`,
+    run.restoresPerSecond,
+    goRun?.restoresPerSecond,
+    'of client-go (phase writes only)',
+  );
+  row(
+    `N=${n} restores/s`,
+    run.restoresPerSecond,
+    ceilingBest.writesPerSecond / minimum.total,
+    'of ceiling ÷ minimum writes',
+  );
+  row(`N=${n} object writes per restore`, writes, minimum.total, 'of design minimum');
+  row(`N=${n} requests per restore, all`, perRestore(run, run.requests.total));
+  for (const name of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'])
+    row(`N=${n}   ${name} per restore`, verb(run, name));
+  row(`N=${n} 409 conflicts per restore`, perRestore(run, run.requests.conflicts));
+  row(
+    `N=${n} server-counted requests (SA flow)`,
+    run.serverRequests,
+    run.requests.total,
+    'of client-counted',
+  );
+  row(`N=${n} status writes/s`, statusWrites(run) / run.seconds, ceilingBest.writesPerSecond, 'of ceiling');
+  row(`N=${n} event→phase p50, ms`, run.latencyMs.all.p50, roundTrip.latencyMs.p50, 'of round trip');
+  row(`N=${n} event→phase p99, ms`, run.latencyMs.all.p99, roundTrip.latencyMs.p99, 'of round trip');
+  for (const trigger of ['volumeBound', 'restoreModeReady', 'normalModeReady'] as const)
+    row(
+      `N=${n}   ${trigger} p50/p99, ms`,
+      run.latencyMs[trigger].p50,
+      Number.NaN,
+      `p99 ${round(run.latencyMs[trigger].p99)}`,
+    );
+  row(
+    `N=${n} operator CPU-s per restore`,
+    perRestore(run, run.cpuSeconds.operator ?? 0),
+    goRun === undefined ? Number.NaN : goRun.cpuSeconds / goRun.restores,
+    'of client-go',
+  );
+  for (const [process, seconds] of Object.entries(run.cpuSeconds).filter(([p]) => p !== 'operator'))
+    row(`N=${n}   ${process} CPU-s per restore`, perRestore(run, seconds));
+  const busy = Object.values(run.cpuSeconds).reduce((a, b) => a + b, 0) / run.seconds;
+  row(`N=${n} cores busy (operator and cluster)`, busy, availableParallelism(), 'of the cores');
+  for (const [phase, time] of Object.entries(run.phaseMs))
+    row(`N=${n}   time in ${phase} p50, ms`, time.p50, Number.NaN, `p99 ${round(time.p99)}`);
+  row(
+    `N=${n} no-op resync: object writes`,
+    run.resync.objectWrites,
+    Number.NaN,
+    `over ${run.resync.reconciles} reconciles`,
+  );
+});
+for (const level of cache.filter((l) => l.objects > 0)) {
+  const k = level.objects;
+  row(`${k} cached: LIST response, bytes/object`, level.listBytes / k);
+  row(
+    `${k} cached: Snapback RSS, MB`,
+    level.snapback.rssBytes / 2 ** 20,
+    level.listWatch.rssBytes / 2 ** 20,
+    'of ListWatch',
+  );
+  row(
+    `${k} cached: Snapback RSS, MB`,
+    level.snapback.rssBytes / 2 ** 20,
+    level.clientGo.rssBytes / 2 ** 20,
+    'of client-go',
+  );
+  for (const [name, pick] of [
+    ['RSS', (l: CacheLevel, tool: 'snapback' | 'listWatch' | 'clientGo') => l[tool].rssBytes],
+    ['heap', (l: CacheLevel, tool: 'snapback' | 'listWatch' | 'clientGo') => l[tool].heapBytes],
+  ] as const) {
+    const snap = bytesPerObject(level, (l) => pick(l, 'snapback'));
+    row(
+      `${k} cached: ${name} bytes/object, Snapback`,
+      snap,
+      bytesPerObject(level, (l) => pick(l, 'listWatch')),
+      'of ListWatch',
+    );
+    row(
+      `${k} cached: ${name} bytes/object, Snapback`,
+      snap,
+      bytesPerObject(level, (l) => pick(l, 'clientGo')),
+      'of client-go',
+    );
+  }
+  row(`${k} cached: start → synced, s`, level.snapback.syncSeconds, level.pagedListSeconds, 'of paged LIST');
+  row(
+    `${k} cached: start → queue drained, s`,
+    level.snapback.drainedSeconds,
+    level.pagedListSeconds,
+    'of paged LIST',
+  );
+  row(
+    `${k} cached: ListWatch / client-go synced, s`,
+    level.listWatch.syncSeconds,
+    level.clientGo.syncSeconds,
+    'ListWatch of client-go',
+  );
+  row(`${k} cached: writes at start-up`, level.snapback.objectWrites);
+}
+const [small, large] = cache.filter((l) => l.objects > 0);
+if (small !== undefined && large !== undefined) {
+  const factor = large.objects / small.objects;
+  row(
+    `start→drained ${large.objects}/${small.objects} ratio`,
+    large.snapback.drainedSeconds / small.snapback.drainedSeconds,
+    large.pagedListSeconds / small.pagedListSeconds,
+    `of paged LIST's ratio (objects ×${factor})`,
+  );
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0), 8));
+const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+console.log(`\nSnapback benchmarks on Kubernetes ${version.serverVersion.gitVersion} (kwok control plane)\n`);
+console.log(line(['figure', 'Snapback', 'baseline', 'ratio']));
+console.log(line(widths.map((w) => '-'.repeat(w))));
+for (const r of rows) console.log(line(r));
+
+const results = join(REPO_ROOT, 'bench', 'results');
+mkdirSync(results, { recursive: true });
+const stamp = new Date().toISOString();
+writeFileSync(
+  join(results, 'results.json'),
+  `${JSON.stringify(
+    {
+      at: stamp,
+      kubernetes: version.serverVersion.gitVersion,
+      minimumWritesPerRestore: minimum,
+      roundTrip: roundTrip.latencyMs,
+      ceiling,
+      go,
+      snapback: snapback.map(({ latencySamplesMs: _, samples: __, ...run }) => run),
+      cache,
+      table: rows,
+    },
+    null,
+    2,
+  )}\n`,
+);
+latencyChart(join(results, 'latency.png'), [
+  {
+    label: `Snapback event → next phase write (N=${largest.restores})`,
+    points: cdf(largest.latencySamplesMs, 0.1),
+  },
+  { label: 'status write → watch event, idle server', points: cdf(roundTrip.samplesMs, 0.1), dashed: true },
+]);
+const largestGo = go.at(-1);
+throughputChart(join(results, 'throughput.png'), [
+  {
+    label: 'ceiling: minimal status write loop',
+    points: ceiling.map((p) => [p.concurrency, p.writesPerSecond]),
+  },
+  ...(largestGo === undefined
+    ? []
+    : [
+        {
+          label: `client-go reconciler, N=${largestGo.restores} (8 workers)`,
+          points: [
+            [1, (largestGo.writes - largestGo.restores) / largestGo.seconds],
+            [64, (largestGo.writes - largestGo.restores) / largestGo.seconds],
+          ] as [number, number][],
+          dashed: true,
+        },
+      ]),
+  {
+    label: `Snapback status writes, N=${largest.restores} (8 workers)`,
+    points: [
+      [1, statusWrites(largest) / largest.seconds],
+      [64, statusWrites(largest) / largest.seconds],
+    ],
+    dashed: true,
+  },
+]);
+console.log(`\nResults: bench/results/results.json, latency.png, throughput.png (${stamp})`);
+await operatorClient.close();
+await admin.close();
