@@ -11,6 +11,7 @@ const common = {
 };
 
 export default {
+  testSequencer: '<rootDir>/test/integration/support/sequencer.js',
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {

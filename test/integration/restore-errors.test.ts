@@ -25,7 +25,7 @@ import {
 import { SIM } from '../cluster/storage-simulator/constants.js';
 
 /** Short enough for a test, long enough that a healthy step never hits it on a busy machine. */
-const TIMEOUT_SECONDS = 8;
+const TIMEOUT_SECONDS = 15;
 const LONG = 3600;
 
 let client: KubeClient;
