@@ -107,7 +107,7 @@ async function snapbackCache(
   objects: number,
 ): Promise<CacheLevel['snapback']> {
   const started = performance.now();
-  const operator = await startBenchOperator(`bench-cache-${objects}`, namespace, identity);
+  const operator = await startBenchOperator(`bench-cache-${objects}`, namespace, identity, 600_000);
   const syncSeconds = (performance.now() - started) / 1000;
   await drained(operator, objects, 600_000);
   const drainedSeconds = (performance.now() - started) / 1000;

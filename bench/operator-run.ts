@@ -76,6 +76,7 @@ export function startBenchOperator(
   name: string,
   watchNamespace: string,
   identity: Identity,
+  readyWithinMs?: number,
 ): Promise<RunningOperator> {
   return startOperator(
     name,
@@ -85,6 +86,7 @@ export function startBenchOperator(
       leaderElection: { ...BENCH_OPERATOR.leaderElection, leaseName: name, namespace: identity.namespace },
     },
     identity.kubeconfig,
+    readyWithinMs,
   );
 }
 

@@ -24,6 +24,8 @@ export interface LeaderElectionConfig {
 
 export interface OperatorConfig {
   clusterName: string;
+  /** The operator's own namespace: backup locations' credentials Secrets are read there. */
+  namespace: string;
   /** Watch one namespace; empty watches all. */
   watchNamespace: string;
   /** Reconcile workers per controller. */
@@ -49,6 +51,9 @@ export const configSchema: JSONSchemaProps = object(
   'Snapback operator configuration.',
   {
     clusterName: string('Name of this cluster, recorded in backups.', { minLength: 1 }),
+    namespace: string("The operator's namespace, where backup locations' credentials Secrets live.", {
+      minLength: 1,
+    }),
     watchNamespace: string('Namespace to watch; empty for all.'),
     workers: integer('Reconcile workers per controller.', { minimum: 1, maximum: 64 }),
     logLevel: enumeration('Log level.', ['error', 'warn', 'info', 'debug']),
@@ -103,6 +108,7 @@ export const configSchema: JSONSchemaProps = object(
   {
     required: [
       'clusterName',
+      'namespace',
       'watchNamespace',
       'workers',
       'logLevel',
@@ -117,6 +123,7 @@ export const configSchema: JSONSchemaProps = object(
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   return {
     clusterName: 'default',
+    namespace: env.POD_NAMESPACE ?? 'default',
     watchNamespace: '',
     workers: 4,
     logLevel: 'info',

@@ -1,4 +1,4 @@
-// Wires the operator together: the informers (what it watches), the two controllers (what wakes
+// Wires the operator together: the informers (what it watches), the controllers (what wakes
 // whom), and the manager that runs them under leader election.
 
 import type { Logger } from 'winston';
@@ -7,6 +7,7 @@ import type { Restore } from './api/generated/types.js';
 import type { KubeObject } from './api/kubernetes.js';
 import type { OperatorConfig } from './config.js';
 import { BackupReconciler } from './controllers/backup/reconciler.js';
+import { BackupLocationReconciler } from './controllers/backuplocation/reconciler.js';
 import { backupKeyOf, indexes, phaseOf } from './controllers/restore/context.js';
 import { RestoreReconciler } from './controllers/restore/reconciler.js';
 import { ConcurrencySlots } from './controllers/restore/slots.js';
@@ -72,6 +73,7 @@ export function buildOperator(options: {
   const restores = manager.informer(resources.restores, scope);
   const backups = manager.informer(resources.backups, scope);
   const matrices = manager.informer(resources.restorabilityMatrices);
+  const locations = manager.informer(resources.backupLocations);
   const claims = manager.informer(resources.persistentVolumeClaims, {
     ...scope,
     labelSelector: labels.restore,
@@ -178,6 +180,18 @@ export function buildOperator(options: {
         return isTerminal(restore.status?.phase) ? [keyOf(ref.namespace, ref.name)] : [];
       }),
     ],
+  });
+
+  const locationReconciler = new BackupLocationReconciler(
+    { client, cache: { locations }, namespace: config.namespace, clusterName: config.clusterName, now },
+    recorder,
+    logger.child({ controller: 'backuplocation' }),
+  );
+  manager.controller({
+    name: 'backuplocation',
+    reconcile: (key) => locationReconciler.reconcile(key),
+    primary: locations,
+    workers: config.workers,
   });
   return manager;
 }

@@ -54,6 +54,19 @@ export const BACKUP_ERROR_CODES = [
   'BackupInternalError',
 ] as const;
 
+export const BACKUP_LOCATION_PHASES = ['Available', 'Unavailable'] as const;
+
+/** Why a backup location is unavailable, from the check of its object store. */
+export const BACKUP_LOCATION_REASONS = [
+  'Available',
+  'CredentialsNotFound',
+  'Unreachable',
+  'InvalidCredentials',
+  'AccessDenied',
+  'BucketNotFound',
+  'StoreError',
+] as const;
+
 export const VOLUME_RESTORE_PHASES = ['Pending', 'Restoring', 'Bound', 'Failed'] as const;
 
 export const SUPPORTED_DEPLOYMENT_KINDS = ['StatefulSet'] as const;
@@ -491,10 +504,105 @@ export const restorabilityMatrixCrd: CustomResourceDefinitionSource = {
   ),
 };
 
+// --- BackupLocation ------------------------------------------------------------------------------
+
+const S3_BUCKET = '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$';
+
+const backupLocationSpec = object(
+  'An S3-compatible object store that holds backup records.',
+  {
+    s3: object(
+      'The bucket and how to reach it.',
+      {
+        endpoint: string(
+          'URL of the S3 API, e.g. https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000. Absent: AWS S3 of the region.',
+          { pattern: '^https?://[^\\s/]+(/.*)?$', maxLength: 2048 },
+        ),
+        bucket: string('Name of the bucket; it must exist.', { pattern: S3_BUCKET }),
+        prefix: string(
+          'Key prefix under which records are stored, without leading or trailing slash. Absent: the bucket root.',
+          { pattern: '^[^/](.*[^/])?$', maxLength: 512 },
+        ),
+        region: string('Region the request signatures are made for.', { default: 'us-east-1', minLength: 1 }),
+        forcePathStyle: boolean(
+          'Address the bucket as endpoint/bucket rather than bucket.endpoint (most S3-compatible stores need this).',
+        ),
+      },
+      { required: ['bucket'], title: 'S3Location' },
+    ),
+    credentialsSecretName: dnsSubdomain(
+      "A Secret in the operator's namespace with keys accessKeyId and secretAccessKey (and optionally sessionToken).",
+    ),
+    validationFrequencySeconds: integer(
+      'How often the operator checks that the store is reachable and writable.',
+      { minimum: 1, maximum: 86400, default: 60 },
+    ),
+  },
+  { required: ['s3', 'credentialsSecretName'], title: 'BackupLocationSpec' },
+);
+
+const backupLocationStatus = object(
+  'What the operator observed. Written only by the operator.',
+  {
+    phase: enumeration(
+      'Whether backups can be stored in and read from the location.',
+      BACKUP_LOCATION_PHASES,
+      {
+        title: 'BackupLocationPhase',
+      },
+    ),
+    reason: enumeration('Why the location is (un)available.', BACKUP_LOCATION_REASONS, {
+      title: 'BackupLocationReason',
+    }),
+    message: string('What the last check found and what to do about it.'),
+    lastValidationTime: dateTime('When the store was last checked.'),
+    observedGeneration: integer('The metadata.generation the last check was made for.'),
+    conditions: conditions('Ready, per the Kubernetes API conventions.'),
+  },
+  { title: 'BackupLocationStatus' },
+);
+
+export const backupLocationCrd: CustomResourceDefinitionSource = {
+  kind: 'BackupLocation',
+  plural: 'backuplocations',
+  singular: 'backuplocation',
+  shortNames: ['bsl'],
+  scope: 'Cluster',
+  description:
+    'BackupLocation is an S3-compatible bucket that backup records are written to and read from, by this cluster and by others pointed at the same bucket.',
+  printerColumns: [
+    {
+      name: 'Phase',
+      type: 'string',
+      jsonPath: '.status.phase',
+      description: 'Whether the store can be used',
+    },
+    { name: 'Reason', type: 'string', jsonPath: '.status.reason', description: 'Why' },
+    { name: 'Bucket', type: 'string', jsonPath: '.spec.s3.bucket' },
+    { name: 'Endpoint', type: 'string', jsonPath: '.spec.s3.endpoint', priority: 1 },
+    { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+    { name: 'Validated', type: 'date', jsonPath: '.status.lastValidationTime' },
+    age,
+  ],
+  selectableFields: ['.status.phase'],
+  schema: object(
+    'BackupLocation',
+    {
+      apiVersion: string('APIVersion of the object.'),
+      kind: string('Kind of the object.'),
+      metadata: { type: 'object' },
+      spec: backupLocationSpec,
+      status: backupLocationStatus,
+    },
+    { required: ['spec'], 'x-kubernetes-validations': labelSafeName },
+  ),
+};
+
 export const CRDS: readonly CustomResourceDefinitionSource[] = [
   backupCrd,
   restoreCrd,
   restorabilityMatrixCrd,
+  backupLocationCrd,
 ];
 
 export const crdName = (crd: CustomResourceDefinitionSource): string => `${crd.plural}.${GROUP}`;

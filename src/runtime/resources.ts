@@ -1,5 +1,5 @@
 import { GROUP, VERSION } from '../api/constants.js';
-import type { Backup, RestorabilityMatrix, Restore } from '../api/generated/types.js';
+import type { Backup, BackupLocation, RestorabilityMatrix, Restore } from '../api/generated/types.js';
 import type {
   Event,
   KubeObject,
@@ -106,4 +106,5 @@ export const resources = {
     'restorabilitymatrices',
     false,
   ),
+  backupLocations: resource<BackupLocation>(GROUP, VERSION, 'BackupLocation', 'backuplocations', false),
 } as const;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local test cluster's binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, kwokctl, helm, snapshot-controller) from the
+# kube-scheduler, kubectl, etcd, kwok, kwokctl, helm, snapshot-controller, versitygw) from the
 # Go wrapper modules under test/cluster/modules/ into .cache/bin/.
 #
 # A module's binaries are rebuilt only when its go.mod/go.sum (the pinned versions)
@@ -35,8 +35,9 @@ declare -A BINARIES=(
   [kwok]="kwok=sigs.k8s.io/kwok/cmd/kwok kwokctl=sigs.k8s.io/kwok/cmd/kwokctl"
   [helm]="helm=helm.sh/helm/v4/cmd/helm"
   [snapshotter]="snapshot-controller=github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller"
+  [versitygw]="versitygw=github.com/versity/versitygw/cmd/versitygw"
 )
-ORDER=(etcd kubernetes kwok snapshotter helm)
+ORDER=(etcd kubernetes kwok snapshotter helm versitygw)
 
 # Bump when the ldflags/flags below change, so every module is rebuilt.
 RECIPE_VERSION=1
@@ -68,6 +69,8 @@ ldflags() {
       echo "$base -X helm.sh/helm/v4/internal/version.version=$(modversion helm.sh/helm/v4) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
     snapshotter)
       echo "$base -X main.version=$(modversion github.com/kubernetes-csi/external-snapshotter/v8)" ;;
+    versitygw)
+      echo "$base -X main.Version=$(modversion github.com/versity/versitygw)" ;;
     *)
       echo "$base" ;;
   esac

@@ -1,7 +1,7 @@
 // The Helm chart's RBAC is exactly what the operator needs. The chart is installed, the operator
 // runs with a token of the chart's ServiceAccount (TokenRequest), and a workload that touches every
 // path runs: backup, restore, restore into another namespace, a restore deleted in flight, a
-// backup deleted. Sufficient: RBAC refused nothing (no denial in the operator's log) and everything finished. Least
+// backup deleted, a backup location checked. Sufficient: RBAC refused nothing (no denial in the operator's log) and everything finished. Least
 // privilege: every verb on every resource the chart grants was used, so narrowing any rule would
 // make one of those requests fail.
 
@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
-import { createTestNamespace, deleteTestNamespace, nodes, testClient, waitFor } from './support/cluster.js';
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  nodes,
+  testClient,
+  uniqueName,
+  waitFor,
+} from './support/cluster.js';
 import { helm, installChartIdentity, uninstallChart } from './support/identity.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
@@ -69,7 +76,11 @@ beforeAll(async () => {
   operator = await startOperator(
     release,
     // All namespaces, as the chart's ClusterRole allows; the Lease where the chart's Role allows.
-    { watchNamespace: '', leaderElection: { namespace: operatorNs, leaseName: release } },
+    {
+      watchNamespace: '',
+      namespace: operatorNs,
+      leaderElection: { namespace: operatorNs, leaseName: release },
+    },
     kubeconfig,
   );
 });
@@ -138,6 +149,22 @@ describe("the chart's RBAC", () => {
       'the Backup to go',
       async () => (await client.get(resources.backups, 'pg-backup', workloads)) === undefined,
     );
+
+    // A backup location: its Secret read in the operator's namespace, its status written.
+    await client.create(resources.secrets, {
+      metadata: { name: 'store-key', namespace: operatorNs },
+      stringData: { accessKeyId: 'key', secretAccessKey: 'secret' },
+    });
+    const location = uniqueName('rbac');
+    await client.create(resources.backupLocations, {
+      metadata: { name: location },
+      spec: { s3: { endpoint: 'http://127.0.0.1:1', bucket: 'rbac' }, credentialsSecretName: 'store-key' },
+    });
+    await waitFor(
+      'the location checked',
+      async () => (await client.get(resources.backupLocations, location))?.status?.reason === 'Unreachable',
+    );
+    await client.delete(resources.backupLocations, location);
 
     const made = await requests();
     // A 403 can also mean a namespace being deleted (other test files' leftovers, seen by this

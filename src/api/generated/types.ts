@@ -28,6 +28,15 @@ export interface RestorabilityMatrix extends KubeObject {
   spec?: RestorabilityMatrixSpec;
 }
 
+/** BackupLocation is an S3-compatible bucket that backup records are written to and read from, by this cluster and by others pointed at the same bucket. */
+export interface BackupLocation extends KubeObject {
+  apiVersion?: 'snapback.dev/v1alpha1';
+  kind?: 'BackupLocation';
+  metadata: ObjectMeta;
+  spec: BackupLocationSpec;
+  status?: BackupLocationStatus;
+}
+
 /** The data service deployment to back up, in the Backup's namespace. */
 export interface DeploymentReference {
   /** API version of the deployment. */
@@ -314,4 +323,57 @@ export interface DataServiceRestorability {
 export interface RestorabilityMatrixSpec {
   /** Per data service, the conditions under which a backup is restorable. */
   dataServices?: DataServiceRestorability[];
+}
+
+/** The bucket and how to reach it. */
+export interface S3Location {
+  /** URL of the S3 API, e.g. https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000. Absent: AWS S3 of the region. */
+  endpoint?: string;
+  /** Name of the bucket; it must exist. */
+  bucket: string;
+  /** Key prefix under which records are stored, without leading or trailing slash. Absent: the bucket root. */
+  prefix?: string;
+  /** Region the request signatures are made for. */
+  region?: string;
+  /** Address the bucket as endpoint/bucket rather than bucket.endpoint (most S3-compatible stores need this). */
+  forcePathStyle?: boolean;
+}
+
+/** An S3-compatible object store that holds backup records. */
+export interface BackupLocationSpec {
+  /** The bucket and how to reach it. */
+  s3: S3Location;
+  /** A Secret in the operator's namespace with keys accessKeyId and secretAccessKey (and optionally sessionToken). */
+  credentialsSecretName: string;
+  /** How often the operator checks that the store is reachable and writable. */
+  validationFrequencySeconds?: number;
+}
+
+/** Whether backups can be stored in and read from the location. */
+export type BackupLocationPhase = 'Available' | 'Unavailable';
+
+/** Why the location is (un)available. */
+export type BackupLocationReason =
+  | 'Available'
+  | 'CredentialsNotFound'
+  | 'Unreachable'
+  | 'InvalidCredentials'
+  | 'AccessDenied'
+  | 'BucketNotFound'
+  | 'StoreError';
+
+/** What the operator observed. Written only by the operator. */
+export interface BackupLocationStatus {
+  /** Whether backups can be stored in and read from the location. */
+  phase?: BackupLocationPhase;
+  /** Why the location is (un)available. */
+  reason?: BackupLocationReason;
+  /** What the last check found and what to do about it. */
+  message?: string;
+  /** When the store was last checked. */
+  lastValidationTime?: string;
+  /** The metadata.generation the last check was made for. */
+  observedGeneration?: number;
+  /** Ready, per the Kubernetes API conventions. */
+  conditions?: Condition[];
 }

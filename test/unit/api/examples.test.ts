@@ -2,16 +2,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
-import { backupCrd, restorabilityMatrixCrd, restoreCrd } from '../../../src/api/crds.js';
+import { CRDS } from '../../../src/api/crds.js';
 import { compileValidator, type Validator } from '../../../src/api/validation.js';
 
 const EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'examples');
 
-const validators: Record<string, Validator> = {
-  Backup: compileValidator(backupCrd.schema),
-  Restore: compileValidator(restoreCrd.schema),
-  RestorabilityMatrix: compileValidator(restorabilityMatrixCrd.schema),
-};
+const validators: Record<string, Validator> = Object.fromEntries(
+  CRDS.map((crd) => [crd.kind, compileValidator(crd.schema)]),
+);
 
 const validatorFor = (kind: string): Validator => {
   const validator = validators[kind];

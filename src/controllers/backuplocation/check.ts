@@ -1,0 +1,94 @@
+// The one step of a BackupLocation: read its credentials, probe its store, and say in words what
+// the result means for the person who configured it.
+
+import type { BackupLocation, BackupLocationReason } from '../../api/generated/types.js';
+import type { Secret } from '../../api/kubernetes.js';
+import { ApiError, type KubeClient } from '../../runtime/kube-client.js';
+import { resources } from '../../runtime/resources.js';
+import { classifyStoreError, ObjectStore, type S3Credentials } from '../../storage/object-store.js';
+
+export interface BackupLocationContext {
+  client: KubeClient;
+  cache: { locations: { get(key: string): BackupLocation | undefined } };
+  /** Where credentials Secrets are read: the operator's namespace. */
+  namespace: string;
+  /** Names this cluster's probe object, so clusters sharing a bucket do not clobber each other's. */
+  clusterName: string;
+  now(): Date;
+}
+
+export interface LocationCheck {
+  reason: BackupLocationReason;
+  message: string;
+}
+
+export const CREDENTIAL_KEYS = { accessKeyId: 'accessKeyId', secretAccessKey: 'secretAccessKey' } as const;
+
+/** The credentials in the Secret, or what is missing from it. */
+export function credentialsFrom(secret: Secret): S3Credentials | { missing: string[] } {
+  const read = (key: string): string | undefined => {
+    const encoded = secret.data?.[key];
+    const value = encoded === undefined ? undefined : Buffer.from(encoded, 'base64').toString('utf8').trim();
+    return value === '' ? undefined : value;
+  };
+  const accessKeyId = read(CREDENTIAL_KEYS.accessKeyId);
+  const secretAccessKey = read(CREDENTIAL_KEYS.secretAccessKey);
+  const sessionToken = read('sessionToken');
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    const missing = Object.values(CREDENTIAL_KEYS).filter((key) => read(key) === undefined);
+    return { missing };
+  }
+  return { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) };
+}
+
+async function readSecret(ctx: BackupLocationContext, name: string): Promise<Secret | string> {
+  const where = `Secret ${ctx.namespace}/${name}`;
+  try {
+    return (await ctx.client.get(resources.secrets, name, ctx.namespace)) ?? `${where} does not exist`;
+  } catch (err) {
+    if (err instanceof ApiError && err.statusCode === 403)
+      return `the operator may not read ${where} (${err.message})`;
+    throw err;
+  }
+}
+
+/** Checks the location's store with its credentials. Throws only on errors of the Kubernetes API. */
+export async function checkLocation(
+  ctx: BackupLocationContext,
+  location: BackupLocation,
+): Promise<LocationCheck> {
+  const { s3, credentialsSecretName } = location.spec;
+  const where = `bucket "${s3.bucket}"${s3.prefix === undefined ? '' : ` (prefix ${s3.prefix})`} at ${s3.endpoint ?? `AWS S3 ${s3.region ?? 'us-east-1'}`}`;
+  const secret = await readSecret(ctx, credentialsSecretName);
+  if (typeof secret === 'string') {
+    return {
+      reason: 'CredentialsNotFound',
+      message: `${secret}; create it in namespace ${ctx.namespace} with keys ${CREDENTIAL_KEYS.accessKeyId} and ${CREDENTIAL_KEYS.secretAccessKey}.`,
+    };
+  }
+  const credentials = credentialsFrom(secret);
+  if ('missing' in credentials) {
+    return {
+      reason: 'CredentialsNotFound',
+      message: `Secret ${ctx.namespace}/${credentialsSecretName} has no ${credentials.missing.join(' or ')}; add the key(s).`,
+    };
+  }
+  const store = new ObjectStore(s3, credentials);
+  try {
+    await store.probe(ctx.clusterName);
+    return { reason: 'Available', message: `${where} can be listed, written and deleted from.` };
+  } catch (err) {
+    const { reason, code, detail } = classifyStoreError(err);
+    const advice: Record<typeof reason, string> = {
+      Unreachable: 'check spec.s3.endpoint and that the operator can reach it',
+      InvalidCredentials: `the store refused the key in Secret ${ctx.namespace}/${credentialsSecretName}; fix ${CREDENTIAL_KEYS.accessKeyId} and ${CREDENTIAL_KEYS.secretAccessKey}`,
+      BucketNotFound: 'create the bucket or fix spec.s3.bucket',
+      AccessDenied:
+        'grant the key s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on the bucket and prefix',
+      StoreError: 'see the store logs',
+    };
+    return { reason, message: `${where}: ${code}: ${detail}; ${advice[reason]}.` };
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,125 @@
+// The S3 side of a BackupLocation: a client for its bucket and prefix, the check that the store
+// can be used, and the translation of S3 and network errors into a reason a person can act on.
+
+import {
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { BackupLocationReason, S3Location } from '../api/generated/types.js';
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** What can be wrong with a store, as BackupLocation status.reason says it. */
+export type StoreProblem = Exclude<BackupLocationReason, 'Available' | 'CredentialsNotFound'>;
+
+export interface ClassifiedError {
+  reason: StoreProblem;
+  /** The store's own code or the socket error's, e.g. NoSuchBucket or ECONNREFUSED. */
+  code: string;
+  detail: string;
+}
+
+/** A socket that never answers must not hold a reconcile worker for long. */
+const CONNECT_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 15_000;
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'TimeoutError',
+  'RequestTimeout',
+]);
+const CREDENTIAL_CODES = new Set([
+  // versitygw's name for an access key it does not know (AWS says InvalidAccessKeyId).
+  'XAdminUserNotFound',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'ExpiredToken',
+  'InvalidSecurity',
+  'AuthorizationHeaderMalformed',
+]);
+const BUCKET_CODES = new Set(['NoSuchBucket']);
+const DENIED_CODES = new Set(['AccessDenied', 'AllAccessDisabled', 'Forbidden']);
+
+/** The most specific code an error carries: a Node socket code, else the S3 error name. */
+function codeOf(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return 'Unknown';
+  const { code, name, errors } = err as { code?: unknown; name?: unknown; errors?: unknown };
+  if (typeof code === 'string' && code !== '') return code;
+  // Node reports a refused connection to a name with several addresses as an AggregateError.
+  if (Array.isArray(errors) && errors.length > 0) return codeOf(errors[0]);
+  return typeof name === 'string' && name !== '' && name !== 'Error' ? name : 'Unknown';
+}
+
+/** Sorts an error from the S3 client into what it means for the location. */
+export function classifyStoreError(err: unknown): ClassifiedError {
+  const code = codeOf(err);
+  const status = (err as Partial<S3ServiceException> | null)?.$metadata?.httpStatusCode;
+  const detail = err instanceof Error && err.message !== '' ? err.message : code;
+  if (NETWORK_CODES.has(code)) return { reason: 'Unreachable', code, detail };
+  if (CREDENTIAL_CODES.has(code)) return { reason: 'InvalidCredentials', code, detail };
+  if (BUCKET_CODES.has(code)) return { reason: 'BucketNotFound', code, detail };
+  if (DENIED_CODES.has(code) || status === 403) return { reason: 'AccessDenied', code, detail };
+  return { reason: 'StoreError', code, detail };
+}
+
+/** Keys under the location's prefix. */
+export function keyUnder(prefix: string | undefined, key: string): string {
+  return prefix === undefined || prefix === '' ? key : `${prefix}/${key}`;
+}
+
+export class ObjectStore {
+  private readonly client: S3Client;
+
+  constructor(
+    private readonly location: S3Location,
+    credentials: S3Credentials,
+  ) {
+    this.client = new S3Client({
+      ...(location.endpoint === undefined ? {} : { endpoint: location.endpoint }),
+      region: location.region ?? 'us-east-1',
+      forcePathStyle: location.forcePathStyle ?? false,
+      credentials,
+      maxAttempts: 2,
+      requestHandler: {
+        connectionTimeout: CONNECT_TIMEOUT_MS,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        throwOnRequestTimeout: true,
+      },
+    });
+  }
+
+  /**
+   * Proves the store usable for backups: the bucket can be listed under the prefix, and an object
+   * can be written there and deleted again. `writer` keeps two clusters' probes apart.
+   */
+  async probe(writer: string): Promise<void> {
+    const bucket = this.location.bucket;
+    await this.client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: keyUnder(this.location.prefix, ''), MaxKeys: 1 }),
+    );
+    const key = keyUnder(this.location.prefix, `.snapback/probes/${writer}`);
+    await this.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: new Date().toISOString() }),
+    );
+    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

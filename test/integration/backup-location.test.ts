@@ -1,0 +1,225 @@
+// BackupLocations against a real S3-compatible store (versitygw, signatures checked): a good one
+// becomes Available and leaves nothing behind in the bucket; an unreachable endpoint, wrong
+// credentials, a missing bucket and a missing Secret each make it Unavailable with a reason and a
+// message that says what to fix, with a Warning Event, the operator up throughout; fixing the cause
+// makes it Available again, at once for a spec change and within validationFrequencySeconds for
+// anything else. The API server refuses malformed locations.
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { BackupLocation, BackupLocationReason } from '../../src/api/generated/types.js';
+import type { Secret } from '../../src/api/kubernetes.js';
+import { ApiError, type KubeClient } from '../../src/runtime/kube-client.js';
+import { resources } from '../../src/runtime/resources.js';
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  testClient,
+  uniqueName,
+  waitFor,
+} from './support/cluster.js';
+import { startObjectStore, type RunningObjectStore } from './support/object-store.js';
+import { startOperator, type RunningOperator } from './support/operator.js';
+import { installCrds } from './support/snapback.js';
+
+const FREQUENCY_SECONDS = 2;
+const BUCKET = 'snapback-backups';
+
+let client: KubeClient;
+let namespace: string;
+let store: RunningObjectStore;
+let operator: RunningOperator;
+const locations: string[] = [];
+
+beforeAll(async () => {
+  client = await testClient();
+  await installCrds(client);
+  namespace = await createTestNamespace(client, 'locations');
+  store = await startObjectStore(namespace);
+  await store.createBucket(BUCKET);
+  operator = await startOperator(`locations-${namespace}`, { watchNamespace: namespace, namespace });
+});
+
+afterAll(async () => {
+  for (const name of locations) await client.delete(resources.backupLocations, name);
+  await operator.stop();
+  await store.stop();
+  await deleteTestNamespace(client, namespace);
+  await client.close();
+});
+
+async function writeSecret(name: string, accessKeyId: string, secretAccessKey: string): Promise<void> {
+  const secret: Secret = {
+    metadata: { name, namespace },
+    stringData: { accessKeyId, secretAccessKey },
+  };
+  if ((await client.get(resources.secrets, name, namespace)) === undefined)
+    await client.create(resources.secrets, secret);
+  else await client.mergePatch(resources.secrets, name, { stringData: secret.stringData }, { namespace });
+}
+
+function locationManifest(
+  name: string,
+  s3: Partial<BackupLocation['spec']['s3']>,
+  secret: string,
+): BackupLocation {
+  return {
+    apiVersion: 'snapback.dev/v1alpha1',
+    kind: 'BackupLocation',
+    metadata: { name },
+    spec: {
+      s3: { endpoint: store.endpoint, bucket: BUCKET, forcePathStyle: true, ...s3 },
+      credentialsSecretName: secret,
+      validationFrequencySeconds: FREQUENCY_SECONDS,
+    },
+  };
+}
+
+/** Creates a location (and a Secret with the store's key unless told otherwise). */
+async function createLocation(
+  prefix: string,
+  s3: Partial<BackupLocation['spec']['s3']> = {},
+  secret = 'store-key',
+): Promise<string> {
+  if (secret === 'store-key') await writeSecret(secret, store.accessKeyId, store.secretAccessKey);
+  const name = uniqueName(prefix);
+  locations.push(name);
+  await client.create(resources.backupLocations, locationManifest(name, s3, secret));
+  return name;
+}
+
+async function waitForReason(name: string, reason: BackupLocationReason): Promise<BackupLocation> {
+  return waitFor(
+    `BackupLocation ${name} ${reason}`,
+    async () => {
+      const location = await client.get(resources.backupLocations, name);
+      return location?.status?.reason === reason ? location : undefined;
+    },
+    30_000,
+  );
+}
+
+function expectUnavailable(location: BackupLocation, message: RegExp): void {
+  expect(location.status?.phase).toBe('Unavailable');
+  expect(location.status?.message).toMatch(message);
+  expect(location.status?.observedGeneration).toBe(location.metadata.generation);
+  const ready = location.status?.conditions?.find((condition) => condition.type === 'Ready');
+  expect(ready).toMatchObject({ status: 'False', reason: location.status?.reason });
+}
+
+async function warningEvents(name: string): Promise<string[]> {
+  const { items } = await client.list(resources.events, {
+    namespace: 'default',
+    fieldSelector: `involvedObject.kind=BackupLocation,involvedObject.name=${name}`,
+  });
+  return items.filter((event) => event.type === 'Warning').map((event) => event.reason);
+}
+
+describe('a BackupLocation', () => {
+  it('is Available when its bucket can be listed, written and deleted from, and leaves no probe behind', async () => {
+    const name = await createLocation('good', { prefix: 'cluster-a/backups' });
+    const location = await waitForReason(name, 'Available');
+    expect(location.status?.phase).toBe('Available');
+    expect(location.status?.message).toMatch(/snapback-backups.*cluster-a\/backups/);
+    expect(location.status?.lastValidationTime).toBeDefined();
+    const ready = location.status?.conditions?.find((condition) => condition.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'True', reason: 'Available' });
+    const listed = await store.s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'cluster-a/' }));
+    expect(listed.KeyCount ?? 0).toBe(0);
+
+    // Checked again every validationFrequencySeconds.
+    const first = Date.parse(location.status?.lastValidationTime ?? '');
+    await waitFor('a second check', async () => {
+      const again = await client.get(resources.backupLocations, name);
+      return Date.parse(again?.status?.lastValidationTime ?? '') > first;
+    });
+  });
+
+  it('is Unreachable when nothing answers at the endpoint, and Available as soon as the endpoint is fixed', async () => {
+    const name = await createLocation('unreachable', { endpoint: 'http://127.0.0.1:1' });
+    const location = await waitForReason(name, 'Unreachable');
+    expectUnavailable(location, /127\.0\.0\.1:1.*ECONNREFUSED.*spec\.s3\.endpoint/);
+    await waitFor('a Warning Event', async () => (await warningEvents(name)).includes('Unreachable'));
+
+    await client.mergePatch(resources.backupLocations, name, { spec: { s3: { endpoint: store.endpoint } } });
+    const fixed = await waitForReason(name, 'Available');
+    expect(fixed.status?.observedGeneration).toBe(2);
+  });
+
+  it('is InvalidCredentials when the store refuses the key, and recovers when the Secret is fixed', async () => {
+    await writeSecret('wrong-key', store.accessKeyId, 'not-the-secret');
+    const name = await createLocation('wrong-key', {}, 'wrong-key');
+    const location = await waitForReason(name, 'InvalidCredentials');
+    expectUnavailable(location, new RegExp(`SignatureDoesNotMatch.*Secret ${namespace}/wrong-key`));
+
+    await writeSecret('wrong-key', store.accessKeyId, store.secretAccessKey);
+    await waitForReason(name, 'Available');
+  });
+
+  it('is InvalidCredentials for an access key the store does not know', async () => {
+    await writeSecret('unknown-key', 'nobody', store.secretAccessKey);
+    const name = await createLocation('unknown-key', {}, 'unknown-key');
+    expectUnavailable(await waitForReason(name, 'InvalidCredentials'), /unknown-key/);
+  });
+
+  it('is BucketNotFound when the bucket does not exist, and recovers once it is created', async () => {
+    const bucket = uniqueName('late');
+    const name = await createLocation('no-bucket', { bucket });
+    expectUnavailable(
+      await waitForReason(name, 'BucketNotFound'),
+      new RegExp(`${bucket}.*NoSuchBucket.*create the bucket`),
+    );
+
+    await store.createBucket(bucket);
+    await waitForReason(name, 'Available');
+    await store.deleteBucket(bucket);
+    await waitForReason(name, 'BucketNotFound');
+  });
+
+  it('is CredentialsNotFound while its Secret is missing or lacks a key', async () => {
+    const name = await createLocation('no-secret', {}, 'later-key');
+    expectUnavailable(
+      await waitForReason(name, 'CredentialsNotFound'),
+      new RegExp(`Secret ${namespace}/later-key does not exist`),
+    );
+    await client.create(resources.secrets, {
+      metadata: { name: 'later-key', namespace },
+      stringData: { accessKeyId: store.accessKeyId },
+    });
+    await waitFor('the missing key to be named', async () => {
+      const location = await client.get(resources.backupLocations, name);
+      return location?.status?.message?.includes('has no secretAccessKey');
+    });
+    await writeSecret('later-key', store.accessKeyId, store.secretAccessKey);
+    await waitForReason(name, 'Available');
+  });
+
+  it('left the operator running throughout', () => {
+    expect(operator.running()).toBe(true);
+  });
+});
+
+describe('the API server refuses a BackupLocation', () => {
+  const refusal = async (s3: Partial<BackupLocation['spec']['s3']>): Promise<string> => {
+    const manifest = locationManifest(uniqueName('invalid'), s3, 'store-key');
+    const err = await client.create(resources.backupLocations, manifest).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).statusCode).toBe(422);
+    return (err as ApiError).message;
+  };
+
+  it('with a bucket name S3 does not allow', async () => {
+    expect(await refusal({ bucket: 'Upper_Case' })).toMatch(/spec\.s3\.bucket/);
+  });
+
+  it('with an endpoint that is not an http(s) URL', async () => {
+    expect(await refusal({ endpoint: 'ftp://store:21' })).toMatch(/spec\.s3\.endpoint/);
+  });
+
+  it('with a prefix that starts with a slash', async () => {
+    expect(await refusal({ prefix: '/backups' })).toMatch(/spec\.s3\.prefix/);
+  });
+});
