@@ -159,7 +159,13 @@ export function buildOperator(options: {
   });
 
   const backupReconciler = new BackupReconciler(
-    { client, cache: { backups, snapshots, restores }, config: config.backup, now },
+    {
+      client,
+      cache: { backups, snapshots, restores, locations },
+      config: config.backup,
+      namespace: config.namespace,
+      now,
+    },
     recorder,
     logger.child({ controller: 'backup' }),
   );

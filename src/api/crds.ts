@@ -342,7 +342,9 @@ const backupSpec = object(
     volumeSnapshotClassName: dnsSubdomain(
       "The VolumeSnapshotClass to snapshot with. Absent: the default class of each volume's CSI driver.",
     ),
-    backupLocation: dnsSubdomain('Name of the backup location to store the backup in.'),
+    backupLocation: dnsSubdomain(
+      "Name of the BackupLocation to store the backup's record in, so that other clusters can restore it. Absent: the backup lives in this cluster only.",
+    ),
   },
   { required: ['deployment'], title: 'BackupSpec', 'x-kubernetes-validations': immutable('spec') },
 );
@@ -403,6 +405,16 @@ const backupStatus = object(
       ),
       'x-kubernetes-embedded-resource': true,
     },
+    record: object(
+      "Where the backup's record was stored and verified (read back, checksum matched).",
+      {
+        location: string('The BackupLocation.'),
+        key: string("The object key, under the location's prefix."),
+        checksum: string('sha256 of the record, as stored in it.'),
+        storedAt: dateTime('When it was stored.'),
+      },
+      { title: 'BackupRecordReference' },
+    ),
     observedGeneration: integer('The metadata.generation the status was written for.'),
     conditions: conditions('Ready and Failed, per the Kubernetes API conventions.'),
   },

@@ -3,6 +3,7 @@
 
 import {
   DeleteObjectCommand,
+  GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -108,15 +109,48 @@ export class ObjectStore {
    * can be written there and deleted again. `writer` keeps two clusters' probes apart.
    */
   async probe(writer: string): Promise<void> {
-    const bucket = this.location.bucket;
     await this.client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: keyUnder(this.location.prefix, ''), MaxKeys: 1 }),
+      new ListObjectsV2Command({
+        Bucket: this.location.bucket,
+        Prefix: keyUnder(this.location.prefix, ''),
+        MaxKeys: 1,
+      }),
     );
-    const key = keyUnder(this.location.prefix, `.snapback/probes/${writer}`);
+    const key = `.snapback/probes/${writer}`;
+    await this.put(key, new Date().toISOString());
+    await this.delete(key);
+  }
+
+  /** Writes `body` under `key` (relative to the prefix); a second write replaces the first. */
+  async put(key: string, body: string): Promise<void> {
     await this.client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: key, Body: new Date().toISOString() }),
+      new PutObjectCommand({
+        Bucket: this.location.bucket,
+        Key: keyUnder(this.location.prefix, key),
+        Body: body,
+        ContentType: 'application/json',
+      }),
     );
-    await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  }
+
+  /** The object under `key` as text, or undefined when there is none. */
+  async get(key: string): Promise<string | undefined> {
+    try {
+      const response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: keyUnder(this.location.prefix, key) }),
+      );
+      return await response.Body?.transformToString('utf8');
+    } catch (err) {
+      if ((err as { name?: unknown }).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes the object under `key`; deleting one that is gone succeeds. */
+  async delete(key: string): Promise<void> {
+    await this.client.send(
+      new DeleteObjectCommand({ Bucket: this.location.bucket, Key: keyUnder(this.location.prefix, key) }),
+    );
   }
 
   close(): void {

@@ -3,10 +3,13 @@
 // credentials, a missing bucket and a missing Secret each make it Unavailable with a reason and a
 // message that says what to fix, with a Warning Event, the operator up throughout; fixing the cause
 // makes it Available again, at once for a spec change and within validationFrequencySeconds for
-// anything else. The API server refuses malformed locations.
+// anything else. The API server refuses malformed locations. A Backup naming a location completes
+// with its record stored and verified there, waits (InProgress, saying why) while the store cannot
+// take it, and takes the record with it when deleted, unless force-deleted.
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { annotations } from '../../src/api/constants.js';
 import type { BackupLocation, BackupLocationReason } from '../../src/api/generated/types.js';
 import type { Secret } from '../../src/api/kubernetes.js';
 import { ApiError, type KubeClient } from '../../src/runtime/kube-client.js';
@@ -20,9 +23,12 @@ import {
 } from './support/cluster.js';
 import { startObjectStore, type RunningObjectStore } from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
-import { installCrds } from './support/snapback.js';
+import { decodeRecord } from '../../src/storage/backup-record.js';
+import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const FREQUENCY_SECONDS = 2;
+/** The operator's clusterName (test/integration/support/operator.ts), the records' first key part. */
+const CLUSTER = 'test';
 const BUCKET = 'snapback-backups';
 
 let client: KubeClient;
@@ -37,7 +43,12 @@ beforeAll(async () => {
   namespace = await createTestNamespace(client, 'locations');
   store = await startObjectStore(namespace);
   await store.createBucket(BUCKET);
-  operator = await startOperator(`locations-${namespace}`, { watchNamespace: namespace, namespace });
+  operator = await startOperator(`locations-${namespace}`, {
+    watchNamespace: namespace,
+    namespace,
+    backup: { timeoutSeconds: 120 },
+  });
+  await deploySampleDataService(client, namespace, 'pg', 1);
 });
 
 afterAll(async () => {
@@ -221,5 +232,86 @@ describe('the API server refuses a BackupLocation', () => {
 
   it('with a prefix that starts with a slash', async () => {
     expect(await refusal({ prefix: '/backups' })).toMatch(/spec\.s3\.prefix/);
+  });
+});
+
+/** The object under `key` in `bucket`, or undefined when there is none. */
+async function stored(bucket: string, key: string): Promise<string | undefined> {
+  try {
+    const response = await store.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await response.Body?.transformToString('utf8');
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+describe('a Backup stored in a BackupLocation', () => {
+  it('completes with its record stored, read back with a matching checksum, holding what a restore needs', async () => {
+    const location = await createLocation('records', { prefix: 'cluster-a' });
+    await waitForReason(location, 'Available');
+    await client.create(
+      resources.backups,
+      backupManifest(namespace, 'pg-stored', 'pg', { backupLocation: location }),
+    );
+    const backup = await waitForBackup(client, namespace, 'pg-stored', 'Completed');
+    const key = `backups/${CLUSTER}/${namespace}/pg-stored.json`;
+    expect(backup.status?.record).toMatchObject({ location, key });
+
+    const body = await stored(BUCKET, `cluster-a/${key}`);
+    expect(body).toBeDefined();
+    const { record, checksum } = decodeRecord(key, body ?? '');
+    expect(checksum).toBe(backup.status?.record?.checksum);
+    expect(record.cluster).toBe(CLUSTER);
+    expect(record.metadata).toMatchObject({ name: 'pg-stored', namespace, uid: backup.metadata.uid });
+    expect(record.status.volumes?.map((v) => v.cloudSnapId)).toEqual(
+      backup.status?.volumes?.map((v) => v.cloudSnapId),
+    );
+    expect(record.status.volumes?.[0]?.cloudSnapId).toBeTruthy();
+    expect(record.status.manifest).toMatchObject({ kind: 'StatefulSet', metadata: { name: 'pg' } });
+
+    // Deleting the Backup deletes the record.
+    await client.delete(resources.backups, 'pg-stored', { namespace });
+    await waitFor(
+      'the Backup to go',
+      async () => (await client.get(resources.backups, 'pg-stored', namespace)) === undefined,
+    );
+    expect(await stored(BUCKET, `cluster-a/${key}`)).toBeUndefined();
+  });
+
+  it('stays InProgress, saying why, while the store cannot take the record, and completes once it can', async () => {
+    const bucket = uniqueName('records-late');
+    const location = await createLocation('records-late', { bucket });
+    await waitForReason(location, 'BucketNotFound');
+    await client.create(
+      resources.backups,
+      backupManifest(namespace, 'pg-waiting', 'pg', { backupLocation: location }),
+    );
+    const waiting = await waitFor('the Backup to wait for its location', async () => {
+      const backup = await client.get(resources.backups, 'pg-waiting', namespace);
+      const ready = backup?.status?.conditions?.find((condition) => condition.type === 'Ready');
+      return ready?.reason === 'StoringRecord' ? backup : undefined;
+    });
+    expect(waiting.status?.phase).toBe('InProgress');
+    const ready = waiting.status?.conditions?.find((condition) => condition.type === 'Ready');
+    expect(ready?.message).toMatch(new RegExp(`${location}.*NoSuchBucket.*create the bucket`));
+
+    await store.createBucket(bucket);
+    const backup = await waitForBackup(client, namespace, 'pg-waiting', 'Completed');
+    expect(await stored(bucket, backup.status?.record?.key ?? '')).toBeDefined();
+
+    // Force-deleted: the Backup goes, its record stays for other clusters.
+    await client.mergePatch(
+      resources.backups,
+      'pg-waiting',
+      { metadata: { annotations: { [annotations.forceDelete]: 'true' } } },
+      { namespace },
+    );
+    await client.delete(resources.backups, 'pg-waiting', { namespace });
+    await waitFor(
+      'the Backup to go',
+      async () => (await client.get(resources.backups, 'pg-waiting', namespace)) === undefined,
+    );
+    expect(await stored(bucket, backup.status?.record?.key ?? '')).toBeDefined();
   });
 });

@@ -53,7 +53,7 @@ export interface BackupSpec {
   deployment: DeploymentReference;
   /** The VolumeSnapshotClass to snapshot with. Absent: the default class of each volume's CSI driver. */
   volumeSnapshotClassName?: string;
-  /** Name of the backup location to store the backup in. */
+  /** Name of the BackupLocation to store the backup's record in, so that other clusters can restore it. Absent: the backup lives in this cluster only. */
   backupLocation?: string;
 }
 
@@ -110,6 +110,18 @@ export interface DataServiceDeploymentMetaData {
   imageCapabilities?: Capabilities;
 }
 
+/** Where the backup's record was stored and verified (read back, checksum matched). */
+export interface BackupRecordReference {
+  /** The BackupLocation. */
+  location?: string;
+  /** The object key, under the location's prefix. */
+  key?: string;
+  /** sha256 of the record, as stored in it. */
+  checksum?: string;
+  /** When it was stored. */
+  storedAt?: string;
+}
+
 /** What the operator observed. Written only by the operator. */
 export interface BackupStatus {
   /** Where the backup is (PDS Backup.Status.Phase). */
@@ -134,6 +146,8 @@ export interface BackupStatus {
   dataServiceDeploymentMetaData?: DataServiceDeploymentMetaData;
   /** The deployment's manifest, sanitized (no status, uid, resourceVersion, managedFields), to restore from. */
   manifest?: Record<string, unknown>;
+  /** Where the backup's record was stored and verified (read back, checksum matched). */
+  record?: BackupRecordReference;
   /** The metadata.generation the status was written for. */
   observedGeneration?: number;
   /** Ready and Failed, per the Kubernetes API conventions. */

@@ -1,5 +1,11 @@
 import { labels } from '../../api/constants.js';
-import type { Backup, BackupErrorCode, BackupStatus, Restore } from '../../api/generated/types.js';
+import type {
+  Backup,
+  BackupErrorCode,
+  BackupLocation,
+  BackupStatus,
+  Restore,
+} from '../../api/generated/types.js';
 import type { Labels, VolumeSnapshot } from '../../api/kubernetes.js';
 import type { KubeClient } from '../../runtime/kube-client.js';
 import { setCondition } from '../shared/conditions.js';
@@ -14,8 +20,15 @@ export interface BackupConfig {
 
 export interface BackupContext {
   client: KubeClient;
-  cache: { backups: Cache<Backup>; snapshots: Cache<VolumeSnapshot>; restores: Cache<Restore> };
+  cache: {
+    backups: Cache<Backup>;
+    snapshots: Cache<VolumeSnapshot>;
+    restores: Cache<Restore>;
+    locations: Cache<BackupLocation>;
+  };
   config: BackupConfig;
+  /** The operator's namespace, where backup locations' credentials are read. */
+  namespace: string;
   now(): Date;
 }
 

@@ -1,5 +1,6 @@
-// The Backup reconciler: capture -> InProgress (snapshots) -> Completed or Failed, and a
-// finalizer that deletes the snapshots (or, with snapback.dev/force-delete, leaves them).
+// The Backup reconciler: capture -> InProgress (snapshots, then the record in the backup's
+// location) -> Completed or Failed, and a finalizer that deletes the snapshots and the record (or,
+// with snapback.dev/force-delete, leaves them).
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
@@ -12,12 +13,15 @@ import { isTerminal } from '../restore/transitions.js';
 import { requeueFor } from '../shared/conditions.js';
 import { capture } from './capture.js';
 import { failed, RESTORES_BY_BACKUP, withConditions, type BackupContext } from './context.js';
+import { deleteRecord, RECORD_PENDING, storeRecord } from './record.js';
 import { takeSnapshots } from './snapshot.js';
 import { setFinalizer } from '../shared/objects.js';
 import { OwnWrites } from '../shared/own-writes.js';
 
 /** How often a deletion waiting on snapshots or restores looks again if no event comes first. */
 const DELETION_RECHECK_MS = 5_000;
+/** How often a record that could not be stored is tried again (no event says the store is back). */
+const RECORD_RETRY_MS = 5_000;
 
 export class BackupReconciler {
   private readonly ownWrites = new OwnWrites();
@@ -45,9 +49,14 @@ export class BackupReconciler {
         await this.write(backup, await capture(this.ctx, backup));
         return undefined;
       case 'InProgress': {
-        const next = this.timedOut(status) ?? (await takeSnapshots(this.ctx, backup));
+        let next = this.timedOut(status) ?? (await takeSnapshots(this.ctx, backup));
+        if (next.phase === 'Completed') next = await storeRecord(this.ctx, backup, next);
         await this.write(backup, next);
-        return next.phase === 'InProgress' ? requeueFor(this.untilDeadline(status)) : undefined;
+        if (next.phase !== 'InProgress') return undefined;
+        const storing = next.conditions?.some((c) => c.type === 'Ready' && c.reason === RECORD_PENDING);
+        return requeueFor(
+          Math.min(this.untilDeadline(status), storing === true ? RECORD_RETRY_MS : Infinity),
+        );
       }
       default:
         return undefined;
@@ -66,7 +75,7 @@ export class BackupReconciler {
     return failed(
       status,
       'PhaseTimeout',
-      `the snapshots did not become ready within ${this.ctx.config.timeoutSeconds}s (${last}); check the VolumeSnapshots and the CSI driver, then create a new Backup.`,
+      `the backup did not complete within ${this.ctx.config.timeoutSeconds}s (${last}); check the VolumeSnapshots, the CSI driver and the backup location, then create a new Backup.`,
       this.ctx.now().toISOString(),
     );
   }
@@ -101,6 +110,19 @@ export class BackupReconciler {
       return { requeueAfterMs: DELETION_RECHECK_MS };
     }
     const force = backup.metadata.annotations?.[annotations.forceDelete] === 'true';
+    const recordProblem = force ? undefined : await deleteRecord(this.ctx, backup);
+    if (recordProblem !== undefined) {
+      await this.write(
+        backup,
+        withConditions(
+          { ...backup.status, phase: 'Deleting' },
+          'DeletingRecord',
+          `deleting the record failed: ${recordProblem}`,
+          now,
+        ),
+      );
+      return { requeueAfterMs: DELETION_RECHECK_MS };
+    }
     const remaining = force ? 0 : await this.deleteSnapshots(backup);
     if (remaining > 0) {
       await this.write(
@@ -115,10 +137,13 @@ export class BackupReconciler {
       return { requeueAfterMs: DELETION_RECHECK_MS };
     }
     await setFinalizer(this.ctx.client, resources.backups, backup, finalizers.backup, false);
-    this.logger.info(force ? 'deleted, snapshots kept (force-delete)' : 'deleted with its snapshots', {
-      namespace: backup.metadata.namespace,
-      name: backup.metadata.name,
-    });
+    this.logger.info(
+      force ? 'deleted, snapshots and record kept (force-delete)' : 'deleted with its snapshots',
+      {
+        namespace: backup.metadata.namespace,
+        name: backup.metadata.name,
+      },
+    );
     return undefined;
   }
 

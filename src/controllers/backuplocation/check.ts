@@ -1,17 +1,21 @@
 // The one step of a BackupLocation: read its credentials, probe its store, and say in words what
 // the result means for the person who configured it.
 
-import type { BackupLocation, BackupLocationReason } from '../../api/generated/types.js';
+import type { BackupLocation, BackupLocationReason, S3Location } from '../../api/generated/types.js';
 import type { Secret } from '../../api/kubernetes.js';
 import { ApiError, type KubeClient } from '../../runtime/kube-client.js';
 import { resources } from '../../runtime/resources.js';
 import { classifyStoreError, ObjectStore, type S3Credentials } from '../../storage/object-store.js';
 
-export interface BackupLocationContext {
+/** What opening a location's store takes. */
+export interface StoreAccess {
   client: KubeClient;
-  cache: { locations: { get(key: string): BackupLocation | undefined } };
   /** Where credentials Secrets are read: the operator's namespace. */
   namespace: string;
+}
+
+export interface BackupLocationContext extends StoreAccess {
+  cache: { locations: { get(key: string): BackupLocation | undefined } };
   /** Names this cluster's probe object, so clusters sharing a bucket do not clobber each other's. */
   clusterName: string;
   now(): Date;
@@ -41,7 +45,7 @@ export function credentialsFrom(secret: Secret): S3Credentials | { missing: stri
   return { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) };
 }
 
-async function readSecret(ctx: BackupLocationContext, name: string): Promise<Secret | string> {
+async function readSecret(ctx: StoreAccess, name: string): Promise<Secret | string> {
   const where = `Secret ${ctx.namespace}/${name}`;
   try {
     return (await ctx.client.get(resources.secrets, name, ctx.namespace)) ?? `${where} does not exist`;
@@ -52,14 +56,13 @@ async function readSecret(ctx: BackupLocationContext, name: string): Promise<Sec
   }
 }
 
-/** Checks the location's store with its credentials. Throws only on errors of the Kubernetes API. */
-export async function checkLocation(
-  ctx: BackupLocationContext,
+/** A client for the location's store, or why there can be none. Throws only on Kubernetes API errors. */
+export async function openStore(
+  ctx: StoreAccess,
   location: BackupLocation,
-): Promise<LocationCheck> {
-  const { s3, credentialsSecretName } = location.spec;
-  const where = `bucket "${s3.bucket}"${s3.prefix === undefined ? '' : ` (prefix ${s3.prefix})`} at ${s3.endpoint ?? `AWS S3 ${s3.region ?? 'us-east-1'}`}`;
-  const secret = await readSecret(ctx, credentialsSecretName);
+): Promise<ObjectStore | LocationCheck> {
+  const name = location.spec.credentialsSecretName;
+  const secret = await readSecret(ctx, name);
   if (typeof secret === 'string') {
     return {
       reason: 'CredentialsNotFound',
@@ -70,24 +73,45 @@ export async function checkLocation(
   if ('missing' in credentials) {
     return {
       reason: 'CredentialsNotFound',
-      message: `Secret ${ctx.namespace}/${credentialsSecretName} has no ${credentials.missing.join(' or ')}; add the key(s).`,
+      message: `Secret ${ctx.namespace}/${name} has no ${credentials.missing.join(' or ')}; add the key(s).`,
     };
   }
-  const store = new ObjectStore(s3, credentials);
+  return new ObjectStore(location.spec.s3, credentials);
+}
+
+/** Says what an error of the location's store means and what to do about it. */
+export function describeStoreError(ctx: StoreAccess, location: BackupLocation, err: unknown): LocationCheck {
+  const { s3, credentialsSecretName } = location.spec;
+  const { reason, code, detail } = classifyStoreError(err);
+  const advice: Record<typeof reason, string> = {
+    Unreachable: 'check spec.s3.endpoint and that the operator can reach it',
+    InvalidCredentials: `the store refused the key in Secret ${ctx.namespace}/${credentialsSecretName}; fix ${CREDENTIAL_KEYS.accessKeyId} and ${CREDENTIAL_KEYS.secretAccessKey}`,
+    BucketNotFound: 'create the bucket or fix spec.s3.bucket',
+    AccessDenied:
+      'grant the key s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on the bucket and prefix',
+    StoreError: 'see the store logs',
+  };
+  return { reason, message: `${describeBucket(s3)}: ${code}: ${detail}; ${advice[reason]}.` };
+}
+
+const describeBucket = (s3: S3Location): string =>
+  `bucket "${s3.bucket}"${s3.prefix === undefined ? '' : ` (prefix ${s3.prefix})`} at ${s3.endpoint ?? `AWS S3 ${s3.region ?? 'us-east-1'}`}`;
+
+/** Checks the location's store with its credentials. Throws only on errors of the Kubernetes API. */
+export async function checkLocation(
+  ctx: BackupLocationContext,
+  location: BackupLocation,
+): Promise<LocationCheck> {
+  const store = await openStore(ctx, location);
+  if (!(store instanceof ObjectStore)) return store;
   try {
     await store.probe(ctx.clusterName);
-    return { reason: 'Available', message: `${where} can be listed, written and deleted from.` };
-  } catch (err) {
-    const { reason, code, detail } = classifyStoreError(err);
-    const advice: Record<typeof reason, string> = {
-      Unreachable: 'check spec.s3.endpoint and that the operator can reach it',
-      InvalidCredentials: `the store refused the key in Secret ${ctx.namespace}/${credentialsSecretName}; fix ${CREDENTIAL_KEYS.accessKeyId} and ${CREDENTIAL_KEYS.secretAccessKey}`,
-      BucketNotFound: 'create the bucket or fix spec.s3.bucket',
-      AccessDenied:
-        'grant the key s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on the bucket and prefix',
-      StoreError: 'see the store logs',
+    return {
+      reason: 'Available',
+      message: `${describeBucket(location.spec.s3)} can be listed, written and deleted from.`,
     };
-    return { reason, message: `${where}: ${code}: ${detail}; ${advice[reason]}.` };
+  } catch (err) {
+    return describeStoreError(ctx, location, err);
   } finally {
     store.close();
   }

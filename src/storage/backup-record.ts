@@ -1,0 +1,104 @@
+// A Backup's record in its location: what another cluster needs to restore it (metadata, the
+// deployment's manifest, snapshot handles and sizes), with a checksum over the content so that a
+// record damaged in the store is refused, never imported.
+
+import { createHash } from 'node:crypto';
+import type { Backup, BackupSpec, BackupStatus } from '../api/generated/types.js';
+
+export const RECORD_FORMAT = 'snapback.dev/backup-record/v1';
+
+export interface BackupRecord {
+  format: typeof RECORD_FORMAT;
+  /** The cluster the backup was taken on (the operator's clusterName). */
+  cluster: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    creationTimestamp?: string;
+    labels?: Record<string, string>;
+  };
+  spec: BackupSpec;
+  /** The Completed status, without the record's own reference and the conditions. */
+  status: Omit<BackupStatus, 'record' | 'conditions'>;
+}
+
+export class CorruptRecordError extends Error {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`backup record ${key} is corrupt: ${detail}`);
+    this.name = 'CorruptRecordError';
+  }
+}
+
+/** JSON with object keys sorted, so that equal content always hashes the same. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function checksumOf(record: BackupRecord): string {
+  return `sha256:${createHash('sha256').update(canonical(record)).digest('hex')}`;
+}
+
+/** Where a backup's record lives under the location's prefix: one key per source cluster, namespace and name. */
+export function recordKey(cluster: string, namespace: string, name: string): string {
+  return `backups/${cluster}/${namespace}/${name}.json`;
+}
+
+/** The record of a Completed backup taken on `cluster`. */
+export function recordOf(backup: Backup, status: BackupStatus, cluster: string): BackupRecord {
+  const { record: _record, conditions: _conditions, ...kept } = status;
+  const { name = '', namespace = '', uid = '', creationTimestamp, labels } = backup.metadata;
+  return {
+    format: RECORD_FORMAT,
+    cluster,
+    metadata: {
+      name,
+      namespace,
+      uid,
+      ...(creationTimestamp === undefined ? {} : { creationTimestamp }),
+      ...(labels === undefined ? {} : { labels }),
+    },
+    spec: backup.spec,
+    status: kept,
+  };
+}
+
+export function encodeRecord(record: BackupRecord): { body: string; checksum: string } {
+  const checksum = checksumOf(record);
+  return { body: `${JSON.stringify({ checksum, record }, null, 2)}\n`, checksum };
+}
+
+/** The record in `body`, read from `key`; throws CorruptRecordError unless it is whole and unaltered. */
+export function decodeRecord(key: string, body: string): { record: BackupRecord; checksum: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (err) {
+    throw new CorruptRecordError(key, `not JSON (${(err as Error).message})`);
+  }
+  const envelope = parsed as { checksum?: unknown; record?: unknown } | null;
+  if (
+    typeof envelope?.checksum !== 'string' ||
+    typeof envelope.record !== 'object' ||
+    envelope.record === null
+  )
+    throw new CorruptRecordError(key, 'no checksum or record');
+  const format = (envelope.record as { format?: unknown }).format;
+  if (format !== RECORD_FORMAT)
+    throw new CorruptRecordError(key, `format ${String(format)}, expected ${RECORD_FORMAT}`);
+  const record = envelope.record as BackupRecord;
+  const actual = checksumOf(record);
+  if (actual !== envelope.checksum)
+    throw new CorruptRecordError(key, `checksum ${actual} does not match the recorded ${envelope.checksum}`);
+  return { record, checksum: actual };
+}

@@ -1,0 +1,96 @@
+// Backup records: what goes in, the checksum that guards it, and every way a damaged record is
+// refused with the key and the reason.
+
+import { describe, expect, it } from '@jest/globals';
+import type { Backup, BackupStatus } from '../../../src/api/generated/types.js';
+import {
+  CorruptRecordError,
+  decodeRecord,
+  encodeRecord,
+  recordKey,
+  recordOf,
+} from '../../../src/storage/backup-record.js';
+
+const backup: Backup = {
+  metadata: {
+    name: 'pg-backup',
+    namespace: 'shop',
+    uid: 'uid-1',
+    creationTimestamp: '2026-11-23T10:00:00Z',
+    labels: { team: 'db' },
+    resourceVersion: '42',
+  },
+  spec: { deployment: { name: 'pg' }, backupLocation: 'primary' },
+};
+const completed: BackupStatus = {
+  phase: 'Completed',
+  cloudSnapId: 'snap-1',
+  volumes: [
+    { pvcName: 'data-pg-0', volumeSnapshotName: 'pg-backup-data', cloudSnapId: 'snap-1', sizeBytes: 1024 },
+  ],
+  fileSize: 1024,
+  manifest: { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'pg' } },
+  conditions: [{ type: 'Ready', status: 'True', reason: 'Completed', message: '', lastTransitionTime: 'x' }],
+  record: { location: 'old', key: 'old' },
+};
+
+describe('a backup record', () => {
+  it('holds metadata, spec and the completed status, without conditions, its own reference or resourceVersion', () => {
+    const record = recordOf(backup, completed, 'cluster-a');
+    expect(record).toEqual({
+      format: 'snapback.dev/backup-record/v1',
+      cluster: 'cluster-a',
+      metadata: {
+        name: 'pg-backup',
+        namespace: 'shop',
+        uid: 'uid-1',
+        creationTimestamp: '2026-11-23T10:00:00Z',
+        labels: { team: 'db' },
+      },
+      spec: backup.spec,
+      status: {
+        phase: 'Completed',
+        cloudSnapId: 'snap-1',
+        volumes: completed.volumes,
+        fileSize: 1024,
+        manifest: completed.manifest,
+      },
+    });
+  });
+
+  it('is keyed by source cluster, namespace and name', () => {
+    expect(recordKey('cluster-a', 'shop', 'pg-backup')).toBe('backups/cluster-a/shop/pg-backup.json');
+  });
+
+  it('decodes to what was encoded, with the same checksum', () => {
+    const record = recordOf(backup, completed, 'cluster-a');
+    const { body, checksum } = encodeRecord(record);
+    expect(checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(decodeRecord('k', body)).toEqual({ record, checksum });
+  });
+
+  it('has a checksum independent of key order', () => {
+    const record = recordOf(backup, completed, 'cluster-a');
+    const { status, ...rest } = record;
+    const reordered = { status, ...rest };
+    expect(Object.keys(reordered)[0]).toBe('status');
+    expect(encodeRecord(reordered).checksum).toBe(encodeRecord(record).checksum);
+  });
+
+  it.each([
+    [
+      'an altered snapshot handle',
+      (body: string) => body.replace('"snap-1"', '"snap-2"'),
+      /checksum .* does not match/,
+    ],
+    ['a truncated body', (body: string) => body.slice(0, body.length / 2), /not JSON/],
+    ['no checksum', (body: string) => body.replace('"checksum"', '"sum"'), /no checksum or record/],
+    ['another format', (body: string) => body.replace('backup-record/v1', 'backup-record/v9'), /format .*v9/],
+  ])('is refused with %s', (_what, damage, reason) => {
+    const { body } = encodeRecord(recordOf(backup, completed, 'cluster-a'));
+    const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', damage(body));
+    expect(decode).toThrow(CorruptRecordError);
+    expect(decode).toThrow(reason);
+    expect(decode).toThrow(/backups\/a\/shop\/pg\.json/);
+  });
+});
