@@ -32,4 +32,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "integration tests"
-npm run -s test:integration
+if ! npm run -s test:integration; then
+  step "the local cluster after the failure"
+  test/cluster/report.sh 40 || true
+  exit 1
+fi

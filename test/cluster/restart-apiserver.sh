@@ -40,3 +40,17 @@ until kc get --raw /readyz >/dev/null 2>&1; do
   sleep 0.2
 done
 log "kube-apiserver (pid $(cat "$pidfile")) ready again $(since "$started") after the stop began"
+
+# The other control-plane processes must have outlived the API server's absence: one that did not
+# is named, and the script fails, so a test says what broke instead of timing out later.
+exited=()
+for pidfile in "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pids/"*.pid; do
+  [[ -r "/proc/$(cat "$pidfile")/cmdline" ]] || exited+=("$(basename "$pidfile" .pid)")
+done
+for name in snapshot-controller storage-simulator; do
+  [[ -r "/proc/$(cat "$PIDS/$name.pid" 2>/dev/null)/cmdline" ]] || exited+=("$name")
+done
+if (( ${#exited[@]} > 0 )); then
+  log "EXITED while the API server was away: ${exited[*]}; see $LOGS and $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs" >&2
+  exit 1
+fi

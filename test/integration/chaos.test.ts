@@ -280,13 +280,14 @@ describe('chaos', () => {
       return (counts.Successful ?? 0) >= 1 && (counts.Successful ?? 0) < names.length;
     });
     const before = await phaseCounts(namespace);
-    await promisify(execFile)(
+    const restart = await promisify(execFile)(
       join(REPO_ROOT, 'test/cluster/restart-apiserver.sh'),
       ['--kill', '--down-seconds', '2'],
       {
         env: { ...process.env, KUBECONFIG: KUBECONFIG_PATH },
       },
     );
+    report.apiserverRestart = `${restart.stdout}${restart.stderr}`.trim().split('\n');
     const restores = await allSuccessful(run, 180_000);
     expect(running.running()).toBe(true);
     const scraped = await running.metrics();
