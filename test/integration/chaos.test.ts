@@ -282,7 +282,7 @@ describe('chaos', () => {
     const before = await phaseCounts(namespace);
     const restart = await promisify(execFile)(
       join(REPO_ROOT, 'test/cluster/restart-apiserver.sh'),
-      ['--kill', '--down-seconds', '2'],
+      ['--kill', '--down-seconds', '2', '--settle-seconds', '30'],
       {
         env: { ...process.env, KUBECONFIG: KUBECONFIG_PATH },
       },
