@@ -8,7 +8,7 @@
 // take it, and takes the record with it when deleted, unless force-deleted.
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { annotations } from '../../src/api/constants.js';
 import type { BackupLocation, BackupLocationReason } from '../../src/api/generated/types.js';
 import type { Secret } from '../../src/api/kubernetes.js';
@@ -24,6 +24,7 @@ import {
 import { startObjectStore, type RunningObjectStore } from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import { decodeRecord } from '../../src/storage/backup-record.js';
+import { ObjectStore } from '../../src/storage/object-store.js';
 import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const FREQUENCY_SECONDS = 2;
@@ -235,14 +236,16 @@ describe('the API server refuses a BackupLocation', () => {
   });
 });
 
-/** The object under `key` in `bucket`, or undefined when there is none. */
+/** The object under `key` in `bucket` (read with the store's root key), or undefined when there is none. */
 async function stored(bucket: string, key: string): Promise<string | undefined> {
+  const reader = new ObjectStore(
+    { endpoint: store.endpoint, bucket, forcePathStyle: true },
+    { accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey },
+  );
   try {
-    const response = await store.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return await response.Body?.transformToString('utf8');
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw err;
+    return await reader.get(key);
+  } finally {
+    reader.close();
   }
 }
 

@@ -1,7 +1,9 @@
 // An HTTP proxy in front of the real API server that injects the faults a long-running watch
 // meets in production: a connection cut, a stream that goes silent, a resourceVersion the server
-// no longer has. The server's answers stay real: the proxy only forwards, cuts, stalls, or
-// rewrites the resourceVersion of the next watch request.
+// no longer has. Every other answer is the real server's: the proxy forwards, cuts or stalls. The
+// expired resourceVersion is answered by the proxy itself, with the ERROR event a kube-apiserver
+// sends for one (410 Expired): whether the real server still serves an old resourceVersion
+// depends on its watch cache and on etcd's compaction, which made the test pass or fail by timing.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
@@ -66,7 +68,7 @@ export class FaultProxy {
     return config;
   }
 
-  /** The next watch request asks for this (long compacted) resourceVersion instead of its own. */
+  /** The next watch request asks for this (long compacted) resourceVersion instead of its own, and gets 410. */
   expireNextWatch(resourceVersion = '1'): void {
     this.expiredResourceVersion = resourceVersion;
   }
@@ -110,11 +112,25 @@ export class FaultProxy {
   private forward(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', this.upstream);
     const isWatch = url.searchParams.get('watch') === 'true';
-    if (isWatch && this.expiredResourceVersion !== undefined) {
-      url.searchParams.set('resourceVersion', this.expiredResourceVersion);
+    const expired = isWatch ? this.expiredResourceVersion : undefined;
+    if (expired !== undefined) {
+      url.searchParams.set('resourceVersion', expired);
       this.expiredResourceVersion = undefined;
     }
     if (isWatch) this.watchRequests.push(`${url.pathname}${url.search}`);
+    if (expired !== undefined) {
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        message: `too old resource version: ${expired}`,
+        reason: 'Expired',
+        code: 410,
+      };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      return;
+    }
     const headers: Record<string, string | string[] | number> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'host') headers[name] = value;

@@ -37,16 +37,11 @@ const completed: BackupStatus = {
 describe('a backup record', () => {
   it('holds metadata, spec and the completed status, without conditions, its own reference or resourceVersion', () => {
     const record = recordOf(backup, completed, 'cluster-a');
+    const { resourceVersion: _, ...kept } = backup.metadata;
     expect(record).toEqual({
       format: 'snapback.dev/backup-record/v1',
       cluster: 'cluster-a',
-      metadata: {
-        name: 'pg-backup',
-        namespace: 'shop',
-        uid: 'uid-1',
-        creationTimestamp: '2026-11-23T10:00:00Z',
-        labels: { team: 'db' },
-      },
+      metadata: kept,
       spec: backup.spec,
       status: {
         phase: 'Completed',
