@@ -58,3 +58,15 @@ export function customResourceName(restoreName: string, restoreUid: string, atte
 export function childName(owner: string, ownerUid: string, what: string, index: number): string {
   return boundedName(owner, what, `${shortHash([ownerUid, what], 5)}-${index}`);
 }
+
+/**
+ * The name of the Backup that backup sync imports from another cluster's record: readable
+ * (cluster, namespace, name) and, through the digest, distinct for every source.
+ */
+export function syncedBackupName(source: { cluster: string; namespace: string; name: string }): string {
+  return boundedName(
+    source.cluster,
+    `${source.namespace}-${source.name}`,
+    shortHash([source.cluster, source.namespace, source.name], 6),
+  );
+}

@@ -8,6 +8,7 @@ import type { KubeObject } from './api/kubernetes.js';
 import type { OperatorConfig } from './config.js';
 import { BackupReconciler } from './controllers/backup/reconciler.js';
 import { BackupLocationReconciler } from './controllers/backuplocation/reconciler.js';
+import { BACKUPS_BY_SCHEDULE, BackupScheduleReconciler } from './controllers/backupschedule/reconciler.js';
 import { backupKeyOf, indexes, phaseOf } from './controllers/restore/context.js';
 import { RestoreReconciler } from './controllers/restore/reconciler.js';
 import { ConcurrencySlots } from './controllers/restore/slots.js';
@@ -111,9 +112,10 @@ export function buildOperator(options: {
 
   const restoreCtx = {
     client,
-    cache: { restores, backups, matrices, claims, statefulSets, snapshots, contents, events },
+    cache: { restores, backups, matrices, claims, statefulSets, snapshots, contents, events, locations },
     config: config.restore,
     slots: new ConcurrencySlots(restores, () => config.restore.maxConcurrentRestores),
+    namespace: config.namespace,
     now,
   };
   const restoreReconciler = new RestoreReconciler(
@@ -189,7 +191,15 @@ export function buildOperator(options: {
   });
 
   const locationReconciler = new BackupLocationReconciler(
-    { client, cache: { locations }, namespace: config.namespace, clusterName: config.clusterName, now },
+    {
+      client,
+      cache: { locations, backups },
+      namespace: config.namespace,
+      clusterName: config.clusterName,
+      // Imported Backups must be in the namespace the operator watches.
+      syncNamespace: config.watchNamespace === '' ? config.namespace : config.watchNamespace,
+      now,
+    },
     recorder,
     logger.child({ controller: 'backuplocation' }),
   );
@@ -198,6 +208,22 @@ export function buildOperator(options: {
     reconcile: (key) => locationReconciler.reconcile(key),
     primary: locations,
     workers: config.workers,
+  });
+
+  // BackupSchedules: a Backup of a schedule that changes (created, completed, deleted) wakes it.
+  const schedules = manager.informer(resources.backupSchedules, scope);
+  backups.addIndex(BACKUPS_BY_SCHEDULE, labelledOwner(labels.schedule));
+  const scheduleReconciler = new BackupScheduleReconciler(
+    { client, cache: { schedules, backups }, now },
+    recorder,
+    logger.child({ controller: 'backupschedule' }),
+  );
+  manager.controller({
+    name: 'backupschedule',
+    reconcile: (key) => scheduleReconciler.reconcile(key),
+    primary: schedules,
+    workers: config.workers,
+    watches: [dependency(backups, labelledOwner(labels.schedule))],
   });
   return manager;
 }

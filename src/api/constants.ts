@@ -19,6 +19,12 @@ export const labels = {
   managedBy: 'app.kubernetes.io/managed-by',
   /** The data service name the RestorabilityMatrix is keyed by. */
   dataServiceName: 'app.kubernetes.io/name',
+  /** On a Backup imported by backup sync: the BackupLocation its record is in. */
+  syncedFromLocation: 'snapback.dev/synced-from-location',
+  /** On a Backup imported by backup sync: the cluster it was taken on. */
+  syncedFromCluster: 'snapback.dev/synced-from-cluster',
+  /** On a Backup a BackupSchedule created: the schedule; its retention prunes what carries it. */
+  schedule: 'snapback.dev/schedule',
 } as const;
 
 export const MANAGED_BY = 'snapback';
@@ -32,6 +38,8 @@ export const annotations = {
   mode: 'snapback.dev/mode',
   /** On a deployment: "true" when the data service serves TLS (recorded in backup metadata). */
   tlsEnabled: 'snapback.dev/tls-enabled',
+  /** On a PVC a restore creates: the Secret in its namespace with the backup location's credentials. */
+  backupCredentials: 'snapback.dev/backup-credentials',
 } as const;
 
 export const finalizers = {

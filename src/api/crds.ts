@@ -51,6 +51,8 @@ export const BACKUP_ERROR_CODES = [
   'VolumeSnapshotClassNotFound',
   'SnapshotFailed',
   'PhaseTimeout',
+  'RecordNotFound',
+  'RecordCorrupt',
   'BackupInternalError',
 ] as const;
 
@@ -249,6 +251,9 @@ const restoreStatus = object(
       },
       { title: 'RestoreDestinationStatus' },
     ),
+    backupCredentialsSecret: string(
+      "The Secret in this namespace holding a copy of the backup location's credentials (restores of synced Backups); restored PVCs name it in annotation snapback.dev/backup-credentials.",
+    ),
     volumes: array(
       'Each volume being restored.',
       object(
@@ -345,8 +350,27 @@ const backupSpec = object(
     backupLocation: dnsSubdomain(
       "Name of the BackupLocation to store the backup's record in, so that other clusters can restore it. Absent: the backup lives in this cluster only.",
     ),
+    syncedFrom: object(
+      'Set by the operator on a Backup it imported from a record in spec.backupLocation (backup sync). Such a Backup is read-only: nothing is snapshotted for it, and deleting it leaves the record alone.',
+      {
+        cluster: string('The cluster the backup was taken on.', { minLength: 1 }),
+        namespace: string('Its namespace there.', { minLength: 1 }),
+        name: string('Its name there.', { minLength: 1 }),
+      },
+      { required: ['cluster', 'namespace', 'name'], title: 'BackupSyncSource' },
+    ),
   },
-  { required: ['deployment'], title: 'BackupSpec', 'x-kubernetes-validations': immutable('spec') },
+  {
+    required: ['deployment'],
+    title: 'BackupSpec',
+    'x-kubernetes-validations': [
+      ...immutable('spec'),
+      {
+        rule: '!has(self.syncedFrom) || has(self.backupLocation)',
+        message: 'a synced Backup names the backupLocation its record is in',
+      },
+    ],
+  },
 );
 
 const backupStatus = object(
@@ -411,7 +435,7 @@ const backupStatus = object(
         location: string('The BackupLocation.'),
         key: string("The object key, under the location's prefix."),
         checksum: string('sha256 of the record, as stored in it.'),
-        storedAt: dateTime('When it was stored.'),
+        storedAt: dateTime('When it was stored (for a synced Backup: when it was imported).'),
       },
       { title: 'BackupRecordReference' },
     ),
@@ -549,6 +573,13 @@ const backupLocationSpec = object(
       'How often the operator checks that the store is reachable and writable.',
       { minimum: 1, maximum: 86400, default: 60 },
     ),
+    volumeSnapshotClassName: dnsSubdomain(
+      "The VolumeSnapshotClass for backups stored here that name none themselves, and for importing this location's snapshots into this cluster. Absent: each volume's CSI driver's default class (and, on import, the class the snapshot was taken with).",
+    ),
+    syncPeriodSeconds: integer(
+      'How often the records other clusters stored here are imported as Backups (backup sync). 0: never.',
+      { minimum: 0, maximum: 86400, default: 60 },
+    ),
   },
   { required: ['s3', 'credentialsSecretName'], title: 'BackupLocationSpec' },
 );
@@ -569,7 +600,25 @@ const backupLocationStatus = object(
     message: string('What the last check found and what to do about it.'),
     lastValidationTime: dateTime('When the store was last checked.'),
     observedGeneration: integer('The metadata.generation the last check was made for.'),
-    conditions: conditions('Ready, per the Kubernetes API conventions.'),
+    lastSyncTime: dateTime("When other clusters' records were last imported."),
+    syncedBackups: integer(
+      'Backups imported from the location and present in this cluster after the last sync.',
+    ),
+    corruptRecords: array(
+      'Records the last sync refused (unreadable, altered, of another format, or clashing with a Backup of this cluster), not imported.',
+      object(
+        'A refused record.',
+        {
+          key: string("The record's key, under the prefix."),
+          message: string('Why it was refused.'),
+        },
+        { required: ['key', 'message'], title: 'RefusedRecord' },
+      ),
+      { maxItems: 100, 'x-kubernetes-list-type': 'atomic' },
+    ),
+    conditions: conditions(
+      'Ready (the store can be used) and Synced (the last sync), per the Kubernetes API conventions.',
+    ),
   },
   { title: 'BackupLocationStatus' },
 );
@@ -594,6 +643,8 @@ export const backupLocationCrd: CustomResourceDefinitionSource = {
     { name: 'Endpoint', type: 'string', jsonPath: '.spec.s3.endpoint', priority: 1 },
     { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
     { name: 'Validated', type: 'date', jsonPath: '.status.lastValidationTime' },
+    { name: 'Synced', type: 'integer', jsonPath: '.status.syncedBackups', description: 'Imported Backups' },
+    { name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', priority: 1 },
     age,
   ],
   selectableFields: ['.status.phase'],
@@ -610,11 +661,145 @@ export const backupLocationCrd: CustomResourceDefinitionSource = {
   ),
 };
 
+// --- BackupSchedule ------------------------------------------------------------------------------
+
+/** A cron field: numbers, names (MON, JAN), and * / , - ? L W # H. */
+const CRON_FIELD = '[0-9A-Za-z*/,?#-]+';
+
+/** The named properties of a schema, each required to exist, so that a rename fails at load. */
+function propertiesOf(schema: JSONSchemaProps, names: readonly string[]): Record<string, JSONSchemaProps> {
+  return Object.fromEntries(
+    names.map((name) => {
+      const property = schema.properties?.[name];
+      if (property === undefined) throw new Error(`schema ${schema.title ?? ''} has no property ${name}`);
+      return [name, property];
+    }),
+  );
+}
+
+// The BackupSpec fields a user sets, by reference: not the spec itself, whose immutability rule
+// would freeze the template and whose operator-set fields (syncedFrom) a schedule must not set.
+const backupTemplate = object(
+  'The spec of every Backup the schedule creates (a BackupSpec).',
+  propertiesOf(backupSpec, ['deployment', 'volumeSnapshotClassName', 'backupLocation']),
+  { required: ['deployment'], title: 'BackupTemplate' },
+);
+
+const backupRetention = object(
+  "Which of the schedule's Completed Backups are kept: the union of the newest keepLast, the newest of each of the keepDaily most recent days that have one, and the newest of each of the keepWeekly most recent ISO weeks that have one (days and weeks in spec.timeZone). The others are deleted, with their snapshots. Failed Backups newer than the newest Completed one are kept, at most keepLast of them; the other Failed Backups are deleted. A Backup still running is never deleted.",
+  {
+    keepLast: integer('How many of the newest Completed Backups are kept.', {
+      minimum: 1,
+      maximum: 1000,
+      default: 7,
+    }),
+    keepDaily: integer(
+      'For how many days (the most recent that have one) the newest Backup of the day is kept.',
+      { minimum: 0, maximum: 1000 },
+    ),
+    keepWeekly: integer(
+      'For how many ISO weeks (the most recent that have one) the newest Backup of the week is kept.',
+      { minimum: 0, maximum: 520 },
+    ),
+  },
+  { title: 'BackupRetention' },
+);
+
+const backupScheduleSpec = object(
+  'When to back up what, and how many backups to keep.',
+  {
+    schedule: string(
+      'A cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with a leading seconds field, or @hourly, @daily, @weekly, @monthly, @yearly.',
+      {
+        pattern: `^(@(yearly|annually|monthly|weekly|daily|hourly)|${CRON_FIELD}( +${CRON_FIELD}){4,5})$`,
+        maxLength: 256,
+      },
+    ),
+    timeZone: string(
+      'The IANA time zone the schedule and the retention days and weeks are in, e.g. Europe/Berlin.',
+      {
+        default: 'UTC',
+        pattern: '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$',
+        maxLength: 64,
+      },
+    ),
+    suspend: {
+      ...boolean(
+        'True: no Backup is created (retention still applies). Runs missed meanwhile are caught up as after downtime: at most one.',
+      ),
+      default: false,
+    },
+    startingDeadlineSeconds: integer(
+      'How late a run may still start, after downtime or a resume. Absent: a missed run starts however late; either way only the most recent missed run starts, never one per missed run.',
+      { minimum: 1 },
+    ),
+    template: backupTemplate,
+    retention: { ...backupRetention, default: {} },
+  },
+  { required: ['schedule', 'template'], title: 'BackupScheduleSpec' },
+);
+
+const backupScheduleStatus = object(
+  'What the operator observed. Written only by the operator.',
+  {
+    lastScheduleTime: dateTime('The scheduled time of the last run that created a Backup.'),
+    lastSkippedTime: dateTime(
+      'The scheduled time of the last run skipped because a Backup of the schedule was still running.',
+    ),
+    lastSuccessfulTime: dateTime('When the newest Completed Backup of the schedule completed.'),
+    nextScheduleTime: dateTime('When the next run is due; absent while suspended or invalid.'),
+    lastBackup: string('The Backup the last run created.'),
+    active: string('The Backup of the schedule that is still running, if any.'),
+    message: string('What the schedule is doing, and what to do about a problem.'),
+    observedGeneration: integer('The metadata.generation the status was written for.'),
+    conditions: conditions(
+      'Ready: True (Scheduled) when runs create Backups as scheduled; False when Suspended, InvalidSchedule, SkippedOverlap or BackupNameTaken.',
+    ),
+  },
+  { title: 'BackupScheduleStatus' },
+);
+
+export const backupScheduleCrd: CustomResourceDefinitionSource = {
+  kind: 'BackupSchedule',
+  plural: 'backupschedules',
+  singular: 'backupschedule',
+  shortNames: ['bsched'],
+  scope: 'Namespaced',
+  description:
+    'BackupSchedule creates Backups of a data service deployment on a cron schedule, labelled snapback.dev/schedule, one at a time, and deletes those its retention does not keep. It lives next to the deployment; deleting it keeps its Backups.',
+  printerColumns: [
+    { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+    { name: 'Time Zone', type: 'string', jsonPath: '.spec.timeZone', priority: 1 },
+    { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend' },
+    { name: 'Deployment', type: 'string', jsonPath: '.spec.template.deployment.name' },
+    { name: 'Active', type: 'string', jsonPath: '.status.active', description: 'The running Backup' },
+    { name: 'Last Backup', type: 'date', jsonPath: '.status.lastScheduleTime' },
+    { name: 'Last Success', type: 'date', jsonPath: '.status.lastSuccessfulTime', priority: 1 },
+    // A string, not a date: kubectl shows future dates as <invalid>.
+    { name: 'Next', type: 'string', jsonPath: '.status.nextScheduleTime' },
+    { name: 'Message', type: 'string', jsonPath: '.status.message', priority: 1 },
+    age,
+  ],
+  selectableFields: ['.spec.template.deployment.name', '.spec.suspend'],
+  schema: object(
+    'BackupSchedule',
+    {
+      apiVersion: string('APIVersion of the object.'),
+      kind: string('Kind of the object.'),
+      metadata: { type: 'object' },
+      spec: backupScheduleSpec,
+      status: backupScheduleStatus,
+    },
+    { required: ['spec'], 'x-kubernetes-validations': labelSafeName },
+  ),
+};
+
 export const CRDS: readonly CustomResourceDefinitionSource[] = [
   backupCrd,
   restoreCrd,
   restorabilityMatrixCrd,
   backupLocationCrd,
+  backupScheduleCrd,
 ];
 
 export const crdName = (crd: CustomResourceDefinitionSource): string => `${crd.plural}.${GROUP}`;

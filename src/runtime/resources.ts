@@ -1,5 +1,11 @@
 import { GROUP, VERSION } from '../api/constants.js';
-import type { Backup, BackupLocation, RestorabilityMatrix, Restore } from '../api/generated/types.js';
+import type {
+  Backup,
+  BackupLocation,
+  BackupSchedule,
+  RestorabilityMatrix,
+  Restore,
+} from '../api/generated/types.js';
 import type {
   Event,
   KubeObject,
@@ -107,4 +113,5 @@ export const resources = {
     false,
   ),
   backupLocations: resource<BackupLocation>(GROUP, VERSION, 'BackupLocation', 'backuplocations', false),
+  backupSchedules: resource<BackupSchedule>(GROUP, VERSION, 'BackupSchedule', 'backupschedules', true),
 } as const;

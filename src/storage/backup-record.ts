@@ -51,7 +51,24 @@ export function checksumOf(record: BackupRecord): string {
 
 /** Where a backup's record lives under the location's prefix: one key per source cluster, namespace and name. */
 export function recordKey(cluster: string, namespace: string, name: string): string {
-  return `backups/${cluster}/${namespace}/${name}.json`;
+  return `${RECORDS_PREFIX}${cluster}/${namespace}/${name}.json`;
+}
+
+/** Where every record lives, under the location's prefix. */
+export const RECORDS_PREFIX = 'backups/';
+
+export interface RecordSource {
+  cluster: string;
+  namespace: string;
+  name: string;
+}
+
+/** The source a record key names (the inverse of recordKey), or undefined for any other key. */
+export function parseRecordKey(key: string): RecordSource | undefined {
+  const match = /^backups\/([^/]+)\/([^/]+)\/([^/]+)\.json$/.exec(key);
+  if (match === null) return undefined;
+  const [, cluster = '', namespace = '', name = ''] = match;
+  return { cluster, namespace, name };
 }
 
 /** The record of a Completed backup taken on `cluster`. */

@@ -146,6 +146,27 @@ export class ObjectStore {
     }
   }
 
+  /** Every key under `keyPrefix` (relative to the location's prefix, as returned), page by page. */
+  async list(keyPrefix: string): Promise<string[]> {
+    const under = keyUnder(this.location.prefix, '');
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.location.bucket,
+          Prefix: keyUnder(this.location.prefix, keyPrefix),
+          ...(token === undefined ? {} : { ContinuationToken: token }),
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (object.Key !== undefined) keys.push(object.Key.slice(under.length));
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return keys;
+  }
+
   /** Deletes the object under `key`; deleting one that is gone succeeds. */
   async delete(key: string): Promise<void> {
     await this.client.send(

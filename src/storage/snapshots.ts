@@ -81,6 +81,7 @@ export function claimFromSnapshot(options: {
   claim: PersistentVolumeClaimSpec;
   minimumBytes?: number;
   labels: Labels;
+  annotations?: Record<string, string>;
 }): PersistentVolumeClaim {
   const requested = options.claim.resources?.requests?.storage;
   const storage =
@@ -89,7 +90,12 @@ export function claimFromSnapshot(options: {
       ? String(options.minimumBytes)
       : (requested ?? '1Gi');
   return {
-    metadata: { name: options.name, namespace: options.namespace, labels: options.labels },
+    metadata: {
+      name: options.name,
+      namespace: options.namespace,
+      labels: options.labels,
+      ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
+    },
     spec: {
       accessModes: options.claim.accessModes ?? ['ReadWriteOnce'],
       ...(options.claim.storageClassName === undefined

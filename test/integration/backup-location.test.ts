@@ -5,13 +5,13 @@
 // makes it Available again, at once for a spec change and within validationFrequencySeconds for
 // anything else. The API server refuses malformed locations. A Backup naming a location completes
 // with its record stored and verified there, waits (InProgress, saying why) while the store cannot
-// take it, and takes the record with it when deleted, unless force-deleted.
+// take it, and takes the record with it when deleted, unless force-deleted. A Backup that claims
+// to be synced without being imported is refused or fails, snapshotting nothing.
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { annotations } from '../../src/api/constants.js';
-import type { BackupLocation, BackupLocationReason } from '../../src/api/generated/types.js';
-import type { Secret } from '../../src/api/kubernetes.js';
+import { annotations, labels } from '../../src/api/constants.js';
+import type { Backup, BackupLocation, BackupLocationReason } from '../../src/api/generated/types.js';
 import { ApiError, type KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
 import {
@@ -21,10 +21,15 @@ import {
   uniqueName,
   waitFor,
 } from './support/cluster.js';
-import { startObjectStore, type RunningObjectStore } from './support/object-store.js';
+import {
+  locationManifest,
+  startObjectStore,
+  waitForLocation,
+  writeCredentials,
+  type RunningObjectStore,
+} from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import { decodeRecord } from '../../src/storage/backup-record.js';
-import { ObjectStore } from '../../src/storage/object-store.js';
 import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const FREQUENCY_SECONDS = 2;
@@ -60,32 +65,8 @@ afterAll(async () => {
   await client.close();
 });
 
-async function writeSecret(name: string, accessKeyId: string, secretAccessKey: string): Promise<void> {
-  const secret: Secret = {
-    metadata: { name, namespace },
-    stringData: { accessKeyId, secretAccessKey },
-  };
-  if ((await client.get(resources.secrets, name, namespace)) === undefined)
-    await client.create(resources.secrets, secret);
-  else await client.mergePatch(resources.secrets, name, { stringData: secret.stringData }, { namespace });
-}
-
-function locationManifest(
-  name: string,
-  s3: Partial<BackupLocation['spec']['s3']>,
-  secret: string,
-): BackupLocation {
-  return {
-    apiVersion: 'snapback.dev/v1alpha1',
-    kind: 'BackupLocation',
-    metadata: { name },
-    spec: {
-      s3: { endpoint: store.endpoint, bucket: BUCKET, forcePathStyle: true, ...s3 },
-      credentialsSecretName: secret,
-      validationFrequencySeconds: FREQUENCY_SECONDS,
-    },
-  };
-}
+const writeSecret = (name: string, accessKeyId: string, secretAccessKey: string): Promise<void> =>
+  writeCredentials(client, namespace, name, accessKeyId, secretAccessKey);
 
 /** Creates a location (and a Secret with the store's key unless told otherwise). */
 async function createLocation(
@@ -96,20 +77,19 @@ async function createLocation(
   if (secret === 'store-key') await writeSecret(secret, store.accessKeyId, store.secretAccessKey);
   const name = uniqueName(prefix);
   locations.push(name);
-  await client.create(resources.backupLocations, locationManifest(name, s3, secret));
+  await client.create(
+    resources.backupLocations,
+    locationManifest(store, name, BUCKET, {
+      s3,
+      credentialsSecretName: secret,
+      validationFrequencySeconds: FREQUENCY_SECONDS,
+    }),
+  );
   return name;
 }
 
-async function waitForReason(name: string, reason: BackupLocationReason): Promise<BackupLocation> {
-  return waitFor(
-    `BackupLocation ${name} ${reason}`,
-    async () => {
-      const location = await client.get(resources.backupLocations, name);
-      return location?.status?.reason === reason ? location : undefined;
-    },
-    30_000,
-  );
-}
+const waitForReason = (name: string, reason: BackupLocationReason): Promise<BackupLocation> =>
+  waitForLocation(client, name, reason);
 
 function expectUnavailable(location: BackupLocation, message: RegExp): void {
   expect(location.status?.phase).toBe('Unavailable');
@@ -213,7 +193,7 @@ describe('a BackupLocation', () => {
 
 describe('the API server refuses a BackupLocation', () => {
   const refusal = async (s3: Partial<BackupLocation['spec']['s3']>): Promise<string> => {
-    const manifest = locationManifest(uniqueName('invalid'), s3, 'store-key');
+    const manifest = locationManifest(store, uniqueName('invalid'), BUCKET, { s3 });
     const err = await client.create(resources.backupLocations, manifest).then(
       () => undefined,
       (e: unknown) => e,
@@ -238,10 +218,7 @@ describe('the API server refuses a BackupLocation', () => {
 
 /** The object under `key` in `bucket` (read with the store's root key), or undefined when there is none. */
 async function stored(bucket: string, key: string): Promise<string | undefined> {
-  const reader = new ObjectStore(
-    { endpoint: store.endpoint, bucket, forcePathStyle: true },
-    { accessKeyId: store.accessKeyId, secretAccessKey: store.secretAccessKey },
-  );
+  const reader = store.open(bucket);
   try {
     return await reader.get(key);
   } finally {
@@ -316,5 +293,37 @@ describe('a Backup stored in a BackupLocation', () => {
       async () => (await client.get(resources.backups, 'pg-waiting', namespace)) === undefined,
     );
     expect(await stored(bucket, backup.status?.record?.key ?? '')).toBeDefined();
+  });
+});
+
+describe('a Backup claiming to be synced, written by hand', () => {
+  const synced = (name: string, spec: Partial<Backup['spec']>): Backup =>
+    backupManifest(namespace, name, 'pg', {
+      syncedFrom: { cluster: 'elsewhere', namespace: 'shop', name: 'pg-backup' },
+      ...spec,
+    });
+
+  it('is refused by the API server without a backupLocation', async () => {
+    const err = await client.create(resources.backups, synced('no-location', {})).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).message).toContain('a synced Backup names the backupLocation its record is in');
+    expect(await client.get(resources.backups, 'no-location', namespace)).toBeUndefined();
+  });
+
+  it('fails with RecordNotFound, snapshotting nothing, when its location does not exist', async () => {
+    await client.create(resources.backups, synced('hand-made', { backupLocation: 'no-such-location' }));
+    const backup = await waitForBackup(client, namespace, 'hand-made', 'Failed');
+    expect(backup.status?.errorCode).toBe('RecordNotFound');
+    expect(backup.status?.errorMessage).toMatch(
+      /BackupLocation no-such-location does not exist; .*without it/,
+    );
+    const { items } = await client.list(resources.volumeSnapshots, {
+      namespace,
+      labelSelector: `${labels.backup}=hand-made`,
+    });
+    expect(items).toEqual([]);
   });
 });

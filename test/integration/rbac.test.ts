@@ -1,7 +1,8 @@
 // The Helm chart's RBAC is exactly what the operator needs. The chart is installed, the operator
 // runs with a token of the chart's ServiceAccount (TokenRequest), and a workload that touches every
 // path runs: backup, restore, restore into another namespace, a restore deleted in flight, a
-// backup deleted, a backup location checked. Sufficient: RBAC refused nothing (no denial in the operator's log) and everything finished. Least
+// backup deleted, a backup location checked, another cluster's record imported and restored, a
+// backup schedule run and pruned. Sufficient: RBAC refused nothing (no denial in the operator's log) and everything finished. Least
 // privilege: every verb on every resource the chart grants was used, so narrowing any rule would
 // make one of those requests fail.
 
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
+import { syncedBackupName } from '../../src/naming.js';
+import { encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
 import {
   createTestNamespace,
   deleteTestNamespace,
@@ -19,6 +22,12 @@ import {
   waitFor,
 } from './support/cluster.js';
 import { helm, installChartIdentity, uninstallChart } from './support/identity.js';
+import {
+  locationManifest,
+  startObjectStore,
+  writeCredentials,
+  type RunningObjectStore,
+} from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
@@ -48,6 +57,8 @@ let elsewhere: string;
 let release: string;
 let operator: RunningOperator | undefined;
 let nodeLabel: string;
+let store: RunningObjectStore;
+const BUCKET = 'rbac';
 
 /** Requests the operator made, from its own metrics: "verb resource code" -> count. */
 async function requests(): Promise<Map<string, number>> {
@@ -72,6 +83,8 @@ beforeAll(async () => {
   elsewhere = await createTestNamespace(client, 'rbac-elsewhere');
   nodeLabel = `snapback.dev/test-${workloads}`.slice(0, 63);
   release = `rbac-${operatorNs.slice(-8)}`;
+  store = await startObjectStore(operatorNs);
+  await store.createBucket(BUCKET);
   const kubeconfig = await installChartIdentity(release, operatorNs);
   operator = await startOperator(
     release,
@@ -91,6 +104,7 @@ afterAll(async () => {
     await client.mergePatch(nodes, node.metadata.name ?? '', { metadata: { labels: { [nodeLabel]: null } } });
   }
   await uninstallChart(release, operatorNs);
+  await store.stop();
   for (const ns of [operatorNs, workloads, elsewhere]) await deleteTestNamespace(client, ns);
   await client.close();
 });
@@ -116,6 +130,37 @@ describe("the chart's RBAC", () => {
       }),
     );
     await waitForRestore(client, elsewhere, 'there', 'Successful');
+
+    // A backup location on a real store: its Secret read in the operator's namespace, its status
+    // written; another cluster's record imported as a Backup, restored (its credentials copied
+    // next to the restore), and the import removed once the record leaves the store.
+    await writeCredentials(client, operatorNs, 'store-key', store.accessKeyId, store.secretAccessKey);
+    const location = uniqueName('rbac');
+    await client.create(
+      resources.backupLocations,
+      locationManifest(store, location, BUCKET, { validationFrequencySeconds: 1, syncPeriodSeconds: 1 }),
+    );
+    const pgBackup = await waitForBackup(client, workloads, 'pg-backup', 'Completed');
+    const key = recordKey('east', workloads, 'pg-backup');
+    const writer = store.open(BUCKET);
+    await writer.put(key, encodeRecord(recordOf(pgBackup, pgBackup.status ?? {}, 'east')).body);
+    const imported = syncedBackupName({ cluster: 'east', namespace: workloads, name: 'pg-backup' });
+    await waitForBackup(client, operatorNs, imported, 'Completed');
+    await client.create(
+      resources.restores,
+      restoreManifest(elsewhere, 'synced', {
+        source: { backupRef: { namespace: operatorNs, name: imported } },
+        destination: { deploymentName: 'pg-synced' },
+      }),
+    );
+    await waitForRestore(client, elsewhere, 'synced', 'Successful');
+    await writer.delete(key);
+    writer.close();
+    await waitFor(
+      'the import to go with its record',
+      async () => (await client.get(resources.backups, imported, operatorNs)) === undefined,
+    );
+    await client.delete(resources.backupLocations, location);
 
     // A restore deleted while its deployment waits for a node: its StatefulSet and claims go.
     await client.create(
@@ -150,21 +195,35 @@ describe("the chart's RBAC", () => {
       async () => (await client.get(resources.backups, 'pg-backup', workloads)) === undefined,
     );
 
-    // A backup location: its Secret read in the operator's namespace, its status written.
-    await client.create(resources.secrets, {
-      metadata: { name: 'store-key', namespace: operatorNs },
-      stringData: { accessKeyId: 'key', secretAccessKey: 'secret' },
-    });
-    const location = uniqueName('rbac');
-    await client.create(resources.backupLocations, {
-      metadata: { name: location },
-      spec: { s3: { endpoint: 'http://127.0.0.1:1', bucket: 'rbac' }, credentialsSecretName: 'store-key' },
+    // A BackupSchedule: its status written, its Backups created and, past retention, deleted.
+    await client.create(resources.backupSchedules, {
+      metadata: { name: 'every-2s', namespace: workloads },
+      spec: {
+        schedule: '*/2 * * * * *',
+        template: { deployment: { name: 'pg' } },
+        retention: { keepLast: 1 },
+      },
     });
     await waitFor(
-      'the location checked',
-      async () => (await client.get(resources.backupLocations, location))?.status?.reason === 'Unreachable',
+      'a scheduled Backup pruned by retention',
+      async () =>
+        (
+          await client.list(resources.events, {
+            namespace: workloads,
+            fieldSelector: 'involvedObject.kind=BackupSchedule,reason=Pruned',
+          })
+        ).items.length > 0,
+      120_000,
     );
-    await client.delete(resources.backupLocations, location);
+    await client.delete(resources.backupSchedules, 'every-2s', { namespace: workloads });
+    const scheduled = { namespace: workloads, labelSelector: 'snapback.dev/schedule=every-2s' };
+    for (const backup of (await client.list(resources.backups, scheduled)).items) {
+      await client.delete(resources.backups, backup.metadata.name ?? '', { namespace: workloads });
+    }
+    await waitFor(
+      "the schedule's Backups to go",
+      async () => (await client.list(resources.backups, scheduled)).items.length === 0,
+    );
 
     const made = await requests();
     // A 403 can also mean a namespace being deleted (other test files' leftovers, seen by this

@@ -37,6 +37,15 @@ export interface BackupLocation extends KubeObject {
   status?: BackupLocationStatus;
 }
 
+/** BackupSchedule creates Backups of a data service deployment on a cron schedule, labelled snapback.dev/schedule, one at a time, and deletes those its retention does not keep. It lives next to the deployment; deleting it keeps its Backups. */
+export interface BackupSchedule extends KubeObject {
+  apiVersion?: 'snapback.dev/v1alpha1';
+  kind?: 'BackupSchedule';
+  metadata: ObjectMeta;
+  spec: BackupScheduleSpec;
+  status?: BackupScheduleStatus;
+}
+
 /** The data service deployment to back up, in the Backup's namespace. */
 export interface DeploymentReference {
   /** API version of the deployment. */
@@ -44,6 +53,16 @@ export interface DeploymentReference {
   /** Kind of the deployment. */
   kind?: 'StatefulSet';
   /** Name of the deployment. */
+  name: string;
+}
+
+/** Set by the operator on a Backup it imported from a record in spec.backupLocation (backup sync). Such a Backup is read-only: nothing is snapshotted for it, and deleting it leaves the record alone. */
+export interface BackupSyncSource {
+  /** The cluster the backup was taken on. */
+  cluster: string;
+  /** Its namespace there. */
+  namespace: string;
+  /** Its name there. */
   name: string;
 }
 
@@ -55,6 +74,8 @@ export interface BackupSpec {
   volumeSnapshotClassName?: string;
   /** Name of the BackupLocation to store the backup's record in, so that other clusters can restore it. Absent: the backup lives in this cluster only. */
   backupLocation?: string;
+  /** Set by the operator on a Backup it imported from a record in spec.backupLocation (backup sync). Such a Backup is read-only: nothing is snapshotted for it, and deleting it leaves the record alone. */
+  syncedFrom?: BackupSyncSource;
 }
 
 /** Where the backup is (PDS Backup.Status.Phase). */
@@ -67,6 +88,8 @@ export type BackupErrorCode =
   | 'VolumeSnapshotClassNotFound'
   | 'SnapshotFailed'
   | 'PhaseTimeout'
+  | 'RecordNotFound'
+  | 'RecordCorrupt'
   | 'BackupInternalError';
 
 /** A backed-up volume. */
@@ -118,7 +141,7 @@ export interface BackupRecordReference {
   key?: string;
   /** sha256 of the record, as stored in it. */
   checksum?: string;
-  /** When it was stored. */
+  /** When it was stored (for a synced Backup: when it was imported). */
   storedAt?: string;
 }
 
@@ -309,6 +332,8 @@ export interface RestoreStatus {
   backup?: ResolvedBackup;
   /** The deployment the restore creates. */
   destination?: RestoreDestinationStatus;
+  /** The Secret in this namespace holding a copy of the backup location's credentials (restores of synced Backups); restored PVCs name it in annotation snapback.dev/backup-credentials. */
+  backupCredentialsSecret?: string;
   /** Each volume being restored. */
   volumes?: VolumeRestoreStatus[];
   /** The phases of the current attempt with when each was entered. */
@@ -361,6 +386,10 @@ export interface BackupLocationSpec {
   credentialsSecretName: string;
   /** How often the operator checks that the store is reachable and writable. */
   validationFrequencySeconds?: number;
+  /** The VolumeSnapshotClass for backups stored here that name none themselves, and for importing this location's snapshots into this cluster. Absent: each volume's CSI driver's default class (and, on import, the class the snapshot was taken with). */
+  volumeSnapshotClassName?: string;
+  /** How often the records other clusters stored here are imported as Backups (backup sync). 0: never. */
+  syncPeriodSeconds?: number;
 }
 
 /** Whether backups can be stored in and read from the location. */
@@ -376,6 +405,14 @@ export type BackupLocationReason =
   | 'BucketNotFound'
   | 'StoreError';
 
+/** A refused record. */
+export interface RefusedRecord {
+  /** The record's key, under the prefix. */
+  key: string;
+  /** Why it was refused. */
+  message: string;
+}
+
 /** What the operator observed. Written only by the operator. */
 export interface BackupLocationStatus {
   /** Whether backups can be stored in and read from the location. */
@@ -388,6 +425,70 @@ export interface BackupLocationStatus {
   lastValidationTime?: string;
   /** The metadata.generation the last check was made for. */
   observedGeneration?: number;
-  /** Ready, per the Kubernetes API conventions. */
+  /** When other clusters' records were last imported. */
+  lastSyncTime?: string;
+  /** Backups imported from the location and present in this cluster after the last sync. */
+  syncedBackups?: number;
+  /** Records the last sync refused (unreadable, altered, of another format, or clashing with a Backup of this cluster), not imported. */
+  corruptRecords?: RefusedRecord[];
+  /** Ready (the store can be used) and Synced (the last sync), per the Kubernetes API conventions. */
+  conditions?: Condition[];
+}
+
+/** The spec of every Backup the schedule creates (a BackupSpec). */
+export interface BackupTemplate {
+  /** The data service deployment to back up, in the Backup's namespace. */
+  deployment: DeploymentReference;
+  /** The VolumeSnapshotClass to snapshot with. Absent: the default class of each volume's CSI driver. */
+  volumeSnapshotClassName?: string;
+  /** Name of the BackupLocation to store the backup's record in, so that other clusters can restore it. Absent: the backup lives in this cluster only. */
+  backupLocation?: string;
+}
+
+/** Which of the schedule's Completed Backups are kept: the union of the newest keepLast, the newest of each of the keepDaily most recent days that have one, and the newest of each of the keepWeekly most recent ISO weeks that have one (days and weeks in spec.timeZone). The others are deleted, with their snapshots. Failed Backups newer than the newest Completed one are kept, at most keepLast of them; the other Failed Backups are deleted. A Backup still running is never deleted. */
+export interface BackupRetention {
+  /** How many of the newest Completed Backups are kept. */
+  keepLast?: number;
+  /** For how many days (the most recent that have one) the newest Backup of the day is kept. */
+  keepDaily?: number;
+  /** For how many ISO weeks (the most recent that have one) the newest Backup of the week is kept. */
+  keepWeekly?: number;
+}
+
+/** When to back up what, and how many backups to keep. */
+export interface BackupScheduleSpec {
+  /** A cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with a leading seconds field, or @hourly, @daily, @weekly, @monthly, @yearly. */
+  schedule: string;
+  /** The IANA time zone the schedule and the retention days and weeks are in, e.g. Europe/Berlin. */
+  timeZone?: string;
+  /** True: no Backup is created (retention still applies). Runs missed meanwhile are caught up as after downtime: at most one. */
+  suspend?: boolean;
+  /** How late a run may still start, after downtime or a resume. Absent: a missed run starts however late; either way only the most recent missed run starts, never one per missed run. */
+  startingDeadlineSeconds?: number;
+  /** The spec of every Backup the schedule creates (a BackupSpec). */
+  template: BackupTemplate;
+  /** Which of the schedule's Completed Backups are kept: the union of the newest keepLast, the newest of each of the keepDaily most recent days that have one, and the newest of each of the keepWeekly most recent ISO weeks that have one (days and weeks in spec.timeZone). The others are deleted, with their snapshots. Failed Backups newer than the newest Completed one are kept, at most keepLast of them; the other Failed Backups are deleted. A Backup still running is never deleted. */
+  retention?: BackupRetention;
+}
+
+/** What the operator observed. Written only by the operator. */
+export interface BackupScheduleStatus {
+  /** The scheduled time of the last run that created a Backup. */
+  lastScheduleTime?: string;
+  /** The scheduled time of the last run skipped because a Backup of the schedule was still running. */
+  lastSkippedTime?: string;
+  /** When the newest Completed Backup of the schedule completed. */
+  lastSuccessfulTime?: string;
+  /** When the next run is due; absent while suspended or invalid. */
+  nextScheduleTime?: string;
+  /** The Backup the last run created. */
+  lastBackup?: string;
+  /** The Backup of the schedule that is still running, if any. */
+  active?: string;
+  /** What the schedule is doing, and what to do about a problem. */
+  message?: string;
+  /** The metadata.generation the status was written for. */
+  observedGeneration?: number;
+  /** Ready: True (Scheduled) when runs create Backups as scheduled; False when Suspended, InvalidSchedule, SkippedOverlap or BackupNameTaken. */
   conditions?: Condition[];
 }

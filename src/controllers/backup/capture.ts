@@ -104,14 +104,22 @@ export async function capture(ctx: BackupContext, backup: Backup): Promise<Backu
   );
 }
 
-/** The snapshot class for each claim: the one the spec names, or the default of its CSI driver. */
+/**
+ * The snapshot class for each claim: the one the spec names, else the one its backup location
+ * names, else the default of its CSI driver.
+ */
 async function snapshotClasses(
   ctx: BackupContext,
   backup: Backup,
   claims: PersistentVolumeClaim[],
 ): Promise<{ byClaim: Map<string, VolumeSnapshotClass> } | { problem: string }> {
   const { items } = await ctx.client.list(resources.volumeSnapshotClasses);
-  const named = backup.spec.volumeSnapshotClassName;
+  const location =
+    backup.spec.backupLocation === undefined
+      ? undefined
+      : ctx.cache.locations.get(backup.spec.backupLocation);
+  const fromLocation = backup.spec.volumeSnapshotClassName === undefined;
+  const named = backup.spec.volumeSnapshotClassName ?? location?.spec.volumeSnapshotClassName;
   const byClaim = new Map<string, VolumeSnapshotClass>();
   const drivers = new Map<string, string>();
   for (const claim of claims) {
@@ -132,7 +140,9 @@ async function snapshotClasses(
         problem:
           named === undefined
             ? `no default VolumeSnapshotClass for CSI driver "${driver}" (volume ${claim.metadata.name ?? ''}); set spec.volumeSnapshotClassName or mark a class with ${DEFAULT_CLASS_ANNOTATION}: "true".`
-            : `VolumeSnapshotClass "${named}" does not exist; create it or fix spec.volumeSnapshotClassName.`,
+            : fromLocation
+              ? `VolumeSnapshotClass "${named}" named by BackupLocation ${location?.metadata.name ?? ''} does not exist; create it or fix the location's spec.volumeSnapshotClassName.`
+              : `VolumeSnapshotClass "${named}" does not exist; create it or fix spec.volumeSnapshotClassName.`,
       };
     }
     if (chosen.driver !== driver) {

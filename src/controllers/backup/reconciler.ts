@@ -1,5 +1,6 @@
 // The Backup reconciler: capture -> InProgress (snapshots, then the record in the backup's
-// location) -> Completed or Failed, and a finalizer that deletes the snapshots and the record (or,
+// location) -> Completed or Failed; a synced Backup goes straight to its record's Completed status
+// (or Failed); and a finalizer that deletes the snapshots and the record (or,
 // with snapback.dev/force-delete, leaves them).
 
 import { isDeepStrictEqual } from 'node:util';
@@ -13,7 +14,7 @@ import { isTerminal } from '../restore/transitions.js';
 import { requeueFor } from '../shared/conditions.js';
 import { capture } from './capture.js';
 import { failed, RESTORES_BY_BACKUP, withConditions, type BackupContext } from './context.js';
-import { deleteRecord, RECORD_PENDING, storeRecord } from './record.js';
+import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
 import { takeSnapshots } from './snapshot.js';
 import { setFinalizer } from '../shared/objects.js';
 import { OwnWrites } from '../shared/own-writes.js';
@@ -45,9 +46,15 @@ export class BackupReconciler {
     }
     const status = backup.status ?? {};
     switch (status.phase) {
-      case undefined:
-        await this.write(backup, await capture(this.ctx, backup));
-        return undefined;
+      case undefined: {
+        if (backup.spec.syncedFrom === undefined) {
+          await this.write(backup, await capture(this.ctx, backup));
+          return undefined;
+        }
+        const imported = await importRecord(this.ctx, backup);
+        await this.write(backup, imported);
+        return imported.phase === undefined ? requeueFor(RECORD_RETRY_MS) : undefined;
+      }
       case 'InProgress': {
         let next = this.timedOut(status) ?? (await takeSnapshots(this.ctx, backup));
         if (next.phase === 'Completed') next = await storeRecord(this.ctx, backup, next);

@@ -1,15 +1,24 @@
 // A backup with spec.backupLocation is Completed only once its record is in the location's store
 // and has been read back with a matching checksum; until then it stays InProgress, saying why, and
-// the backup timeout bounds the wait. Deleting the backup deletes the record.
+// the backup timeout bounds the wait. Deleting the backup deletes the record. A Backup that backup
+// sync imported from another cluster's record gets its status from that record instead.
 
 import type { Backup, BackupStatus } from '../../api/generated/types.js';
-import { decodeRecord, encodeRecord, recordKey, recordOf } from '../../storage/backup-record.js';
+import {
+  CorruptRecordError,
+  decodeRecord,
+  encodeRecord,
+  recordKey,
+  recordOf,
+} from '../../storage/backup-record.js';
 import { ObjectStore } from '../../storage/object-store.js';
 import { describeStoreError, openStore } from '../backuplocation/check.js';
-import { withConditions, type BackupContext } from './context.js';
+import { failed, withConditions, type BackupContext } from './context.js';
 
 /** The Ready condition's reason while the record waits to be stored. */
 export const RECORD_PENDING = 'StoringRecord';
+/** The Ready condition's reason while a synced Backup's record cannot be read. */
+export const IMPORT_PENDING = 'ImportingRecord';
 
 /** Runs `use` on the named location's store, or returns why it cannot. */
 async function withStore<T>(
@@ -54,8 +63,10 @@ export async function storeRecord(
       : { problem: `record ${key} read back with checksum ${verified.checksum}, not ${checksum}` };
   });
   if ('problem' in stored) {
+    // The snapshots' handles and sizes stay, so that the retries need not read them again.
+    const { completionTime: _completionTime, ...snapshotted } = completed;
     return withConditions(
-      { ...(backup.status ?? {}), phase: 'InProgress' },
+      { ...snapshotted, phase: 'InProgress' },
       RECORD_PENDING,
       `snapshots ready; storing the record failed: ${stored.problem}`,
       now,
@@ -64,9 +75,72 @@ export async function storeRecord(
   return { ...completed, record: { location: locationName, key, checksum, storedAt: now } };
 }
 
+/**
+ * The status of a synced Backup, from its record: Completed as it was on the cluster it was taken
+ * on; Failed if the record is gone or damaged; unchanged, saying why, while the store cannot be read.
+ */
+export async function importRecord(ctx: BackupContext, backup: Backup): Promise<BackupStatus> {
+  const from = backup.spec.syncedFrom;
+  const locationName = backup.spec.backupLocation ?? '';
+  const now = ctx.now().toISOString();
+  const start =
+    backup.metadata.generation === undefined ? {} : { observedGeneration: backup.metadata.generation };
+  if (from === undefined) return failed(start, 'BackupInternalError', 'not a synced Backup', now);
+  const key = recordKey(from.cluster, from.namespace, from.name);
+  // Backup sync imports only from locations it reads, so this Backup was written by hand.
+  if (ctx.cache.locations.get(locationName) === undefined) {
+    return failed(
+      start,
+      'RecordNotFound',
+      `BackupLocation ${locationName} does not exist; spec.syncedFrom is set by backup sync, create a Backup without it to back up a deployment.`,
+      now,
+    );
+  }
+  const read = await withStore(ctx, locationName, async (store) => {
+    const body = await store.get(key);
+    if (body === undefined) return { missing: true } as const;
+    try {
+      return decodeRecord(key, body);
+    } catch (err) {
+      if (err instanceof CorruptRecordError) return { corrupt: err.message };
+      throw err;
+    }
+  });
+  if ('problem' in read) {
+    return withConditions(
+      { ...(backup.status ?? {}), ...start },
+      IMPORT_PENDING,
+      `reading the record failed: ${read.problem}`,
+      now,
+    );
+  }
+  if ('missing' in read) {
+    return failed(
+      start,
+      'RecordNotFound',
+      `record ${key} is no longer in BackupLocation ${locationName}; the next sync removes this Backup.`,
+      now,
+    );
+  }
+  if ('corrupt' in read)
+    return failed(start, 'RecordCorrupt', `${read.corrupt}; it cannot be restored from.`, now);
+  return withConditions(
+    {
+      ...read.record.status,
+      ...start,
+      record: { location: locationName, key, checksum: read.checksum, storedAt: now },
+    },
+    'Synced',
+    `imported from BackupLocation ${locationName}: backup ${from.namespace}/${from.name} of cluster ${from.cluster}`,
+    now,
+  );
+}
+
 /** Deletes the backup's record; returns why it could not, or undefined when it is gone. */
 export async function deleteRecord(ctx: BackupContext, backup: Backup): Promise<string | undefined> {
   const record = backup.status?.record;
+  // A synced Backup's record belongs to the cluster that wrote it.
+  if (backup.spec.syncedFrom !== undefined) return undefined;
   if (record?.location === undefined || record.key === undefined) return undefined;
   // A location deleted before its backups leaves nothing this cluster can reach to clean up.
   if (ctx.cache.locations.get(record.location) === undefined) return undefined;

@@ -57,7 +57,10 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
   return complete(ctx, backup, status, now);
 }
 
-/** All snapshots are ready: read their handles and sizes from the contents, once. */
+/**
+ * All snapshots are ready: read their handles and sizes from the contents, once. A backup that
+ * waits for its record keeps them in its status, so its retries read nothing again.
+ */
 async function complete(
   ctx: BackupContext,
   backup: Backup,
@@ -67,6 +70,10 @@ async function complete(
   const namespace = backup.metadata.namespace ?? '';
   const volumes: BackupVolume[] = [];
   for (const volume of status.volumes ?? []) {
+    if (volume.cloudSnapId !== undefined) {
+      volumes.push(volume);
+      continue;
+    }
     const snapshot = ctx.cache.snapshots.get(`${namespace}/${volume.volumeSnapshotName}`);
     const contentName = snapshot?.status?.boundVolumeSnapshotContentName;
     const content =

@@ -27,6 +27,8 @@ export interface LocationCheck {
 }
 
 export const CREDENTIAL_KEYS = { accessKeyId: 'accessKeyId', secretAccessKey: 'secretAccessKey' } as const;
+/** Optional: temporary credentials carry one. */
+export const SESSION_TOKEN_KEY = 'sessionToken';
 
 /** The credentials in the Secret, or what is missing from it. */
 export function credentialsFrom(secret: Secret): S3Credentials | { missing: string[] } {
@@ -37,7 +39,7 @@ export function credentialsFrom(secret: Secret): S3Credentials | { missing: stri
   };
   const accessKeyId = read(CREDENTIAL_KEYS.accessKeyId);
   const secretAccessKey = read(CREDENTIAL_KEYS.secretAccessKey);
-  const sessionToken = read('sessionToken');
+  const sessionToken = read(SESSION_TOKEN_KEY);
   if (accessKeyId === undefined || secretAccessKey === undefined) {
     const missing = Object.values(CREDENTIAL_KEYS).filter((key) => read(key) === undefined);
     return { missing };

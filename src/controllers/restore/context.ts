@@ -4,6 +4,7 @@
 import { labels, MANAGED_BY } from '../../api/constants.js';
 import type {
   Backup,
+  BackupLocation,
   BackupVolume,
   RestorabilityMatrix,
   Restore,
@@ -42,6 +43,7 @@ export interface RestoreCaches {
   snapshots: Cache<VolumeSnapshot>;
   contents: Cache<VolumeSnapshotContent>;
   events: Cache<Event>;
+  locations: Cache<BackupLocation>;
 }
 
 export interface RestoreContext {
@@ -49,6 +51,8 @@ export interface RestoreContext {
   cache: RestoreCaches;
   config: RestoreConfig;
   slots: ConcurrencySlots;
+  /** The operator's namespace, where backup locations' credentials are read. */
+  namespace: string;
   now(): Date;
 }
 

@@ -1,7 +1,10 @@
 // RestoringCloudSnap (PDS RESTORING_CLOUDSNAP): a PVC per volume from the backup's snapshots,
-// then wait until all are Bound. A snapshot in another namespace is reached through a
-// pre-provisioned VolumeSnapshotContent (by snapshot handle) and a VolumeSnapshot bound to it.
+// then wait until all are Bound. A snapshot in another namespace, or taken on another cluster (a
+// synced Backup), is reached through a pre-provisioned VolumeSnapshotContent (by snapshot handle)
+// and a VolumeSnapshot bound to it; for a synced Backup the location's credentials are copied into
+// the namespace first.
 
+import { annotations } from '../../api/constants.js';
 import type { Restore, VolumeRestoreStatus } from '../../api/generated/types.js';
 import type { PersistentVolumeClaim } from '../../api/kubernetes.js';
 import { childName } from '../../naming.js';
@@ -22,6 +25,7 @@ import {
   type RestoreContext,
   type RestorePlan,
 } from './context.js';
+import { syncCredentials } from './credentials.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 type VolumeProgress = VolumeRestoreStatus | { failed: string };
@@ -30,6 +34,15 @@ export async function restoringCloudSnap(ctx: RestoreContext, restore: Restore):
   const plan = planRestore(ctx, restore);
   if ('problem' in plan)
     return fail('CloudSnapRestoreFailed', `${plan.problem}; the volumes cannot be restored.`);
+  if (plan.backup.spec.syncedFrom !== undefined && restore.status?.backupCredentialsSecret === undefined) {
+    const copied = await syncCredentials(ctx, restore, plan.backup);
+    if ('failed' in copied) return fail('FailedBackupCredentialSync', copied.failed);
+    return wait(
+      'CredentialsSynced',
+      `credentials of BackupLocation ${plan.backup.spec.backupLocation ?? ''} copied into Secret ${copied.name}`,
+      { backupCredentialsSecret: copied.name },
+    );
+  }
   const volumes: VolumeRestoreStatus[] = [];
   for (const volume of plan.volumes) {
     const progress = await restoreVolume(ctx, restore, plan, volume);
@@ -73,6 +86,9 @@ async function restoreVolume(
         claim: volume.claim,
         ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
         labels: attemptLabels(restore, plan.backup, plan.deploymentName),
+        ...(restore.status?.backupCredentialsSecret === undefined
+          ? {}
+          : { annotations: { [annotations.backupCredentials]: restore.status.backupCredentialsSecret } }),
       }),
     );
     if (created.outcome === 'taken') {
@@ -100,7 +116,8 @@ async function snapshotInNamespace(
   volume: PlannedVolume,
 ): Promise<{ ready: true; snapshotName: string } | { ready: false; waiting: string } | { failed: string }> {
   const namespace = restore.metadata.namespace ?? '';
-  if (plan.backup.metadata.namespace === namespace) {
+  const synced = plan.backup.spec.syncedFrom !== undefined;
+  if (plan.backup.metadata.namespace === namespace && !synced) {
     return { ready: true, snapshotName: volume.source.volumeSnapshotName };
   }
   const attempt = restore.status?.customResourceName ?? '';
@@ -112,6 +129,11 @@ async function snapshotInNamespace(
       failed: `Backup ${plan.backup.metadata.name ?? ''} does not record the snapshot handle and driver of ${volume.source.pvcName}, which a restore into another namespace needs.`,
     };
   }
+  // The class the snapshot was taken with may not exist here; the location names this cluster's.
+  const className =
+    (synced
+      ? ctx.cache.locations.get(plan.backup.spec.backupLocation ?? '')?.spec.volumeSnapshotClassName
+      : undefined) ?? volume.source.volumeSnapshotClassName;
   const labels = scaffoldingLabels(restore, plan.backup, plan.deploymentName);
   const content = ctx.cache.contents.get(name);
   if (content === undefined) {
@@ -124,9 +146,7 @@ async function snapshotInNamespace(
         snapshotHandle: handle,
         snapshotName: name,
         snapshotNamespace: namespace,
-        ...(volume.source.volumeSnapshotClassName === undefined
-          ? {}
-          : { className: volume.source.volumeSnapshotClassName }),
+        ...(className === undefined ? {} : { className }),
         labels,
       }),
     );

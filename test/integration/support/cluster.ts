@@ -1,6 +1,7 @@
 // Access to the real test cluster (test/cluster/up.sh) for integration tests: a client, throwaway
 // namespaces, and waiting for a condition with a message that names what was awaited.
 
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { inspect } from 'node:util';
@@ -31,9 +32,26 @@ export const nodes: ResourceType<Node> = {
 /** Marks namespaces made by tests, so leftovers of crashed runs can be found and removed. */
 export const TEST_NAMESPACE_LABEL = 'snapback.dev/test';
 
-export async function testClient(): Promise<KubeClient> {
+/** The second cluster of cross-cluster tests (test/cluster/up.sh with CLUSTER_NAME=peer). */
+export const PEER_CLUSTER_NAME = 'peer';
+export const PEER_KUBECONFIG_PATH = resolve(REPO_ROOT, '.cache', 'clusters', PEER_CLUSTER_NAME, 'kubeconfig');
+
+/**
+ * Starts the peer cluster unless it runs (make test starts it with the first; a single test file
+ * run starts it here). Its storage simulator shares the first cluster's backend directory, so
+ * snapshot handles of one cluster resolve in the other.
+ */
+export function ensurePeerCluster(): void {
+  execFileSync(resolve(REPO_ROOT, 'test/cluster/up.sh'), {
+    env: { ...process.env, CLUSTER_NAME: PEER_CLUSTER_NAME },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 300_000,
+  });
+}
+
+export async function testClient(kubeconfig = KUBECONFIG_PATH): Promise<KubeClient> {
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(KUBECONFIG_PATH);
+  kubeConfig.loadFromFile(kubeconfig);
   return KubeClient.create(kubeConfig, { userAgent: 'snapback-tests' });
 }
 

@@ -6,6 +6,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { API_VERSION } from '../../../src/api/constants.js';
+import type { BackupLocation, BackupLocationReason } from '../../../src/api/generated/types.js';
+import type { Secret } from '../../../src/api/kubernetes.js';
+import type { KubeClient } from '../../../src/runtime/kube-client.js';
+import { resources } from '../../../src/runtime/resources.js';
+import { ObjectStore } from '../../../src/storage/object-store.js';
 import { REPO_ROOT, waitFor } from './cluster.js';
 import { freePort } from './operator.js';
 
@@ -20,6 +26,8 @@ export interface RunningObjectStore {
   /** An S3 client with the root key, for the tests' own setup and checks. */
   s3: S3Client;
   createBucket(name: string): Promise<void>;
+  /** The project's own client for a bucket (and prefix), with the root key. Close it after use. */
+  open(bucket: string, prefix?: string): ObjectStore;
   deleteBucket(name: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -72,6 +80,11 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     createBucket: async (bucket) => {
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     },
+    open: (bucket, prefix) =>
+      new ObjectStore(
+        { endpoint, bucket, forcePathStyle: true, ...(prefix === undefined ? {} : { prefix }) },
+        { accessKeyId, secretAccessKey },
+      ),
     deleteBucket: async (bucket) => {
       await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
     },
@@ -82,4 +95,57 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
       rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Creates or updates a credentials Secret as a BackupLocation reads it. */
+export async function writeCredentials(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  accessKeyId: string,
+  secretAccessKey: string,
+): Promise<void> {
+  const secret: Secret = { metadata: { name, namespace }, stringData: { accessKeyId, secretAccessKey } };
+  if ((await client.get(resources.secrets, name, namespace)) === undefined)
+    await client.create(resources.secrets, secret);
+  else await client.mergePatch(resources.secrets, name, { stringData: secret.stringData }, { namespace });
+}
+
+/** A BackupLocation on `store` (path-style), its spec completed by `spec`. */
+export function locationManifest(
+  store: RunningObjectStore,
+  name: string,
+  bucket: string,
+  spec: Omit<Partial<BackupLocation['spec']>, 's3'> & { s3?: Partial<BackupLocation['spec']['s3']> },
+): BackupLocation {
+  const { s3, ...rest } = spec;
+  return {
+    apiVersion: API_VERSION,
+    kind: 'BackupLocation',
+    metadata: { name },
+    spec: {
+      s3: { endpoint: store.endpoint, bucket, forcePathStyle: true, ...s3 },
+      credentialsSecretName: 'store-key',
+      ...rest,
+    },
+  };
+}
+
+/** Waits until the location's status satisfies `wanted` (a reason, or a predicate). */
+export async function waitForLocation(
+  client: KubeClient,
+  name: string,
+  wanted: BackupLocationReason | ((location: BackupLocation) => boolean),
+  what = typeof wanted === 'string' ? wanted : 'the expected status',
+): Promise<BackupLocation> {
+  const satisfied =
+    typeof wanted === 'string' ? (location: BackupLocation) => location.status?.reason === wanted : wanted;
+  return waitFor(
+    `BackupLocation ${name}: ${what}`,
+    async () => {
+      const location = await client.get(resources.backupLocations, name);
+      return location !== undefined && satisfied(location) ? location : undefined;
+    },
+    30_000,
+  );
 }

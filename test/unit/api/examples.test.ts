@@ -318,3 +318,85 @@ describe('invalid manifests', () => {
     ).toBeGreaterThan(0);
   });
 });
+
+describe('invalid BackupSchedules', () => {
+  const schedule = (spec: Record<string, unknown>): unknown => ({
+    apiVersion: 'snapback.dev/v1alpha1',
+    kind: 'BackupSchedule',
+    metadata: { name: 's', namespace: 'demo' },
+    spec: { schedule: '0 2 * * *', template: { deployment: { name: 'pg' } }, ...spec },
+  });
+
+  it.each<{ name: string; spec: Record<string, unknown>; field: string; problem: RegExp }>([
+    {
+      name: 'a schedule of 4 fields',
+      spec: { schedule: '0 2 * *' },
+      field: 'spec.schedule',
+      problem: /pattern/,
+    },
+    {
+      name: 'a schedule of 7 fields',
+      spec: { schedule: '0 0 2 * * * *' },
+      field: 'spec.schedule',
+      problem: /pattern/,
+    },
+    {
+      name: 'a TZ= prefix',
+      spec: { schedule: 'TZ=UTC 0 2 * * *' },
+      field: 'spec.schedule',
+      problem: /pattern/,
+    },
+    {
+      name: 'a time zone with spaces',
+      spec: { timeZone: 'Central Europe' },
+      field: 'spec.timeZone',
+      problem: /pattern/,
+    },
+    {
+      name: 'keepLast 0',
+      spec: { retention: { keepLast: 0 } },
+      field: 'spec.retention.keepLast',
+      problem: />= 1/,
+    },
+    {
+      name: 'negative keepDaily',
+      spec: { retention: { keepDaily: -1 } },
+      field: 'spec.retention.keepDaily',
+      problem: />= 0/,
+    },
+    {
+      name: 'startingDeadlineSeconds 0',
+      spec: { startingDeadlineSeconds: 0 },
+      field: 'spec.startingDeadlineSeconds',
+      problem: />= 1/,
+    },
+    {
+      name: 'a template without deployment',
+      spec: { template: {} },
+      field: 'spec.template',
+      problem: /'deployment'/,
+    },
+    {
+      name: 'a template setting syncedFrom',
+      spec: {
+        template: { deployment: { name: 'pg' }, syncedFrom: { cluster: 'a', namespace: 'b', name: 'c' } },
+      },
+      field: 'spec.template.syncedFrom',
+      problem: /unknown field/,
+    },
+  ])('$name is rejected, naming $field', ({ spec, field, problem }) => {
+    const result = validatorFor('BackupSchedule')(schedule(spec));
+    expect(result.valid).toBe(false);
+    expect(result.errors.some((error) => error.startsWith(`${field}: `) && problem.test(error))).toBe(true);
+  });
+
+  it.each(['@daily', '*/2 * * * * *', 'H 2 * * MON-FRI', '0 0 L * ?'])(
+    '%s passes the schema',
+    (expression) => {
+      expect(validatorFor('BackupSchedule')(schedule({ schedule: expression }))).toEqual({
+        valid: true,
+        errors: [],
+      });
+    },
+  );
+});

@@ -1,11 +1,13 @@
 // The Argo CD health checks of deploy/argocd/argocd-cm.yaml, run by a real Lua interpreter
-// (wasmoon: Lua compiled to WebAssembly) on Restores and Backups in every phase.
+// (wasmoon: Lua compiled to WebAssembly) on Restores and Backups in every phase, and on
+// BackupLocations and BackupSchedules in every state.
 
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { load } from 'js-yaml';
 import { LuaFactory, type LuaEngine } from 'wasmoon';
-import { BACKUP_PHASES, RESTORE_PHASES } from '../../../src/api/crds.js';
+import { BACKUP_LOCATION_PHASES, BACKUP_PHASES, RESTORE_PHASES } from '../../../src/api/crds.js';
+import { REASONS } from '../../../src/controllers/backupschedule/status.js';
 
 interface Health {
   status: string;
@@ -17,6 +19,8 @@ const { data } = load(readFileSync('deploy/argocd/argocd-cm.yaml', 'utf8')) as {
 };
 const restoreCheck = data['resource.customizations.health.snapback.dev_Restore'] ?? '';
 const backupCheck = data['resource.customizations.health.snapback.dev_Backup'] ?? '';
+const locationCheck = data['resource.customizations.health.snapback.dev_BackupLocation'] ?? '';
+const scheduleCheck = data['resource.customizations.health.snapback.dev_BackupSchedule'] ?? '';
 
 let lua: LuaEngine;
 
@@ -86,5 +90,42 @@ describe('Backup health', () => {
     expect(
       (await health(backupCheck, { status: { phase: 'Failed', errorCode: 'SnapshotFailed' } })).message,
     ).toBe('SnapshotFailed: ');
+  });
+});
+
+describe('BackupLocation health', () => {
+  it('is Progressing before the first check', async () => {
+    expect(await health(locationCheck, { spec: {} })).toMatchObject({ status: 'Progressing' });
+  });
+
+  it.each(BACKUP_LOCATION_PHASES.map((phase) => [phase]))(
+    'maps %s, with the reason and message',
+    async (phase) => {
+      const obj = { status: { phase, reason: 'Unreachable', message: 'check spec.s3.endpoint' } };
+      expect(await health(locationCheck, obj)).toEqual({
+        status: { Available: 'Healthy', Unavailable: 'Degraded' }[phase],
+        message: 'Unreachable: check spec.s3.endpoint',
+      });
+    },
+  );
+});
+
+describe('BackupSchedule health', () => {
+  it('is Progressing before the operator has seen it', async () => {
+    expect(await health(scheduleCheck, { spec: {} })).toMatchObject({ status: 'Progressing' });
+  });
+
+  it.each(Object.values(REASONS).map((reason) => [reason]))('maps Ready reason %s', async (reason) => {
+    const obj = {
+      status: {
+        conditions: [
+          { type: 'Other', reason: 'Ignored' },
+          { type: 'Ready', reason, message: 'why' },
+        ],
+      },
+    };
+    const expected =
+      reason === 'Suspended' ? 'Suspended' : reason === 'InvalidSchedule' ? 'Degraded' : 'Healthy';
+    expect(await health(scheduleCheck, obj)).toEqual({ status: expected, message: `${reason}: why` });
   });
 });

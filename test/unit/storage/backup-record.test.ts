@@ -7,6 +7,7 @@ import {
   CorruptRecordError,
   decodeRecord,
   encodeRecord,
+  parseRecordKey,
   recordKey,
   recordOf,
 } from '../../../src/storage/backup-record.js';
@@ -87,5 +88,24 @@ describe('a backup record', () => {
     expect(decode).toThrow(CorruptRecordError);
     expect(decode).toThrow(reason);
     expect(decode).toThrow(/backups\/a\/shop\/pg\.json/);
+  });
+});
+
+describe('record keys', () => {
+  it('parse back into the source they were made from', () => {
+    expect(parseRecordKey(recordKey('east', 'shop', 'pg-backup'))).toEqual({
+      cluster: 'east',
+      namespace: 'shop',
+      name: 'pg-backup',
+    });
+  });
+
+  it.each([
+    'backups/east/shop.json',
+    'backups/east/shop/pg/extra.json',
+    'backups/east/shop/pg.txt',
+    'other/a/b/c.json',
+  ])('%s is not a record key', (key) => {
+    expect(parseRecordKey(key)).toBeUndefined();
   });
 });

@@ -1,0 +1,270 @@
+// The BackupSchedule reconciler. Each reconcile reads the schedule, its Backups and the clock,
+// deletes the Backups retention does not keep, starts the run that is due (or records why not),
+// writes status once and requeues for the next run: no timer of its own. What is due follows from
+// status and the clock alone and a run's Backup has a deterministic name, so a restart or a resync
+// at any moment neither repeats a run nor creates a Backup twice.
+
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'winston';
+import { API_VERSION, labels, MANAGED_BY } from '../../api/constants.js';
+import type { Backup, BackupSchedule, BackupScheduleStatus } from '../../api/generated/types.js';
+import type { Event } from '../../api/kubernetes.js';
+import type { EventRecorder } from '../../observability/events.js';
+import type { ReconcileResult } from '../../runtime/controller.js';
+import { isNotFound, type KubeClient } from '../../runtime/kube-client.js';
+import { resources } from '../../runtime/resources.js';
+import type { Cache } from '../shared/cache.js';
+import { requeueFor } from '../shared/conditions.js';
+import { ensureCreated } from '../shared/objects.js';
+import { OwnWrites } from '../shared/own-writes.js';
+import { newestFirst, retentionOf, toPrune } from './retention.js';
+import { DEFAULT_TIME_ZONE, dueRun, parseCron, runBackupName, type Cron } from './schedule.js';
+import { invalidStatus, REASONS, scheduleStatus, type RunOutcome } from './status.js';
+
+export interface BackupScheduleContext {
+  client: KubeClient;
+  cache: { schedules: Cache<BackupSchedule>; backups: Cache<Backup> };
+  now(): Date;
+}
+
+/** Backups by the "namespace/name" of the schedule their snapback.dev/schedule label names. */
+export const BACKUPS_BY_SCHEDULE = 'schedule';
+
+/** A Backup that has not ended: the next run waits for it (no phase yet counts as running). */
+const isRunning = (backup: Backup): boolean =>
+  backup.metadata.deletionTimestamp === undefined &&
+  (backup.status?.phase === undefined || backup.status.phase === 'InProgress');
+
+/** The Backup of the run `name`: the template's spec, labelled with the schedule. */
+export function runBackup(schedule: BackupSchedule, name: string): Backup {
+  const project = schedule.metadata.labels?.[labels.project];
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Backup',
+    metadata: {
+      name,
+      namespace: schedule.metadata.namespace ?? '',
+      labels: {
+        [labels.schedule]: schedule.metadata.name ?? '',
+        [labels.deployment]: schedule.spec.template.deployment.name,
+        [labels.managedBy]: MANAGED_BY,
+        ...(project === undefined ? {} : { [labels.project]: project }),
+      },
+    },
+    spec: { ...schedule.spec.template },
+  };
+}
+
+/** The latest of the times the next run must come after. */
+function lastHandled(schedule: BackupSchedule): Date {
+  const times = [
+    schedule.metadata.creationTimestamp,
+    schedule.status?.lastScheduleTime,
+    schedule.status?.lastSkippedTime,
+  ].map((time) => Date.parse(time ?? '') || 0);
+  return new Date(Math.max(...times));
+}
+
+export class BackupScheduleReconciler {
+  private readonly ownWrites = new OwnWrites();
+
+  constructor(
+    private readonly ctx: BackupScheduleContext,
+    private readonly events: EventRecorder,
+    private readonly logger: Logger,
+  ) {}
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const schedule = this.ctx.cache.schedules.get(key);
+    if (this.ownWrites.behind(key, schedule) || schedule === undefined) return undefined;
+    if (schedule.metadata.deletionTimestamp !== undefined) return undefined;
+    const now = this.ctx.now();
+    const timeZone = schedule.spec.timeZone ?? DEFAULT_TIME_ZONE;
+    const cron = parseCron(schedule.spec.schedule, timeZone, key);
+    // A spec change wakes an invalid schedule: nothing to requeue for.
+    if ('invalid' in cron) {
+      await this.write(schedule, invalidStatus(schedule, cron.invalid, now.toISOString()));
+      return undefined;
+    }
+    const next = schedule.spec.suspend === true ? undefined : cron.after(now);
+    if (schedule.spec.suspend !== true && next === undefined) {
+      const problem = `spec.schedule "${schedule.spec.schedule}" has no run after ${now.toISOString()}`;
+      await this.write(schedule, invalidStatus(schedule, problem, now.toISOString()));
+      return undefined;
+    }
+    const backups = this.ctx.cache.backups.byIndex(BACKUPS_BY_SCHEDULE, key);
+    await this.prune(schedule, backups, timeZone);
+    const running = await this.running(schedule, backups);
+    const outcome = await this.run(schedule, cron, backups, running, now);
+    const active = outcome.kind === 'started' && isRunning(outcome.backup) ? outcome.backup : running;
+    const completed = newestFirst(backups.filter((backup) => backup.status?.phase === 'Completed'))[0];
+    const lastSuccessfulTime = completed?.status?.completionTime;
+    await this.write(
+      schedule,
+      scheduleStatus(
+        schedule,
+        {
+          outcome,
+          ...(active === undefined ? {} : { active }),
+          ...(lastSuccessfulTime === undefined ? {} : { lastSuccessfulTime }),
+          ...(next === undefined ? {} : { next }),
+        },
+        now.toISOString(),
+      ),
+    );
+    return next === undefined ? undefined : requeueFor(next.getTime() - now.getTime());
+  }
+
+  /**
+   * The schedule's running Backup. The one its last run created may not be in the cache yet (the
+   * schedule's own write can come back first): then the API server is asked, once.
+   */
+  private async running(schedule: BackupSchedule, backups: readonly Backup[]): Promise<Backup | undefined> {
+    const cached = newestFirst(backups.filter(isRunning))[0];
+    if (cached !== undefined) return cached;
+    const named = schedule.status?.active;
+    if (named === undefined || backups.some((backup) => backup.metadata.name === named)) return undefined;
+    const fresh = await this.ctx.client.get(resources.backups, named, schedule.metadata.namespace);
+    return fresh !== undefined && isRunning(fresh) ? fresh : undefined;
+  }
+
+  private async run(
+    schedule: BackupSchedule,
+    cron: Cron,
+    backups: readonly Backup[],
+    active: Backup | undefined,
+    now: Date,
+  ): Promise<RunOutcome> {
+    if (schedule.spec.suspend === true) return { kind: 'idle' };
+    const due = dueRun(cron, lastHandled(schedule), now, schedule.spec.startingDeadlineSeconds);
+    if (due.kind === 'none') return { kind: 'idle' };
+    const when = due.time.toISOString();
+    if (due.kind === 'missed') {
+      this.record(
+        schedule,
+        'Warning',
+        REASONS.missedRun,
+        `the run of ${when} was not started: it was ${due.lateSeconds}s late, more than startingDeadlineSeconds`,
+        `missed@${when}`,
+      );
+      return { kind: 'missed', time: due.time, lateSeconds: due.lateSeconds };
+    }
+    const name = runBackupName(schedule.metadata.name ?? '', due.time);
+    // Created by an earlier attempt of this step whose status write did not happen.
+    const earlier = backups.find((backup) => backup.metadata.name === name);
+    if (earlier !== undefined) return { kind: 'started', time: due.time, backup: earlier };
+    if (active !== undefined) {
+      const phase = active.status?.phase ?? 'starting';
+      this.record(
+        schedule,
+        'Warning',
+        REASONS.skippedOverlap,
+        `the run of ${when} was skipped: Backup ${active.metadata.name ?? ''} is still ${phase}`,
+        `skipped@${when}`,
+      );
+      return { kind: 'skipped', time: due.time };
+    }
+    const created = await ensureCreated(
+      this.ctx.client,
+      resources.backups,
+      runBackup(schedule, name),
+      labels.schedule,
+    );
+    if (created.outcome === 'taken') {
+      this.record(
+        schedule,
+        'Warning',
+        REASONS.nameTaken,
+        `the run of ${when} was skipped: Backup ${name} exists and was not created by this schedule`,
+        `taken@${when}`,
+      );
+      return { kind: 'taken', time: due.time, backup: name };
+    }
+    if (created.outcome === 'created') {
+      this.logger.info('run started', {
+        namespace: schedule.metadata.namespace,
+        name: schedule.metadata.name,
+        backup: name,
+        run: when,
+      });
+      this.record(
+        schedule,
+        'Normal',
+        'BackupCreated',
+        `created Backup ${name} for the run of ${when}`,
+        `run@${when}`,
+      );
+    }
+    return { kind: 'started', time: due.time, backup: created.object };
+  }
+
+  /** Deletes, through the Backup's own finalizer (snapshots, record), what retention does not keep. */
+  private async prune(schedule: BackupSchedule, backups: readonly Backup[], timeZone: string): Promise<void> {
+    const doomed = toPrune(backups, retentionOf(schedule.spec.retention), timeZone);
+    if (doomed.length === 0) return;
+    const namespace = schedule.metadata.namespace ?? '';
+    for (const backup of doomed) {
+      // The uid precondition: never a Backup recreated under the name since the cache saw it.
+      await this.ctx.client.delete(resources.backups, backup.metadata.name ?? '', {
+        namespace,
+        preconditions: { uid: backup.metadata.uid ?? '' },
+      });
+    }
+    const names = doomed.map((backup) => backup.metadata.name ?? '');
+    this.logger.info('pruned by retention', { namespace, name: schedule.metadata.name, backups: names });
+    this.record(
+      schedule,
+      'Normal',
+      'Pruned',
+      `deleted Backup(s) ${names.join(', ')}: retention does not keep them`,
+      `pruned@${names.join(',')}`,
+    );
+  }
+
+  private record(
+    schedule: BackupSchedule,
+    type: Event['type'],
+    reason: string,
+    message: string,
+    occurrence: string,
+  ): void {
+    void this.events.record(
+      { ...schedule, apiVersion: API_VERSION, kind: 'BackupSchedule' },
+      type,
+      reason,
+      message,
+      occurrence,
+    );
+  }
+
+  private async write(schedule: BackupSchedule, status: BackupScheduleStatus): Promise<void> {
+    const previous = schedule.status ?? {};
+    if (isDeepStrictEqual(status, previous)) return;
+    try {
+      this.ownWrites.wrote(
+        schedule,
+        await this.ctx.client.replace(resources.backupSchedules, { ...schedule, status }, 'status'),
+      );
+    } catch (err) {
+      // Deleted since the cache saw it (its Backups stay): nothing left to record.
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    const reason = status.conditions?.find((condition) => condition.type === 'Ready')?.reason;
+    const before = previous.conditions?.find((condition) => condition.type === 'Ready')?.reason;
+    // Per-run events are recorded where the run is decided; these two states have no run to tell.
+    if (reason === before || (reason !== REASONS.invalid && reason !== REASONS.suspended)) return;
+    this.logger.info(`schedule ${reason}`, {
+      namespace: schedule.metadata.namespace,
+      name: schedule.metadata.name,
+      message: status.message,
+    });
+    this.record(
+      schedule,
+      reason === REASONS.invalid ? 'Warning' : 'Normal',
+      reason,
+      status.message ?? '',
+      `${reason}@${String(schedule.metadata.generation ?? 0)}`,
+    );
+  }
+}
