@@ -83,6 +83,8 @@ export function startBenchOperator(
     {
       ...BENCH_OPERATOR,
       watchNamespace,
+      // Backup locations' credentials are where the chart's Role lets the operator read them.
+      namespace: identity.namespace,
       leaderElection: { ...BENCH_OPERATOR.leaderElection, leaseName: name, namespace: identity.namespace },
     },
     identity.kubeconfig,

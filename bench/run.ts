@@ -7,18 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
-import { isAlreadyExists, KubeClient } from '../src/runtime/kube-client.js';
-import { resources } from '../src/runtime/resources.js';
-import { createTestNamespace, REPO_ROOT, testClient } from '../test/integration/support/cluster.js';
-import { installChartIdentity, kubectl } from '../test/integration/support/identity.js';
-import { installCrds } from '../test/integration/support/snapback.js';
+import { createTestNamespace, REPO_ROOT } from '../test/integration/support/cluster.js';
 import { ceilingSweep, goReconciler, watchRoundTrip, type CeilingPoint, type GoRun } from './baselines.js';
 import { measureCache, populate, type CacheLevel } from './cache.js';
 import { round } from './measure.js';
-import type { Identity } from './operator-run.js';
+import { FigureTable } from './table.js';
 import { cdf, latencyChart, throughputChart } from './plot.js';
 import { minimumWritesPerRestore, runRestores, type RestoreRun } from './restores.js';
+import { benchCluster, step } from './setup.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,28 +27,7 @@ const list = (text: string): number[] => text.split(',').filter(Boolean).map(Num
 const restoreCounts = list(args.restores);
 const cachedCounts = list(args.cached);
 
-const admin = await testClient();
-await installCrds(admin);
-// A fixed namespace, so that a second run on a kept cluster (SNAPBACK_KEEP_CLUSTER) upgrades the
-// release instead of clashing with its cluster-scoped RBAC.
-const identityNamespace = 'snapback-bench';
-await admin.create(resources.namespaces, { metadata: { name: identityNamespace } }).catch((err: unknown) => {
-  if (!isAlreadyExists(err)) throw err;
-});
-const identity: Identity = {
-  kubeconfig: await installChartIdentity('bench', identityNamespace, 6),
-  namespace: identityNamespace,
-};
-const operatorConfig = new KubeConfig();
-operatorConfig.loadFromFile(identity.kubeconfig);
-const operatorClient = await KubeClient.create(operatorConfig, { userAgent: 'snapback-bench' });
-const version = JSON.parse(await kubectl('version', '-o', 'json')) as {
-  serverVersion: { gitVersion: string };
-};
-
-const step = (what: string): void => {
-  console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}`);
-};
+const { admin, identity, operatorClient, kubernetesVersion } = await benchCluster();
 
 step('write-to-watch round trip on the idle server');
 const roundTrip = await watchRoundTrip(admin, operatorClient, 300);
@@ -92,15 +67,8 @@ const bytesPerObject = (level: CacheLevel, pick: (l: CacheLevel) => number): num
     : (pick(level) - pick(empty)) / level.objects;
 };
 
-const rows: [string, string, string, string][] = [];
-const row = (figure: string, value: number, baseline = Number.NaN, note = ''): void => {
-  rows.push([
-    figure,
-    String(round(value)),
-    Number.isNaN(baseline) ? '' : String(round(baseline)),
-    Number.isNaN(baseline) ? note : `${round(value / baseline, 3)}x${note === '' ? '' : ` ${note}`}`,
-  ]);
-};
+const table = new FigureTable();
+const row = table.add.bind(table);
 row('write→watch round trip p50, ms (idle)', roundTrip.latencyMs.p50);
 row('write→watch round trip p99, ms (idle)', roundTrip.latencyMs.p99);
 row(`status write ceiling, writes/s (c=${ceilingBest.concurrency})`, ceilingBest.writesPerSecond);
@@ -219,12 +187,7 @@ if (small !== undefined && large !== undefined) {
   );
 }
 
-const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]?.length ?? 0), 8));
-const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
-console.log(`\nSnapback benchmarks on Kubernetes ${version.serverVersion.gitVersion} (kwok control plane)\n`);
-console.log(line(['figure', 'Snapback', 'baseline', 'ratio']));
-console.log(line(widths.map((w) => '-'.repeat(w))));
-for (const r of rows) console.log(line(r));
+table.print(`Snapback benchmarks on Kubernetes ${kubernetesVersion} (kwok control plane)`);
 
 const results = join(REPO_ROOT, 'bench', 'results');
 mkdirSync(results, { recursive: true });
@@ -234,14 +197,14 @@ writeFileSync(
   `${JSON.stringify(
     {
       at: stamp,
-      kubernetes: version.serverVersion.gitVersion,
+      kubernetes: kubernetesVersion,
       minimumWritesPerRestore: minimum,
       roundTrip: roundTrip.latencyMs,
       ceiling,
       go,
       snapback: snapback.map(({ latencySamplesMs: _, samples: __, ...run }) => run),
       cache,
-      table: rows,
+      table: table.rows,
     },
     null,
     2,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: builds the control plane (cached) and the Go baseline, starts a cluster of its own
 # (CLUSTER_NAME=bench, beside any test cluster), runs bench/run.ts and always tears the cluster
-# down. Arguments go to bench/run.ts, e.g. scripts/bench.sh --restores 100 --cached 10000.
+# down. Arguments go to bench/run.ts, e.g. scripts/bench.sh --restores 100 --cached 10000; then
+# bench/sync-run.ts runs. `scripts/bench.sh sync [--records N]` runs the backup sync benchmark alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PWD/.cache/bin:$PATH"
@@ -28,4 +29,11 @@ cleanup() {
 trap cleanup EXIT
 
 step "benchmarks"
-SNAPBACK_TEST_KUBECONFIG="$PWD/.cache/clusters/bench/kubeconfig" node --import tsx bench/run.ts "$@"
+export SNAPBACK_TEST_KUBECONFIG="$PWD/.cache/clusters/bench/kubeconfig"
+if [ "${1:-}" = sync ]; then
+  shift
+  node --import tsx bench/sync-run.ts "$@"
+else
+  node --import tsx bench/run.ts "$@"
+  node --import tsx bench/sync-run.ts
+fi

@@ -75,6 +75,7 @@ export function buildOperator(options: {
   const backups = manager.informer(resources.backups, scope);
   const matrices = manager.informer(resources.restorabilityMatrices);
   const locations = manager.informer(resources.backupLocations);
+  const schedules = manager.informer(resources.backupSchedules, scope);
   const claims = manager.informer(resources.persistentVolumeClaims, {
     ...scope,
     labelSelector: labels.restore,
@@ -104,7 +105,7 @@ export function buildOperator(options: {
     keyOf(event.involvedObject.namespace, event.involvedObject.name),
   ]);
 
-  const observer = registerOperatorMetrics(metrics.registry, { restores, backups });
+  const observer = registerOperatorMetrics(metrics.registry, { restores, backups, locations, schedules });
   const now = () => new Date();
   const recorder = new EventRecorder(client, 'snapback', config.leaderElection.identity, (err) => {
     logger.warn('could not record an event', { error: errorMessage(err) });
@@ -211,7 +212,6 @@ export function buildOperator(options: {
   });
 
   // BackupSchedules: a Backup of a schedule that changes (created, completed, deleted) wakes it.
-  const schedules = manager.informer(resources.backupSchedules, scope);
   backups.addIndex(BACKUPS_BY_SCHEDULE, labelledOwner(labels.schedule));
   const scheduleReconciler = new BackupScheduleReconciler(
     { client, cache: { schedules, backups }, now },

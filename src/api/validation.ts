@@ -47,6 +47,12 @@ function closed(schema: JSONSchemaProps): object {
     out.properties = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, closed(v)]));
     if (schema['x-kubernetes-preserve-unknown-fields'] !== true) out.additionalProperties = false;
   }
+  // The API server requires these of an embedded object, whatever its schema says.
+  if (schema['x-kubernetes-embedded-resource'] === true) {
+    const properties = (out.properties ?? {}) as Record<string, unknown>;
+    out.properties = { apiVersion: { type: 'string' }, kind: { type: 'string' }, ...properties };
+    out.required = [...new Set([...(schema.required ?? []), 'apiVersion', 'kind'])];
+  }
   if (items !== undefined) out.items = closed(items);
   if (additionalProperties !== undefined) out.additionalProperties = closed(additionalProperties);
   return out;

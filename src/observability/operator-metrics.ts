@@ -1,8 +1,15 @@
-// Domain metrics: restores and backups by phase (read from the caches at scrape time, so they are
-// never out of step with what the operator sees) and how long each restore phase takes.
+// Domain metrics: restores and backups by phase, backup locations' availability and sync, and
+// schedules' last success (read from the caches at scrape time, so they are never out of step with
+// what the operator sees), and how long each restore phase takes.
 
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import type { Backup, Restore, RestorePhase } from '../api/generated/types.js';
+import type {
+  Backup,
+  BackupLocation,
+  BackupSchedule,
+  Restore,
+  RestorePhase,
+} from '../api/generated/types.js';
 import type { Cache } from '../controllers/shared/cache.js';
 import type { RestoreObserver } from '../controllers/restore/reconciler.js';
 
@@ -19,7 +26,12 @@ function countByPhase(items: { status?: { phase?: string } }[]): Map<string, num
 
 export function registerOperatorMetrics(
   registry: Registry,
-  caches: { restores: Cache<Restore>; backups: Cache<Backup> },
+  caches: {
+    restores: Cache<Restore>;
+    backups: Cache<Backup>;
+    locations: Cache<BackupLocation>;
+    schedules: Cache<BackupSchedule>;
+  },
 ): RestoreObserver {
   const registers = [registry];
   const phaseDuration = new Histogram({
@@ -46,6 +58,55 @@ export function registerOperatorMetrics(
   gaugeOf('snapback_backups', 'Backups by phase (New: not yet seen by the operator).', () =>
     caches.backups.list(),
   );
+  const perLocation = (name: string, help: string, value: (location: BackupLocation) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['location'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const location of caches.locations.list()) {
+          const measured = value(location);
+          if (measured !== undefined) this.set({ location: location.metadata.name ?? '' }, measured);
+        }
+      },
+    });
+  perLocation(
+    'snapback_backup_location_available',
+    'Whether the last check of the location found it Available (1) or not (0).',
+    (location) =>
+      location.status?.phase === undefined ? undefined : Number(location.status.phase === 'Available'),
+  );
+  perLocation(
+    'snapback_backup_location_synced_backups',
+    "Backups imported from the location's records and present after the last sync.",
+    (location) => location.status?.syncedBackups,
+  );
+  perLocation(
+    'snapback_backup_location_refused_records',
+    'Records the last sync refused (damaged, misplaced, clashing).',
+    (location) =>
+      location.status?.lastSyncTime === undefined ? undefined : (location.status.corruptRecords ?? []).length,
+  );
+  new Gauge({
+    name: 'snapback_backup_schedule_last_success_timestamp_seconds',
+    help: 'When the newest Completed Backup of each schedule completed (Unix time).',
+    labelNames: ['namespace', 'schedule'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const schedule of caches.schedules.list()) {
+        const time = Date.parse(schedule.status?.lastSuccessfulTime ?? '');
+        if (Number.isNaN(time)) continue;
+        const labels = {
+          namespace: schedule.metadata.namespace ?? '',
+          schedule: schedule.metadata.name ?? '',
+        };
+        this.set(labels, time / 1000);
+      }
+    },
+  });
   return {
     phaseFinished(phase: RestorePhase, seconds: number) {
       phaseDuration.observe({ phase }, seconds);

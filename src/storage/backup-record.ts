@@ -1,9 +1,12 @@
 // A Backup's record in its location: what another cluster needs to restore it (metadata, the
 // deployment's manifest, snapshot handles and sizes), with a checksum over the content so that a
-// record damaged in the store is refused, never imported.
+// record damaged in the store is refused, never imported; and a record that this operator's
+// Backup schema would not take (another version's, or a writer's bug) is refused the same way.
 
 import { createHash } from 'node:crypto';
+import { backupCrd } from '../api/crds.js';
 import type { Backup, BackupSpec, BackupStatus } from '../api/generated/types.js';
+import { compileValidator } from '../api/validation.js';
 
 export const RECORD_FORMAT = 'snapback.dev/backup-record/v1';
 
@@ -90,6 +93,13 @@ export function recordOf(backup: Backup, status: BackupStatus, cluster: string):
   };
 }
 
+const schemaOf = (part: 'spec' | 'status') => {
+  const schema = backupCrd.schema.properties?.[part];
+  if (schema === undefined) throw new Error(`the Backup schema has no ${part}`);
+  return compileValidator(schema);
+};
+const validators = { spec: schemaOf('spec'), status: schemaOf('status') };
+
 export function encodeRecord(record: BackupRecord): { body: string; checksum: string } {
   const checksum = checksumOf(record);
   return { body: `${JSON.stringify({ checksum, record }, null, 2)}\n`, checksum };
@@ -117,5 +127,13 @@ export function decodeRecord(key: string, body: string): { record: BackupRecord;
   const actual = checksumOf(record);
   if (actual !== envelope.checksum)
     throw new CorruptRecordError(key, `checksum ${actual} does not match the recorded ${envelope.checksum}`);
+  const problems = (['spec', 'status'] as const).flatMap((part) =>
+    validators[part](record[part]).errors.map((error) => `${part}.${error}`),
+  );
+  if (problems.length > 0)
+    throw new CorruptRecordError(
+      key,
+      `it does not fit the Backup schema: ${problems.slice(0, 3).join('; ')}`,
+    );
   return { record, checksum: actual };
 }

@@ -31,7 +31,7 @@ import {
   writeCredentials,
   type RunningObjectStore,
 } from './support/object-store.js';
-import { startOperator, type RunningOperator } from './support/operator.js';
+import { metricValue, startOperator, type RunningOperator } from './support/operator.js';
 import {
   backupManifest,
   contentIdOf,
@@ -167,6 +167,9 @@ describe('a Backup taken on one cluster', () => {
     });
     const status = await waitForLocation(west, location, (l) => l.status?.syncedBackups === 1, '1 synced');
     expect(status.status?.conditions?.find((c) => c.type === 'Synced')).toMatchObject({ status: 'True' });
+    const metrics = await westOperator.metrics();
+    expect(metricValue(metrics, 'snapback_backup_location_available', { location })).toBe(1);
+    expect(metricValue(metrics, 'snapback_backup_location_synced_backups', { location })).toBe(1);
     // Nothing was snapshotted on west for it.
     const { items } = await west.list(resources.volumeSnapshots, { namespace: westNs });
     expect(items).toEqual([]);
@@ -279,7 +282,7 @@ describe('a Backup taken on one cluster', () => {
 });
 
 describe('backup sync', () => {
-  it('refuses damaged and misplaced records, reports them, and imports none of them', async () => {
+  it('refuses damaged, misplaced and schema-breaking records, reports them, and imports none of them', async () => {
     const backup: Backup = {
       metadata: { name: 'genuine', namespace: eastNs, uid: 'u-1' },
       spec: { deployment: { name: 'pg' } },
@@ -291,12 +294,20 @@ describe('backup sync', () => {
       altered: recordKey('east', eastNs, 'forged'),
       misplaced: recordKey('east', eastNs, 'elsewhere'),
       truncated: recordKey('east', eastNs, 'truncated'),
+      unfit: recordKey('east', eastNs, 'unfit'),
       stray: 'backups/notes.json',
     };
     try {
       await writer.put(keys.altered, altered);
       await writer.put(keys.misplaced, body);
       await writer.put(keys.truncated, body.slice(0, 40));
+      // Checksum intact, yet a status the Backup schema refuses (a manifest without a kind).
+      const unfit = recordOf(
+        { ...backup, metadata: { ...backup.metadata, name: 'unfit' } },
+        { phase: 'Completed', manifest: { apiVersion: 'apps/v1', metadata: { name: 'pg' } } },
+        'east',
+      );
+      await writer.put(keys.unfit, encodeRecord(unfit).body);
       await writer.put(keys.stray, '{}');
     } finally {
       writer.close();
@@ -304,8 +315,8 @@ describe('backup sync', () => {
     const reported = await waitForLocation(
       west,
       location,
-      (l) => (l.status?.corruptRecords ?? []).length === 4,
-      '4 refused records',
+      (l) => (l.status?.corruptRecords ?? []).length === 5,
+      '5 refused records',
     );
     const reasons = Object.fromEntries(
       (reported.status?.corruptRecords ?? []).map((r) => [r.key, r.message]),
@@ -314,6 +325,7 @@ describe('backup sync', () => {
     expect(reasons[keys.misplaced]).toMatch(/is of backup east\/.*\/genuine, not of the one its key names/);
     expect(reasons[keys.truncated]).toMatch(/not JSON/);
     expect(reasons[keys.stray]).toMatch(/not a record key/);
+    expect(reasons[keys.unfit]).toMatch(/does not fit the Backup schema: status\.manifest: .*'kind'/);
     expect(reported.status?.conditions?.find((c) => c.type === 'Synced')).toMatchObject({
       status: 'False',
       reason: 'RecordsRefused',
@@ -325,6 +337,51 @@ describe('backup sync', () => {
       fieldSelector: `involvedObject.kind=BackupLocation,involvedObject.name=${location},reason=RecordsRefused`,
     });
     expect(events.length).toBeGreaterThan(0);
+    expect(
+      metricValue(await westOperator.metrics(), 'snapback_backup_location_refused_records', { location }),
+    ).toBe(5);
+  });
+
+  it('finishes an import the operator was killed in the middle of, with no Backup twice', async () => {
+    const count = 40;
+    const writer = store.open(BUCKET);
+    try {
+      for (let i = 0; i < count; i++) {
+        const backup: Backup = {
+          metadata: { name: `nightly-${String(i)}`, namespace: 'shop', uid: `u-${String(i)}` },
+          spec: { deployment: { name: 'pg' } },
+        };
+        await writer.put(
+          recordKey('north', 'shop', `nightly-${String(i)}`),
+          encodeRecord(recordOf(backup, { phase: 'Completed' }, 'north')).body,
+        );
+      }
+    } finally {
+      writer.close();
+    }
+    const imports = async (): Promise<Backup[]> =>
+      (
+        await west.list(resources.backups, {
+          namespace: westNs,
+          labelSelector: `${labels.syncedFromCluster}=north`,
+        })
+      ).items;
+    await waitFor('the import to begin', async () => (await imports()).length > 0, 60_000, 20);
+    await westOperator.kill();
+    const atKill = (await imports()).length;
+    westOperator = await startOperator(
+      `xc-west-restarted-${westNs}`,
+      { clusterName: 'west', watchNamespace: '', namespace: westNs },
+      PEER_KUBECONFIG_PATH,
+    );
+    const all = await waitFor('every record imported and Completed', async () => {
+      const items = await imports();
+      return items.length === count && items.every((b) => b.status?.phase === 'Completed')
+        ? items
+        : undefined;
+    });
+    expect(new Set(all.map((b) => b.spec.syncedFrom?.name)).size).toBe(count);
+    expect(atKill).toBeLessThan(count);
   });
 
   it('left both operators running throughout', () => {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
-import type { Backup, Restore } from '../../../src/api/generated/types.js';
+import type { Backup, BackupLocation, BackupSchedule, Restore } from '../../../src/api/generated/types.js';
 import type { Cache } from '../../../src/controllers/shared/cache.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { registerOperatorMetrics } from '../../../src/observability/operator-metrics.js';
@@ -26,7 +26,12 @@ function emptyCache<T>(): Cache<T> {
 async function registeredNames(): Promise<Set<string>> {
   const registry = new Registry();
   createMetrics(registry);
-  registerOperatorMetrics(registry, { restores: emptyCache<Restore>(), backups: emptyCache<Backup>() });
+  registerOperatorMetrics(registry, {
+    restores: emptyCache<Restore>(),
+    backups: emptyCache<Backup>(),
+    locations: emptyCache<BackupLocation>(),
+    schedules: emptyCache<BackupSchedule>(),
+  });
   return new Set((await registry.getMetricsAsJSON()).map((metric) => metric.name));
 }
 

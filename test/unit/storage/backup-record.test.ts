@@ -89,6 +89,30 @@ describe('a backup record', () => {
     expect(decode).toThrow(reason);
     expect(decode).toThrow(/backups\/a\/shop\/pg\.json/);
   });
+
+  it.each([
+    [
+      'a manifest without kind',
+      { manifest: { apiVersion: 'apps/v1', metadata: { name: 'pg' } } },
+      /status\.manifest: must have required property 'kind'/,
+    ],
+    [
+      'a phase this operator does not know',
+      { phase: 'Archived' },
+      /status\.phase: must be equal to one of the allowed values/,
+    ],
+    ['a size that is not a number', { fileSize: 'big' }, /status\.fileSize: must be integer/],
+  ] as const)(
+    'is refused, checksum and all, with %s (it would not fit the Backup schema)',
+    (_what, change, reason) => {
+      const { body } = encodeRecord(
+        recordOf(backup, { ...completed, ...change } as BackupStatus, 'cluster-a'),
+      );
+      const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', body);
+      expect(decode).toThrow(CorruptRecordError);
+      expect(decode).toThrow(reason);
+    },
+  );
 });
 
 describe('record keys', () => {
