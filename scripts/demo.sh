@@ -32,7 +32,8 @@ export KUBECONFIG="$PWD/.cache/cluster/kubeconfig"
 step "Snapback CRDs"
 kubectl apply --server-side -f crds/
 kubectl wait --for condition=Established --timeout=60s \
-  crd/backups.snapback.dev crd/restores.snapback.dev crd/restorabilitymatrices.snapback.dev
+  crd/backups.snapback.dev crd/restores.snapback.dev crd/restorabilitymatrices.snapback.dev \
+  crd/backuplocations.snapback.dev crd/backupschedules.snapback.dev
 
 step "operator"
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
