@@ -6,7 +6,7 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
-import { API_VERSION, labels, MANAGED_BY } from '../../api/constants.js';
+import { API_VERSION, finalizers, labels, MANAGED_BY } from '../../api/constants.js';
 import type { Backup, BackupSchedule, BackupScheduleStatus } from '../../api/generated/types.js';
 import type { Event } from '../../api/kubernetes.js';
 import type { EventRecorder } from '../../observability/events.js';
@@ -44,6 +44,8 @@ export function runBackup(schedule: BackupSchedule, name: string): Backup {
     metadata: {
       name,
       namespace: schedule.metadata.namespace ?? '',
+      // Born with the Backup controller's finalizer, which would otherwise be one more write.
+      finalizers: [finalizers.backup],
       labels: {
         [labels.schedule]: schedule.metadata.name ?? '',
         [labels.deployment]: schedule.spec.template.deployment.name,

@@ -2,7 +2,7 @@
 // Backups go, what an imported Backup looks like, when a sync is due and what status it leaves.
 
 import { describe, expect, it } from '@jest/globals';
-import { labels } from '../../../src/api/constants.js';
+import { finalizers, labels } from '../../../src/api/constants.js';
 import type { Backup, BackupLocation } from '../../../src/api/generated/types.js';
 import { statusAfterSync, untilSync } from '../../../src/controllers/backuplocation/reconciler.js';
 import { planSync, syncedBackup, syncedRecordKey } from '../../../src/controllers/backuplocation/sync.js';
@@ -86,6 +86,8 @@ describe('syncedBackup', () => {
       [labels.project]: 'p1',
     });
     expect(syncedRecordKey(backup)).toBe(recordKey('east', 'shop', 'pg-1'));
+    // Created with the finalizer that keeps it while a restore reads it: no patch to add it.
+    expect(backup.metadata.finalizers).toEqual([finalizers.backup]);
   });
 });
 

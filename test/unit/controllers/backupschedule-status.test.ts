@@ -178,7 +178,7 @@ describe('invalidStatus', () => {
 });
 
 describe('runBackup', () => {
-  it("is the template's spec, in the schedule's namespace, labelled with the schedule and the deployment", () => {
+  it("is the template's spec, in the schedule's namespace, labelled with the schedule and the deployment, born with the Backup finalizer", () => {
     const backup = runBackup(
       schedule({ template: { deployment: { name: 'pg' }, volumeSnapshotClassName: 'fast' } }),
       'nightly-20260105100004',
@@ -186,6 +186,7 @@ describe('runBackup', () => {
     expect(backup.metadata).toEqual({
       name: 'nightly-20260105100004',
       namespace: 'prod',
+      finalizers: ['snapback.dev/backup-protection'],
       labels: {
         'snapback.dev/schedule': 'nightly',
         'snapback.dev/deployment': 'pg',
