@@ -170,6 +170,19 @@ describe('a Backup taken on one cluster', () => {
     const metrics = await westOperator.metrics();
     expect(metricValue(metrics, 'snapback_backup_location_available', { location })).toBe(1);
     expect(metricValue(metrics, 'snapback_backup_location_synced_backups', { location })).toBe(1);
+    // Imports are told of once per sync, on the location; not one Event per imported Backup.
+    await waitFor('a BackupsSynced Event', async () => {
+      const { items } = await west.list(resources.events, {
+        namespace: 'default',
+        fieldSelector: `involvedObject.kind=BackupLocation,involvedObject.name=${location},reason=BackupsSynced`,
+      });
+      return items.some((event) => event.message?.includes('1 imported'));
+    });
+    const { items: backupEvents } = await west.list(resources.events, {
+      namespace: westNs,
+      fieldSelector: `involvedObject.kind=Backup,involvedObject.name=${synced.metadata.name ?? ''}`,
+    });
+    expect(backupEvents).toEqual([]);
     // Nothing was snapshotted on west for it.
     const { items } = await west.list(resources.volumeSnapshots, { namespace: westNs });
     expect(items).toEqual([]);

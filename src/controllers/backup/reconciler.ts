@@ -47,11 +47,12 @@ export class BackupReconciler {
     const status = backup.status ?? {};
     switch (status.phase) {
       case undefined: {
-        if (backup.spec.syncedFrom === undefined) {
+        const from = backup.spec.syncedFrom;
+        if (from === undefined) {
           await this.write(backup, await capture(this.ctx, backup));
           return undefined;
         }
-        const imported = await importRecord(this.ctx, backup);
+        const imported = await importRecord(this.ctx, backup, from);
         await this.write(backup, imported);
         return imported.phase === undefined ? requeueFor(RECORD_RETRY_MS) : undefined;
       }
@@ -183,6 +184,8 @@ export class BackupReconciler {
         phase: status.phase,
         ...(failure ? { errorCode: status.errorCode, errorMessage: status.errorMessage } : {}),
       });
+      // An import completing is told once per sync, on its location, not once per Backup.
+      if (!failure && backup.spec.syncedFrom !== undefined) return;
       const message = failure
         ? (status.errorMessage ?? '')
         : (status.conditions?.find((condition) => condition.type === 'Ready')?.message ?? '');

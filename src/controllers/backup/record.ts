@@ -3,7 +3,7 @@
 // the backup timeout bounds the wait. Deleting the backup deletes the record. A Backup that backup
 // sync imported from another cluster's record gets its status from that record instead.
 
-import type { Backup, BackupStatus } from '../../api/generated/types.js';
+import type { Backup, BackupStatus, BackupSyncSource } from '../../api/generated/types.js';
 import {
   CorruptRecordError,
   decodeRecord,
@@ -18,7 +18,7 @@ import { failed, withConditions, type BackupContext } from './context.js';
 /** The Ready condition's reason while the record waits to be stored. */
 export const RECORD_PENDING = 'StoringRecord';
 /** The Ready condition's reason while a synced Backup's record cannot be read. */
-export const IMPORT_PENDING = 'ImportingRecord';
+const IMPORT_PENDING = 'ImportingRecord';
 
 /** Runs `use` on the named location's store, or returns why it cannot. */
 async function withStore<T>(
@@ -79,13 +79,15 @@ export async function storeRecord(
  * The status of a synced Backup, from its record: Completed as it was on the cluster it was taken
  * on; Failed if the record is gone or damaged; unchanged, saying why, while the store cannot be read.
  */
-export async function importRecord(ctx: BackupContext, backup: Backup): Promise<BackupStatus> {
-  const from = backup.spec.syncedFrom;
+export async function importRecord(
+  ctx: BackupContext,
+  backup: Backup,
+  from: BackupSyncSource,
+): Promise<BackupStatus> {
   const locationName = backup.spec.backupLocation ?? '';
   const now = ctx.now().toISOString();
   const start =
     backup.metadata.generation === undefined ? {} : { observedGeneration: backup.metadata.generation };
-  if (from === undefined) return failed(start, 'BackupInternalError', 'not a synced Backup', now);
   const key = recordKey(from.cluster, from.namespace, from.name);
   // Backup sync imports only from locations it reads, so this Backup was written by hand.
   if (ctx.cache.locations.get(locationName) === undefined) {

@@ -123,10 +123,17 @@ export class BackupLocationReconciler {
     }
     if (untilSync(location, this.ctx.now()) <= 0) {
       const sync = await syncLocation(this.ctx, location);
-      const synced = await this.write(
-        location,
-        statusAfterSync(location, sync, this.ctx.now().toISOString()),
-      );
+      const now = this.ctx.now().toISOString();
+      const synced = await this.write(location, statusAfterSync(location, sync, now));
+      if ('imported' in sync && sync.imported + sync.removed > 0) {
+        void this.events.record(
+          { ...location, apiVersion: API_VERSION, kind: 'BackupLocation' },
+          'Normal',
+          'BackupsSynced',
+          sync.message,
+          `synced@${now}`,
+        );
+      }
       return this.next(synced);
     }
     return this.next(location);

@@ -13,7 +13,6 @@ import {
   decodeRecord,
   parseRecordKey,
   RECORDS_PREFIX,
-  recordKey,
   type BackupRecord,
   type RecordSource,
 } from '../../storage/backup-record.js';
@@ -42,10 +41,12 @@ export interface SyncPlan {
   kept: number;
 }
 
-export type SyncResult = { synced: number; refused: RefusedRecord[]; message: string } | { problem: string };
+export type SyncResult =
+  | { synced: number; imported: number; removed: number; refused: RefusedRecord[]; message: string }
+  | { problem: string };
 
 /** Backups this cluster imported from `location`. */
-export function importedFrom(ctx: BackupSyncContext, location: string): Backup[] {
+function importedFrom(ctx: BackupSyncContext, location: string): Backup[] {
   return ctx.cache.backups
     .list()
     .filter(
@@ -116,12 +117,6 @@ export function syncedBackup(
   };
 }
 
-/** The record key of an imported Backup. */
-export function syncedRecordKey(backup: Backup): string | undefined {
-  const from = backup.spec.syncedFrom;
-  return from === undefined ? undefined : recordKey(from.cluster, from.namespace, from.name);
-}
-
 /** Imports new records, removes Backups whose records vanished. Throws only on Kubernetes API errors. */
 export async function syncLocation(ctx: BackupSyncContext, location: BackupLocation): Promise<SyncResult> {
   const locationName = location.metadata.name ?? '';
@@ -154,6 +149,8 @@ export async function syncLocation(ctx: BackupSyncContext, location: BackupLocat
     refused.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return {
       synced: plan.kept + imported,
+      imported,
+      removed: plan.removals.length,
       refused,
       message: `${plan.kept + imported} Backup(s) from other clusters: ${imported} imported, ${plan.removals.length} removed (record gone), ${refused.length} record(s) refused.`,
     };

@@ -14,7 +14,7 @@ import { CREDENTIAL_KEYS, SESSION_TOKEN_KEY } from '../backuplocation/check.js';
 import type { RestoreContext } from './context.js';
 
 /** The copy's name: one per Restore, stable across attempts and restarts. */
-export function credentialsSecretName(restore: Restore): string {
+function credentialsSecretName(restore: Restore): string {
   return boundedName(
     restore.metadata.name ?? '',
     'backup-credentials',
