@@ -176,7 +176,7 @@ describe('a Backup taken on one cluster', () => {
         namespace: 'default',
         fieldSelector: `involvedObject.kind=BackupLocation,involvedObject.name=${location},reason=BackupsSynced`,
       });
-      return items.some((event) => event.message?.includes('1 imported'));
+      return items.some((event) => event.message.includes('1 imported'));
     });
     const { items: backupEvents } = await west.list(resources.events, {
       namespace: westNs,
