@@ -217,14 +217,8 @@ describe('the API server refuses a BackupLocation', () => {
 });
 
 /** The object under `key` in `bucket` (read with the store's root key), or undefined when there is none. */
-async function stored(bucket: string, key: string): Promise<string | undefined> {
-  const reader = store.open(bucket);
-  try {
-    return await reader.get(key);
-  } finally {
-    reader.close();
-  }
-}
+const stored = (bucket: string, key: string): Promise<string | undefined> =>
+  store.inBucket(bucket, (reader) => reader.get(key));
 
 describe('a Backup stored in a BackupLocation', () => {
   it('completes with its record stored, read back with a matching checksum, holding what a restore needs', async () => {

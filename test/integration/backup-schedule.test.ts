@@ -130,19 +130,24 @@ async function observeWhile<T>(schedule: string, until: () => Promise<T>): Promi
   const seen = new Set<string>();
   let mostRunning = 0;
   const stop = new AbortController();
+  const observe = async (): Promise<void> => {
+    const backups = await backupsOf(schedule);
+    for (const name of names(backups)) seen.add(name);
+    const running = backups.filter(
+      (backup) => backup.status?.phase === undefined || backup.status.phase === 'InProgress',
+    );
+    mostRunning = Math.max(mostRunning, running.length);
+  };
   const poll = (async () => {
     while (!stop.signal.aborted) {
-      const backups = await backupsOf(schedule);
-      for (const name of names(backups)) seen.add(name);
-      const running = backups.filter(
-        (backup) => backup.status?.phase === undefined || backup.status.phase === 'InProgress',
-      );
-      mostRunning = Math.max(mostRunning, running.length);
+      await observe();
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
   try {
     const result = await until();
+    // What `until` waited for may have come after the poll's last look.
+    await observe();
     return { result, seen, mostRunning };
   } finally {
     stop.abort();

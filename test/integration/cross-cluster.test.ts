@@ -277,12 +277,9 @@ describe('a Backup taken on one cluster', () => {
       return backup !== undefined && backup.metadata.uid !== synced.metadata.uid ? backup : undefined;
     });
     expect(again.spec.syncedFrom).toEqual(synced.spec.syncedFrom);
-    const reader = store.open(BUCKET);
-    try {
-      expect(await reader.get(recordKey('east', eastNs, 'pg-backup'))).toBeDefined();
-    } finally {
-      reader.close();
-    }
+    expect(
+      await store.inBucket(BUCKET, (reader) => reader.get(recordKey('east', eastNs, 'pg-backup'))),
+    ).toBeDefined();
 
     // Deleting the Backup on east deletes the record; west follows within a sync period.
     await east.delete(resources.backups, 'pg-backup', { namespace: eastNs });
@@ -302,7 +299,6 @@ describe('backup sync', () => {
     };
     const { body } = encodeRecord(recordOf(backup, { phase: 'Completed' }, 'east'));
     const altered = body.replace('"genuine"', '"forged"');
-    const writer = store.open(BUCKET);
     const keys = {
       altered: recordKey('east', eastNs, 'forged'),
       misplaced: recordKey('east', eastNs, 'elsewhere'),
@@ -310,7 +306,7 @@ describe('backup sync', () => {
       unfit: recordKey('east', eastNs, 'unfit'),
       stray: 'backups/notes.json',
     };
-    try {
+    await store.inBucket(BUCKET, async (writer) => {
       await writer.put(keys.altered, altered);
       await writer.put(keys.misplaced, body);
       await writer.put(keys.truncated, body.slice(0, 40));
@@ -322,9 +318,7 @@ describe('backup sync', () => {
       );
       await writer.put(keys.unfit, encodeRecord(unfit).body);
       await writer.put(keys.stray, '{}');
-    } finally {
-      writer.close();
-    }
+    });
     const reported = await waitForLocation(
       west,
       location,
@@ -357,8 +351,7 @@ describe('backup sync', () => {
 
   it('finishes an import the operator was killed in the middle of, with no Backup twice', async () => {
     const count = 40;
-    const writer = store.open(BUCKET);
-    try {
+    await store.inBucket(BUCKET, async (writer) => {
       for (let i = 0; i < count; i++) {
         const backup: Backup = {
           metadata: { name: `nightly-${String(i)}`, namespace: 'shop', uid: `u-${String(i)}` },
@@ -369,9 +362,7 @@ describe('backup sync', () => {
           encodeRecord(recordOf(backup, { phase: 'Completed' }, 'north')).body,
         );
       }
-    } finally {
-      writer.close();
-    }
+    });
     const imports = async (): Promise<Backup[]> =>
       (
         await west.list(resources.backups, {
@@ -381,7 +372,7 @@ describe('backup sync', () => {
       ).items;
     await waitFor('the import to begin', async () => (await imports()).length > 0, 60_000, 20);
     await westOperator.kill();
-    const atKill = (await imports()).length;
+    const completedAtKill = (await imports()).filter((b) => b.status?.phase === 'Completed').length;
     westOperator = await startOperator(
       `xc-west-restarted-${westNs}`,
       { clusterName: 'west', watchNamespace: '', namespace: westNs },
@@ -394,7 +385,8 @@ describe('backup sync', () => {
         : undefined;
     });
     expect(new Set(all.map((b) => b.spec.syncedFrom?.name)).size).toBe(count);
-    expect(atKill).toBeLessThan(count);
+    // The kill came with work left for the restarted operator.
+    expect(completedAtKill).toBeLessThan(count);
   });
 
   it('left both operators running throughout', () => {

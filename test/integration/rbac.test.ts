@@ -142,8 +142,8 @@ describe("the chart's RBAC", () => {
     );
     const pgBackup = await waitForBackup(client, workloads, 'pg-backup', 'Completed');
     const key = recordKey('east', workloads, 'pg-backup');
-    const writer = store.open(BUCKET);
-    await writer.put(key, encodeRecord(recordOf(pgBackup, pgBackup.status ?? {}, 'east')).body);
+    const record = encodeRecord(recordOf(pgBackup, pgBackup.status ?? {}, 'east')).body;
+    await store.inBucket(BUCKET, (writer) => writer.put(key, record));
     const imported = syncedBackupName({ cluster: 'east', namespace: workloads, name: 'pg-backup' });
     await waitForBackup(client, operatorNs, imported, 'Completed');
     await client.create(
@@ -154,8 +154,7 @@ describe("the chart's RBAC", () => {
       }),
     );
     await waitForRestore(client, elsewhere, 'synced', 'Successful');
-    await writer.delete(key);
-    writer.close();
+    await store.inBucket(BUCKET, (writer) => writer.delete(key));
     await waitFor(
       'the import to go with its record',
       async () => (await client.get(resources.backups, imported, operatorNs)) === undefined,

@@ -28,6 +28,8 @@ export interface RunningObjectStore {
   createBucket(name: string): Promise<void>;
   /** The project's own client for a bucket (and prefix), with the root key. Close it after use. */
   open(bucket: string, prefix?: string): ObjectStore;
+  /** Runs `use` on a client of `bucket` (root key), closed afterwards. */
+  inBucket<T>(bucket: string, use: (bucket: ObjectStore) => Promise<T>): Promise<T>;
   deleteBucket(name: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -72,6 +74,11 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     const response = await fetch(endpoint).catch(() => undefined);
     return response !== undefined;
   });
+  const open = (bucket: string, prefix?: string): ObjectStore =>
+    new ObjectStore(
+      { endpoint, bucket, forcePathStyle: true, ...(prefix === undefined ? {} : { prefix }) },
+      { accessKeyId, secretAccessKey },
+    );
   return {
     endpoint,
     accessKeyId,
@@ -80,11 +87,15 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     createBucket: async (bucket) => {
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     },
-    open: (bucket, prefix) =>
-      new ObjectStore(
-        { endpoint, bucket, forcePathStyle: true, ...(prefix === undefined ? {} : { prefix }) },
-        { accessKeyId, secretAccessKey },
-      ),
+    open,
+    inBucket: async (bucket, use) => {
+      const client = open(bucket);
+      try {
+        return await use(client);
+      } finally {
+        client.close();
+      }
+    },
     deleteBucket: async (bucket) => {
       await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
     },
