@@ -2,7 +2,8 @@
 // the chart's ServiceAccount as the operator's identity.
 
 import { KubeConfig } from '@kubernetes/client-node';
-import { isAlreadyExists, KubeClient } from '../src/runtime/kube-client.js';
+import { KubeClient } from '../src/runtime/kube-client.js';
+import { isAlreadyExists } from '../src/runtime/errors.js';
 import { resources } from '../src/runtime/resources.js';
 import { testClient } from '../test/integration/support/cluster.js';
 import { installChartIdentity, kubectl } from '../test/integration/support/identity.js';

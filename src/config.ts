@@ -63,6 +63,9 @@ export const configSchema: JSONSchemaProps = object(
       {
         maxConcurrentRestores: integer('Restores allowed in the active phases at once.', { minimum: 1 }),
         strictRestorability: boolean('Refuse data services the RestorabilityMatrix does not list.'),
+        provisioningFailureGraceSeconds: seconds(
+          'How long a restored volume may keep failing to provision (the provisioner retries) before the restore fails.',
+        ),
         phaseTimeoutSeconds: object(
           'Timeout per phase.',
           Object.fromEntries(
@@ -71,7 +74,14 @@ export const configSchema: JSONSchemaProps = object(
           { required: [...TIMED_PHASES] },
         ),
       },
-      { required: ['maxConcurrentRestores', 'strictRestorability', 'phaseTimeoutSeconds'] },
+      {
+        required: [
+          'maxConcurrentRestores',
+          'strictRestorability',
+          'provisioningFailureGraceSeconds',
+          'phaseTimeoutSeconds',
+        ],
+      },
     ),
     backup: object(
       'Backup settings.',
@@ -131,6 +141,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): OperatorCon
     restore: {
       maxConcurrentRestores: 20,
       strictRestorability: false,
+      provisioningFailureGraceSeconds: 300,
       phaseTimeoutSeconds: {
         Initializing: 3600,
         Pending: 3600,

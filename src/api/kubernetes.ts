@@ -98,12 +98,72 @@ export interface PodSpec {
   affinity?: Record<string, unknown>;
   topologySpreadConstraints?: Record<string, unknown>[];
   containers: { name: string; image?: string; [field: string]: unknown }[];
+  initContainers?: { name: string; image?: string; [field: string]: unknown }[];
   [field: string]: unknown;
 }
 
 export interface PodTemplateSpec {
   metadata?: ObjectMeta;
   spec?: PodSpec;
+}
+
+export interface ContainerStateWaiting {
+  reason?: string;
+  message?: string;
+}
+
+export interface ContainerStateTerminated {
+  exitCode: number;
+  signal?: number;
+  reason?: string;
+  message?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  containerID?: string;
+}
+
+/** At most one of the three is set. */
+export interface ContainerState {
+  waiting?: ContainerStateWaiting;
+  running?: { startedAt?: string };
+  terminated?: ContainerStateTerminated;
+}
+
+export interface ContainerStatus {
+  name: string;
+  image: string;
+  imageID?: string;
+  ready: boolean;
+  started?: boolean;
+  restartCount: number;
+  state?: ContainerState;
+  lastState?: ContainerState;
+  containerID?: string;
+}
+
+/** core/v1 PodCondition: unlike metav1.Condition, reason and message are optional. */
+export interface PodCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastProbeTime?: string | null;
+  lastTransitionTime?: string;
+}
+
+export interface Pod extends KubeObject {
+  spec: PodSpec;
+  status?: {
+    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+    conditions?: PodCondition[];
+    reason?: string;
+    message?: string;
+    hostIP?: string;
+    podIP?: string;
+    startTime?: string;
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
+  };
 }
 
 export interface PersistentVolumeClaimSpec {
@@ -185,6 +245,9 @@ export interface Event extends KubeObject {
   source?: { component?: string; host?: string };
   firstTimestamp?: string;
   lastTimestamp?: string;
+  /** Set, with lastTimestamp null, by events.k8s.io/v1 writers; series then holds the latest. */
+  eventTime?: string | null;
+  series?: { count?: number; lastObservedTime?: string };
   count?: number;
   reportingComponent?: string;
   reportingInstance?: string;

@@ -1,7 +1,7 @@
 // Capabilities: what a backup offers and what an image needs, matched by the RestorabilityMatrix.
 
 import { annotations } from '../api/constants.js';
-import type { Capabilities, RestorabilityMatrix } from '../api/generated/types.js';
+import type { Capabilities, RestorabilityCondition, RestorabilityMatrix } from '../api/generated/types.js';
 import type { KubeObject } from '../api/kubernetes.js';
 
 /** Parses the snapback.dev/image-capabilities annotation: "pds_restore=v1, other=v2". */
@@ -64,6 +64,22 @@ export function evaluateRestorability(input: {
   if (match >= 0) return { compatible: true, reason: `satisfies condition ${match + 1} for "${name}"` };
   return {
     compatible: false,
-    reason: `backup capabilities ${formatCapabilities(input.backupCapabilities)} with image capabilities ${formatCapabilities(input.imageCapabilities)} satisfy none of the ${entry.conditions.length} conditions for data service "${name}" in RestorabilityMatrix "default"`,
+    reason: `backup capabilities ${formatCapabilities(input.backupCapabilities)} with image capabilities ${formatCapabilities(input.imageCapabilities)} satisfy none of the ${entry.conditions.length} conditions for data service "${name}" in RestorabilityMatrix "default"${accepted(entry.conditions)}`,
   };
+}
+
+/** Conditions listed in a refusal; the rest are counted, to keep the reason a readable size. */
+const LISTED_CONDITIONS = 5;
+
+/** What the matrix would accept instead, so the reader sees which side to change. */
+function accepted(conditions: readonly RestorabilityCondition[]): string {
+  if (conditions.length === 0) return ', which accepts nothing';
+  const listed = conditions
+    .slice(0, LISTED_CONDITIONS)
+    .map(
+      (condition) =>
+        `backup ${formatCapabilities(condition.backupCapabilities ?? {})} with image ${formatCapabilities(condition.imageCapabilities ?? {})}`,
+    );
+  const rest = conditions.length - listed.length;
+  return `, which accepts: ${listed.join('; ')}${rest > 0 ? `; and ${rest} more` : ''}`;
 }

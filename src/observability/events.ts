@@ -2,13 +2,9 @@
 
 import type { Event, KubeObject } from '../api/kubernetes.js';
 import { shortHash } from '../naming.js';
-import { isAlreadyExists, type KubeClient } from '../runtime/kube-client.js';
-import { resources } from '../runtime/resources.js';
-
-export interface EventTarget extends KubeObject {
-  apiVersion?: string;
-  kind?: string;
-}
+import { type KubeClient } from '../runtime/kube-client.js';
+import { isAlreadyExists } from '../runtime/errors.js';
+import { apiVersionOf, resources, type ResourceType } from '../runtime/resources.js';
 
 export class EventRecorder {
   constructor(
@@ -23,7 +19,8 @@ export class EventRecorder {
    * name is derived from it, so a restarted operator repeating a step does not repeat the event.
    */
   async record(
-    target: EventTarget,
+    rt: ResourceType,
+    target: KubeObject,
     type: Event['type'],
     reason: string,
     message: string,
@@ -34,8 +31,8 @@ export class EventRecorder {
     const event: Event = {
       metadata: { name, namespace: target.metadata.namespace ?? 'default' },
       involvedObject: {
-        ...(target.apiVersion === undefined ? {} : { apiVersion: target.apiVersion }),
-        ...(target.kind === undefined ? {} : { kind: target.kind }),
+        apiVersion: apiVersionOf(rt),
+        kind: rt.kind,
         name: target.metadata.name ?? '',
         ...(target.metadata.namespace === undefined ? {} : { namespace: target.metadata.namespace }),
         uid: target.metadata.uid ?? '',

@@ -4,6 +4,7 @@
 
 import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RequestObserver } from '../runtime/kube-client.js';
+import type { RuntimeMetrics } from '../runtime/metrics.js';
 
 export interface ApiMetrics {
   requests: Counter<'verb' | 'resource' | 'code'>;
@@ -31,6 +32,7 @@ export interface ControllerMetrics {
   reconciles: Counter<'controller' | 'result'>;
   reconcileDuration: Histogram<'controller'>;
   reconcileErrors: Counter<'controller'>;
+  terminalErrors: Counter<'controller'>;
 }
 
 export interface LeaderMetrics {
@@ -38,7 +40,11 @@ export interface LeaderMetrics {
   leader: Gauge;
 }
 
-export interface Metrics {
+/**
+ * The prom-client implementation of what the runtime reports (runtime/metrics.ts declares it), plus
+ * the registry and the API client's metrics.
+ */
+export interface Metrics extends RuntimeMetrics {
   registry: Registry;
   api: ApiMetrics;
   informer: InformerMetrics;
@@ -138,7 +144,7 @@ export function createMetrics(registry: Registry): Metrics {
     controller: {
       reconciles: new Counter({
         name: 'snapback_reconcile_total',
-        help: 'Reconciles by controller and result (success, error, requeue).',
+        help: 'Reconciles by controller and result (success, error, terminal, requeue).',
         labelNames: ['controller', 'result'] as const,
         registers,
       }),
@@ -151,7 +157,13 @@ export function createMetrics(registry: Registry): Metrics {
       }),
       reconcileErrors: new Counter({
         name: 'snapback_reconcile_errors_total',
-        help: 'Reconciles that failed with an error.',
+        help: 'Reconciles that failed with an error and are retried with backoff.',
+        labelNames: ['controller'] as const,
+        registers,
+      }),
+      terminalErrors: new Counter({
+        name: 'snapback_reconcile_terminal_errors_total',
+        help: 'Reconciles that failed with an error retrying cannot fix (not retried).',
         labelNames: ['controller'] as const,
         registers,
       }),

@@ -10,8 +10,7 @@ import type {
   Restore,
   RestorePhase,
 } from '../api/generated/types.js';
-import type { Cache } from '../controllers/shared/cache.js';
-import type { RestoreObserver } from '../controllers/restore/reconciler.js';
+import type { Cache } from '../runtime/cache.js';
 
 const PHASE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
@@ -32,7 +31,7 @@ export function registerOperatorMetrics(
     locations: Cache<BackupLocation>;
     schedules: Cache<BackupSchedule>;
   },
-): RestoreObserver {
+): { phaseFinished(phase: RestorePhase, seconds: number): void } {
   const registers = [registry];
   const phaseDuration = new Histogram({
     name: 'snapback_restore_phase_duration_seconds',

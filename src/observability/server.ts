@@ -6,10 +6,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'winston';
-import { errorMessage } from '../runtime/async.js';
-
-/** Undefined when healthy; otherwise what is wrong, in words an operator can act on. */
-export type CheckResult = string | undefined;
+import { errorMessage } from '../runtime/errors.js';
+import type { CheckResult } from '../runtime/metrics.js';
 
 export interface HealthCheck {
   name: string;

@@ -14,9 +14,6 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** The message of anything thrown. */
-export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
 /** Runs `work` on every item, at most `limit` at a time; rejects with the first failure. */
 export async function forEachLimit<T>(
   items: readonly T[],

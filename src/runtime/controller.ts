@@ -4,11 +4,10 @@
 
 import type { Logger } from 'winston';
 import type { KubeObject } from '../api/kubernetes.js';
-import type { ControllerMetrics, WorkqueueMetrics } from '../observability/metrics.js';
+import type { ControllerMetrics, WorkqueueMetrics } from './metrics.js';
 import { objectKey, type EventSource } from './informer.js';
-import { isConflict } from './kube-client.js';
+import { describeError, isConflict, TerminalError } from './errors.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
-import { errorMessage } from './async.js';
 
 export interface ReconcileResult {
   /** Reconcile the key again after this long, even if no event arrives first. */
@@ -37,7 +36,7 @@ export interface ControllerOptions {
   rateLimiter?: RateLimiter;
 }
 
-type Result = 'success' | 'error' | 'requeue';
+type Result = 'success' | 'error' | 'terminal' | 'requeue';
 
 export class Controller {
   readonly name: string;
@@ -135,21 +134,30 @@ export class Controller {
         result = 'success';
       }
     } catch (err) {
-      const attempt = this.queue.failures(key) + 1;
-      this.queue.addRateLimited(key);
-      if (isConflict(err)) {
-        // Someone wrote the object since it was read; the next attempt reads the new version.
-        this.log.info('conflict; retrying', { key, attempt, error: errorMessage(err) });
-        result = 'requeue';
+      if (err instanceof TerminalError) {
+        // Retrying cannot help (controller-runtime's TerminalError): the step has recorded the
+        // failure in status; a change of the object or of what it watches brings it back.
+        this.queue.forget(key);
+        this.log.error('reconcile failed; not retried', { key, error: describeError(err.cause ?? err) });
+        this.options.metrics.controller.terminalErrors.inc({ controller: this.name });
+        result = 'terminal';
       } else {
-        this.log.error('reconcile failed; retrying', {
-          key,
-          attempt,
-          error: errorMessage(err),
-          stack: err instanceof Error ? err.stack : undefined,
-        });
-        this.options.metrics.controller.reconcileErrors.inc({ controller: this.name });
-        result = 'error';
+        const attempt = this.queue.failures(key) + 1;
+        this.queue.addRateLimited(key);
+        if (isConflict(err)) {
+          // Someone wrote the object since it was read; the next attempt reads the new version.
+          this.log.info('conflict; retrying', { key, attempt, error: describeError(err) });
+          result = 'requeue';
+        } else {
+          this.log.error('reconcile failed; retrying', {
+            key,
+            attempt,
+            error: describeError(err),
+            stack: err instanceof Error ? err.stack : undefined,
+          });
+          this.options.metrics.controller.reconcileErrors.inc({ controller: this.name });
+          result = 'error';
+        }
       }
     }
     const seconds = (performance.now() - started) / 1000;

@@ -4,30 +4,13 @@ import type * as https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, fetch, type Dispatcher } from 'undici';
 import type { KubeList, KubeObject, Status, WatchEventType } from '../api/kubernetes.js';
+import { ApiError, isNotFound, TerminalError } from './errors.js';
 import { apiVersionOf, collectionPath, objectPath, type ResourceType } from './resources.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
 /** Called once per finished request; the metrics and the benchmarks count API traffic here. */
 export type RequestObserver = (verb: Verb, resource: string, statusCode: number, seconds: number) => void;
-
-export class ApiError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly reason: string,
-    message: string,
-    readonly status?: Status,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
-
-export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 404;
-export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 409;
-export const isAlreadyExists = (err: unknown): boolean =>
-  err instanceof ApiError && err.statusCode === 409 && err.reason === 'AlreadyExists';
-export const isGone = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 410;
 
 export interface ListOptions {
   namespace?: string;
@@ -144,6 +127,8 @@ export class KubeClient {
     name: string,
     namespace?: string,
   ): Promise<T | undefined> {
+    // An empty name would make the path a collection's: the server would answer a LIST.
+    if (name === '') throw new TerminalError(`get ${rt.kind}: the name is empty`);
     try {
       return await this.request<T>('get', rt, 'GET', objectPath(rt, name, namespace));
     } catch (err) {

@@ -10,10 +10,12 @@
 
 import type { Logger } from 'winston';
 import type { Lease } from '../api/kubernetes.js';
-import type { LeaderMetrics } from '../observability/metrics.js';
-import { isAlreadyExists, isConflict, type KubeClient } from './kube-client.js';
+import type { LeaderMetrics } from './metrics.js';
+import { type KubeClient } from './kube-client.js';
+import { isAlreadyExists, isConflict } from './errors.js';
 import { resources } from './resources.js';
-import { errorMessage, pause } from './async.js';
+import { pause } from './async.js';
+import { errorMessage } from './errors.js';
 
 export interface LeaderElectionRecord {
   /** Empty when nobody holds the lease (never held, or released). */

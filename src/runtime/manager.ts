@@ -5,18 +5,18 @@
 
 import type { Logger } from 'winston';
 import type { KubeObject } from '../api/kubernetes.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { CheckResult } from '../observability/server.js';
+import type { RuntimeMetrics } from './metrics.js';
+import type { CheckResult } from './metrics.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { Informer, type InformerOptions, type ListWatchClient } from './informer.js';
 import { LeaderElector, type LeaderElectionOptions, type LeaseClient } from './leader-election.js';
 import type { ResourceType } from './resources.js';
-import { errorMessage } from './async.js';
+import { errorMessage } from './errors.js';
 
 export interface ManagerOptions {
   client: ListWatchClient & LeaseClient;
   logger: Logger;
-  metrics: Metrics;
+  metrics: RuntimeMetrics;
   /** Absent: this process runs the controllers without electing a leader. */
   leaderElection?: LeaderElectionOptions;
   /** How long stop waits for reconciles in flight. Default 30 s. */

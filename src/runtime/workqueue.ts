@@ -4,7 +4,7 @@
 //   remembered and the key is queued again when the worker calls done();
 // - failures back off per key (exponential) and overall (token bucket), forget() resets a key.
 
-import type { WorkqueueMetrics } from '../observability/metrics.js';
+import type { WorkqueueMetrics } from './metrics.js';
 
 export interface RateLimiter {
   /** How long to wait before the key is retried; counts one more failure. */

@@ -1,6 +1,7 @@
 // CSI volume snapshots ("cloudsnaps"): the objects a backup and a restore create, and how to
 // read their state. Pure builders and readers; the controllers do the API calls.
 
+import { TerminalError } from '../runtime/errors.js';
 import type {
   Labels,
   PersistentVolumeClaim,
@@ -123,6 +124,7 @@ export function snapshotState(snapshot: VolumeSnapshot, content?: VolumeSnapshot
 }
 
 const SUFFIXES: Record<string, number> = {
+  m: 1e-3,
   '': 1,
   k: 1e3,
   M: 1e6,
@@ -143,7 +145,8 @@ export function parseQuantity(quantity: string): number {
   const match = /^((?:\d+(?:\.\d*)?|\.\d+)(?:e\d+)?)([a-zA-Z]*)$/.exec(quantity.trim());
   const multiplier = match === null ? undefined : SUFFIXES[match[2] ?? ''];
   const value = Number(match?.[1]) * (multiplier ?? NaN);
-  if (!Number.isFinite(value)) throw new Error(`not a storage quantity: "${quantity}"`);
+  // The same text never parses: retrying cannot help.
+  if (!Number.isFinite(value)) throw new TerminalError(`not a storage quantity: "${quantity}"`);
   return Math.ceil(value);
 }
 

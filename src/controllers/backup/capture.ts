@@ -124,9 +124,18 @@ async function snapshotClasses(
   const drivers = new Map<string, string>();
   for (const claim of claims) {
     const className = claim.spec.storageClassName ?? '';
+    if (className === '' && named === undefined) {
+      // Without a class there is no provisioner to find the default snapshot class by.
+      return {
+        problem: `PersistentVolumeClaim ${claim.metadata.name ?? ''} names no storageClassName, so its CSI driver and default VolumeSnapshotClass cannot be told; set spec.volumeSnapshotClassName on the Backup.`,
+      };
+    }
     let driver = drivers.get(className);
     if (driver === undefined) {
-      driver = (await ctx.client.get(resources.storageClasses, className))?.provisioner ?? '';
+      driver =
+        className === ''
+          ? ''
+          : ((await ctx.client.get(resources.storageClasses, className))?.provisioner ?? '');
       drivers.set(className, driver);
     }
     const chosen =
@@ -145,7 +154,8 @@ async function snapshotClasses(
               : `VolumeSnapshotClass "${named}" does not exist; create it or fix spec.volumeSnapshotClassName.`,
       };
     }
-    if (chosen.driver !== driver) {
+    // A claim without a class is taken to be on the named class's driver: nothing says otherwise.
+    if (driver !== '' && chosen.driver !== driver) {
       return {
         problem: `VolumeSnapshotClass "${chosen.metadata.name ?? ''}" is for driver "${chosen.driver}" but volume ${claim.metadata.name ?? ''} is on "${driver}".`,
       };

@@ -7,9 +7,9 @@ import type {
   Restore,
 } from '../../api/generated/types.js';
 import type { Labels, VolumeSnapshot } from '../../api/kubernetes.js';
-import type { KubeClient } from '../../runtime/kube-client.js';
+import type { ObjectClient } from '../../runtime/client.js';
 import { setCondition } from '../shared/conditions.js';
-import type { Cache } from '../shared/cache.js';
+import type { Cache } from '../../runtime/cache.js';
 
 export interface BackupConfig {
   /** Recorded in each backup's metadata as targetClusterName. */
@@ -19,7 +19,7 @@ export interface BackupConfig {
 }
 
 export interface BackupContext {
-  client: KubeClient;
+  client: ObjectClient;
   cache: {
     backups: Cache<Backup>;
     snapshots: Cache<VolumeSnapshot>;
@@ -31,9 +31,6 @@ export interface BackupContext {
   namespace: string;
   now(): Date;
 }
-
-/** Restores by the "namespace/name" of the Backup they read (the restore cache's index). */
-export const RESTORES_BY_BACKUP = 'backup';
 
 /** The labels of everything a backup creates. */
 export function backupLabels(backup: Backup): Labels {

@@ -12,7 +12,7 @@ import {
   recordOf,
 } from '../../storage/backup-record.js';
 import { ObjectStore } from '../../storage/object-store.js';
-import { describeStoreError, openStore } from '../backuplocation/check.js';
+import { describeStoreError, openStore } from '../../storage/location-store.js';
 import { failed, withConditions, type BackupContext } from './context.js';
 
 /** The Ready condition's reason while the record waits to be stored. */
@@ -77,12 +77,15 @@ export async function storeRecord(
 
 /**
  * The status of a synced Backup, from its record: Completed as it was on the cluster it was taken
- * on; Failed if the record is gone or damaged; unchanged, saying why, while the store cannot be read.
+ * on; unchanged, saying why, while the store cannot be read. A record missing or damaged is read
+ * again until `final` (the import's deadline): backup sync listed and verified it a moment ago, so
+ * one miss may be the store's, not the record's. Past the deadline it fails with the cause.
  */
 export async function importRecord(
   ctx: BackupContext,
   backup: Backup,
   from: BackupSyncSource,
+  final: boolean,
 ): Promise<BackupStatus> {
   const locationName = backup.spec.backupLocation ?? '';
   const now = ctx.now().toISOString();
@@ -116,16 +119,19 @@ export async function importRecord(
       now,
     );
   }
-  if ('missing' in read) {
-    return failed(
-      start,
-      'RecordNotFound',
-      `record ${key} is no longer in BackupLocation ${locationName}; the next sync removes this Backup.`,
+  if ('missing' in read || 'corrupt' in read) {
+    const [code, problem] =
+      'missing' in read
+        ? (['RecordNotFound', `record ${key} is not in BackupLocation ${locationName}`] as const)
+        : (['RecordCorrupt', `${read.corrupt}; it cannot be restored from`] as const);
+    if (final) return failed(start, code, `${problem}; the next sync removes this Backup.`, now);
+    return withConditions(
+      { ...(backup.status ?? {}), ...start },
+      IMPORT_PENDING,
+      `${problem}; reading it again until the import's deadline`,
       now,
     );
   }
-  if ('corrupt' in read)
-    return failed(start, 'RecordCorrupt', `${read.corrupt}; it cannot be restored from.`, now);
   return withConditions(
     {
       ...read.record.status,

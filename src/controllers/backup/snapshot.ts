@@ -13,6 +13,9 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
   const namespace = backup.metadata.namespace ?? '';
   const volumes = status.volumes ?? [];
   let ready = 0;
+  // The snapshot controller retries a snapshot whose status reports an error and clears the error
+  // on success (VolumeSnapshotStatus.error): progress to show, bounded by the backup's deadline.
+  const retried: string[] = [];
   for (const volume of volumes) {
     const snapshot = ctx.cache.snapshots.get(`${namespace}/${volume.volumeSnapshotName}`);
     if (snapshot === undefined) {
@@ -41,18 +44,17 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
       continue;
     }
     const state = snapshotState(snapshot);
-    if (state.error !== undefined) {
-      return failed(
-        status,
-        'SnapshotFailed',
-        `the snapshot of ${volume.pvcName} failed: ${state.error}`,
-        now,
-      );
-    }
     if (state.ready) ready++;
+    else if (state.error !== undefined) retried.push(`${volume.pvcName}: ${state.error}`);
   }
   if (ready < volumes.length) {
-    return withConditions(status, 'SnapshotsInProgress', `${ready}/${volumes.length} snapshot(s) ready`, now);
+    const errors = retried.length === 0 ? '' : `; the snapshotter retries after: ${retried.join('; ')}`;
+    return withConditions(
+      status,
+      retried.length === 0 ? 'SnapshotsInProgress' : 'SnapshotsRetrying',
+      `${ready}/${volumes.length} snapshot(s) ready${errors}`,
+      now,
+    );
   }
   return complete(ctx, backup, status, now);
 }

@@ -5,14 +5,15 @@
 
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
-import { API_VERSION } from '../../api/constants.js';
 import type { BackupLocation, BackupLocationStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
-import type { ReconcileResult } from '../../runtime/controller.js';
+import type { Reconcile } from '../../runtime/controller.js';
+import { describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
+import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { requeueFor, setCondition } from '../shared/conditions.js';
-import { OwnWrites } from '../shared/own-writes.js';
-import { checkLocation, type LocationCheck } from './check.js';
+import type { LocationCheck } from '../../storage/location-store.js';
+import { checkLocation } from './check.js';
 import { syncLocation, type BackupSyncContext, type SyncResult } from './sync.js';
 
 const DEFAULT_FREQUENCY_SECONDS = 60;
@@ -103,96 +104,106 @@ export function statusAfterSync(
   };
 }
 
-export class BackupLocationReconciler {
-  private readonly ownWrites = new OwnWrites();
+/** The location's Ready condition while a step's error is retried: what failed, in its words. */
+export function statusAfterError(location: BackupLocation, err: unknown, now: string): BackupLocationStatus {
+  const status = location.status ?? {};
+  return {
+    ...status,
+    conditions: setCondition(
+      status.conditions,
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ProgressingWithRetry',
+        message: `checking or syncing the location failed, retrying: ${describeError(err)}`,
+      },
+      now,
+    ),
+  };
+}
 
-  constructor(
-    private readonly ctx: BackupSyncContext,
-    private readonly events: EventRecorder,
-    private readonly logger: Logger,
-  ) {}
+export function backupLocationReconciler(
+  ctx: BackupSyncContext,
+  events: EventRecorder,
+  logger: Logger,
+): Reconcile {
+  /** Wakes the location for whichever step is due first. */
+  const next = (location: BackupLocation, status: BackupLocationStatus): Next<BackupLocationStatus> => {
+    const now = ctx.now();
+    const after = { ...location, status };
+    return { status, ...requeueFor(Math.min(untilDue(after, now), untilSync(after, now))) };
+  };
 
-  async reconcile(key: string): Promise<ReconcileResult | undefined> {
-    const location = this.ctx.cache.locations.get(key);
-    if (this.ownWrites.behind(key, location) || location === undefined) return undefined;
-    if (location.metadata.deletionTimestamp !== undefined) return undefined;
-    if (untilDue(location, this.ctx.now()) <= 0) {
-      const check = await checkLocation(this.ctx, location);
-      const checked = await this.write(location, statusFor(location, check, this.ctx.now().toISOString()));
-      return this.next(checked);
+  const step = async (location: BackupLocation): Promise<Next<BackupLocationStatus>> => {
+    if (untilDue(location, ctx.now()) <= 0) {
+      const check = await checkLocation(ctx, location);
+      return next(location, statusFor(location, check, ctx.now().toISOString()));
     }
-    if (untilSync(location, this.ctx.now()) <= 0) {
-      const sync = await syncLocation(this.ctx, location);
-      const now = this.ctx.now().toISOString();
-      const synced = await this.write(location, statusAfterSync(location, sync, now));
+    if (untilSync(location, ctx.now()) <= 0) {
+      const sync = await syncLocation(ctx, location);
+      const now = ctx.now().toISOString();
       if ('imported' in sync && sync.imported + sync.removed > 0) {
-        void this.events.record(
-          { ...location, apiVersion: API_VERSION, kind: 'BackupLocation' },
+        void events.record(
+          resources.backupLocations,
+          location,
           'Normal',
           'BackupsSynced',
           sync.message,
           `synced@${now}`,
         );
       }
-      return this.next(synced);
+      return next(location, statusAfterSync(location, sync, now));
     }
-    return this.next(location);
-  }
+    return next(location, location.status ?? {});
+  };
 
-  /** Wakes the location for whichever step is due first. */
-  private next(location: BackupLocation): ReconcileResult | undefined {
-    const now = this.ctx.now();
-    return requeueFor(Math.min(untilDue(location, now), untilSync(location, now)));
-  }
-
-  /** Writes the status if it changed; returns the location as it now is. */
-  private async write(location: BackupLocation, status: BackupLocationStatus): Promise<BackupLocation> {
-    const previous = location.status ?? {};
-    if (isDeepStrictEqual(status, previous)) return location;
-    const written = await this.ctx.client.replace(
-      resources.backupLocations,
-      { ...location, status },
-      'status',
-    );
-    this.ownWrites.wrote(location, written);
-    this.announceRefusals(location, previous, status);
-    if (status.reason !== previous.reason) this.announceReason(location, status);
-    return written;
-  }
-
-  private announceRefusals(
+  const announceRefusals = (
     location: BackupLocation,
     previous: BackupLocationStatus,
     status: BackupLocationStatus,
-  ): void {
+  ): void => {
     const keys = (s: BackupLocationStatus): string[] => (s.corruptRecords ?? []).map((record) => record.key);
     const refused = keys(status);
     if (refused.length === 0 || isDeepStrictEqual(refused, keys(previous))) return;
     const first = status.corruptRecords?.[0];
-    this.logger.warn('records refused by backup sync', { name: location.metadata.name, keys: refused });
-    void this.events.record(
-      { ...location, apiVersion: API_VERSION, kind: 'BackupLocation' },
+    logger.warn('records refused by backup sync', { name: location.metadata.name, keys: refused });
+    void events.record(
+      resources.backupLocations,
+      location,
       'Warning',
       'RecordsRefused',
       `${refused.length} record(s) not imported, e.g. ${first?.key ?? ''}: ${first?.message ?? ''}`,
       `RecordsRefused@${refused.join(',')}`,
     );
-  }
+  };
 
-  private announceReason(location: BackupLocation, status: BackupLocationStatus): void {
-    const name = location.metadata.name ?? '';
+  const announceReason = (location: BackupLocation, status: BackupLocationStatus): void => {
     const available = status.phase === 'Available';
     const since = status.conditions?.find((condition) => condition.type === 'Ready')?.lastTransitionTime;
-    this.logger[available ? 'info' : 'warn'](`location ${status.phase ?? ''}: ${status.reason ?? ''}`, {
-      name,
+    logger[available ? 'info' : 'warn'](`location ${status.phase ?? ''}: ${status.reason ?? ''}`, {
+      name: location.metadata.name,
       message: status.message,
     });
-    void this.events.record(
-      { ...location, apiVersion: API_VERSION, kind: 'BackupLocation' },
+    void events.record(
+      resources.backupLocations,
+      location,
       available ? 'Normal' : 'Warning',
       status.reason ?? '',
       status.message ?? '',
       `${status.reason ?? ''}@${since ?? ''}`,
     );
-  }
+  };
+
+  return statusReconciler<BackupLocation, BackupLocationStatus>({
+    resource: resources.backupLocations,
+    client: ctx.client,
+    cache: ctx.cache.locations,
+    logger,
+    step,
+    errorStatus: (location, err) => statusAfterError(location, err, ctx.now().toISOString()),
+    announce: (location, previous, status) => {
+      announceRefusals(location, previous, status);
+      if (status.reason !== previous.reason) announceReason(location, status);
+    },
+  });
 }

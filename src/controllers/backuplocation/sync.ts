@@ -17,9 +17,10 @@ import {
   type RecordSource,
 } from '../../storage/backup-record.js';
 import { ObjectStore } from '../../storage/object-store.js';
-import type { Cache } from '../shared/cache.js';
+import type { Cache } from '../../runtime/cache.js';
 import { ensureCreated } from '../shared/objects.js';
-import { describeStoreError, openStore, type BackupLocationContext } from './check.js';
+import { describeStoreError, openStore } from '../../storage/location-store.js';
+import type { BackupLocationContext } from './check.js';
 
 /** Records read and Backups written at once by one sync (`make bench`: sync). */
 const SYNC_CONCURRENCY = 8;

@@ -4,25 +4,25 @@
 // status and the clock alone and a run's Backup has a deterministic name, so a restart or a resync
 // at any moment neither repeats a run nor creates a Backup twice.
 
-import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
 import { API_VERSION, finalizers, labels, MANAGED_BY } from '../../api/constants.js';
 import type { Backup, BackupSchedule, BackupScheduleStatus } from '../../api/generated/types.js';
 import type { Event } from '../../api/kubernetes.js';
 import type { EventRecorder } from '../../observability/events.js';
-import type { ReconcileResult } from '../../runtime/controller.js';
-import { isNotFound, type KubeClient } from '../../runtime/kube-client.js';
+import type { Reconcile } from '../../runtime/controller.js';
+import type { ObjectClient } from '../../runtime/client.js';
+import { describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
-import type { Cache } from '../shared/cache.js';
-import { requeueFor } from '../shared/conditions.js';
+import type { Cache } from '../../runtime/cache.js';
+import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
+import { requeueFor, setCondition } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
-import { OwnWrites } from '../shared/own-writes.js';
 import { newestFirst, retentionOf, toPrune } from './retention.js';
 import { DEFAULT_TIME_ZONE, dueRun, parseCron, runBackupName, type Cron } from './schedule.js';
 import { invalidStatus, REASONS, scheduleStatus, type RunOutcome } from './status.js';
 
 export interface BackupScheduleContext {
-  client: KubeClient;
+  client: ObjectClient;
   cache: { schedules: Cache<BackupSchedule>; backups: Cache<Backup> };
   now(): Date;
 }
@@ -67,32 +67,42 @@ function lastHandled(schedule: BackupSchedule): Date {
   return new Date(Math.max(...times));
 }
 
-export class BackupScheduleReconciler {
-  private readonly ownWrites = new OwnWrites();
+/** The schedule's Ready condition while a step's error is retried: what failed, in its words. */
+export function statusAfterError(schedule: BackupSchedule, err: unknown, now: string): BackupScheduleStatus {
+  const status = schedule.status ?? {};
+  return {
+    ...status,
+    conditions: setCondition(
+      status.conditions,
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ProgressingWithRetry',
+        message: `running the schedule failed, retrying: ${describeError(err)}`,
+      },
+      now,
+    ),
+  };
+}
 
+class ScheduleSteps {
   constructor(
     private readonly ctx: BackupScheduleContext,
     private readonly events: EventRecorder,
     private readonly logger: Logger,
   ) {}
 
-  async reconcile(key: string): Promise<ReconcileResult | undefined> {
-    const schedule = this.ctx.cache.schedules.get(key);
-    if (this.ownWrites.behind(key, schedule) || schedule === undefined) return undefined;
-    if (schedule.metadata.deletionTimestamp !== undefined) return undefined;
+  async step(schedule: BackupSchedule): Promise<Next<BackupScheduleStatus>> {
+    const key = `${schedule.metadata.namespace ?? ''}/${schedule.metadata.name ?? ''}`;
     const now = this.ctx.now();
     const timeZone = schedule.spec.timeZone ?? DEFAULT_TIME_ZONE;
     const cron = parseCron(schedule.spec.schedule, timeZone, key);
     // A spec change wakes an invalid schedule: nothing to requeue for.
-    if ('invalid' in cron) {
-      await this.write(schedule, invalidStatus(schedule, cron.invalid, now.toISOString()));
-      return undefined;
-    }
+    if ('invalid' in cron) return { status: invalidStatus(schedule, cron.invalid, now.toISOString()) };
     const next = schedule.spec.suspend === true ? undefined : cron.after(now);
     if (schedule.spec.suspend !== true && next === undefined) {
       const problem = `spec.schedule "${schedule.spec.schedule}" has no run after ${now.toISOString()}`;
-      await this.write(schedule, invalidStatus(schedule, problem, now.toISOString()));
-      return undefined;
+      return { status: invalidStatus(schedule, problem, now.toISOString()) };
     }
     const backups = this.ctx.cache.backups.byIndex(BACKUPS_BY_SCHEDULE, key);
     await this.prune(schedule, backups, timeZone);
@@ -101,20 +111,17 @@ export class BackupScheduleReconciler {
     const active = outcome.kind === 'started' && isRunning(outcome.backup) ? outcome.backup : running;
     const completed = newestFirst(backups.filter((backup) => backup.status?.phase === 'Completed'))[0];
     const lastSuccessfulTime = completed?.status?.completionTime;
-    await this.write(
+    const status = scheduleStatus(
       schedule,
-      scheduleStatus(
-        schedule,
-        {
-          outcome,
-          ...(active === undefined ? {} : { active }),
-          ...(lastSuccessfulTime === undefined ? {} : { lastSuccessfulTime }),
-          ...(next === undefined ? {} : { next }),
-        },
-        now.toISOString(),
-      ),
+      {
+        outcome,
+        ...(active === undefined ? {} : { active }),
+        ...(lastSuccessfulTime === undefined ? {} : { lastSuccessfulTime }),
+        ...(next === undefined ? {} : { next }),
+      },
+      now.toISOString(),
     );
-    return next === undefined ? undefined : requeueFor(next.getTime() - now.getTime());
+    return { status, ...(next === undefined ? {} : requeueFor(next.getTime() - now.getTime())) };
   }
 
   /**
@@ -230,31 +237,13 @@ export class BackupScheduleReconciler {
     message: string,
     occurrence: string,
   ): void {
-    void this.events.record(
-      { ...schedule, apiVersion: API_VERSION, kind: 'BackupSchedule' },
-      type,
-      reason,
-      message,
-      occurrence,
-    );
+    void this.events.record(resources.backupSchedules, schedule, type, reason, message, occurrence);
   }
 
-  private async write(schedule: BackupSchedule, status: BackupScheduleStatus): Promise<void> {
-    const previous = schedule.status ?? {};
-    if (isDeepStrictEqual(status, previous)) return;
-    try {
-      this.ownWrites.wrote(
-        schedule,
-        await this.ctx.client.replace(resources.backupSchedules, { ...schedule, status }, 'status'),
-      );
-    } catch (err) {
-      // Deleted since the cache saw it (its Backups stay): nothing left to record.
-      if (isNotFound(err)) return;
-      throw err;
-    }
+  /** Per-run events are recorded where the run is decided; these two states have no run to tell. */
+  announce(schedule: BackupSchedule, previous: BackupScheduleStatus, status: BackupScheduleStatus): void {
     const reason = status.conditions?.find((condition) => condition.type === 'Ready')?.reason;
     const before = previous.conditions?.find((condition) => condition.type === 'Ready')?.reason;
-    // Per-run events are recorded where the run is decided; these two states have no run to tell.
     if (reason === before || (reason !== REASONS.invalid && reason !== REASONS.suspended)) return;
     this.logger.info(`schedule ${reason}`, {
       namespace: schedule.metadata.namespace,
@@ -269,4 +258,23 @@ export class BackupScheduleReconciler {
       `${reason}@${String(schedule.metadata.generation ?? 0)}`,
     );
   }
+}
+
+export function backupScheduleReconciler(
+  ctx: BackupScheduleContext,
+  events: EventRecorder,
+  logger: Logger,
+): Reconcile {
+  const steps = new ScheduleSteps(ctx, events, logger);
+  return statusReconciler<BackupSchedule, BackupScheduleStatus>({
+    resource: resources.backupSchedules,
+    client: ctx.client,
+    cache: ctx.cache.schedules,
+    logger,
+    step: (schedule) => steps.step(schedule),
+    errorStatus: (schedule, err) => statusAfterError(schedule, err, ctx.now().toISOString()),
+    announce: (schedule, previous, status) => {
+      steps.announce(schedule, previous, status);
+    },
+  });
 }

@@ -6,7 +6,7 @@ import { labels } from '../../api/constants.js';
 import type { Restore } from '../../api/generated/types.js';
 import type { KubeObject } from '../../api/kubernetes.js';
 import { adapterFor } from '../../dataservices/index.js';
-import type { KubeClient } from '../../runtime/kube-client.js';
+import type { ObjectClient } from '../../runtime/client.js';
 import { resources, type ResourceType } from '../../runtime/resources.js';
 
 export interface CleanupScope {
@@ -19,7 +19,7 @@ export interface CleanupScope {
  * Zero means the attempt left nothing behind.
  */
 export async function cleanUpAttempt(
-  client: KubeClient,
+  client: ObjectClient,
   restore: Restore,
   scope: CleanupScope,
 ): Promise<number> {

@@ -8,6 +8,7 @@ import type {
   BackupVolume,
   RestorabilityMatrix,
   Restore,
+  RestoreErrorCode,
   RestorePhase,
 } from '../../api/generated/types.js';
 import type {
@@ -21,8 +22,9 @@ import type {
 import type { DataServiceAdapter, VolumePlan } from '../../dataservices/adapter.js';
 import { adapterFor } from '../../dataservices/index.js';
 import type { Manifest } from '../../dataservices/manifest.js';
-import type { KubeClient } from '../../runtime/kube-client.js';
-import type { Cache } from '../shared/cache.js';
+import type { ObjectClient } from '../../runtime/client.js';
+import type { Cache } from '../../runtime/cache.js';
+import { backupKeyOf } from './indexes.js';
 import type { ConcurrencySlots } from './slots.js';
 
 export interface RestoreConfig {
@@ -30,6 +32,8 @@ export interface RestoreConfig {
   maxConcurrentRestores: number;
   /** Refuse data services the RestorabilityMatrix does not list. */
   strictRestorability: boolean;
+  /** How long a volume may keep failing to provision (the provisioner retries) before it fails. */
+  provisioningFailureGraceSeconds: number;
   /** How long each non-terminal phase may take before the restore fails with PhaseTimeout. */
   phaseTimeoutSeconds: Record<Exclude<RestorePhase, 'Successful' | 'Failed'>, number>;
 }
@@ -47,33 +51,13 @@ export interface RestoreCaches {
 }
 
 export interface RestoreContext {
-  client: KubeClient;
+  client: ObjectClient;
   cache: RestoreCaches;
   config: RestoreConfig;
   slots: ConcurrencySlots;
   /** The operator's namespace, where backup locations' credentials are read. */
   namespace: string;
   now(): Date;
-}
-
-/** Index names the caches are built with. */
-export const indexes = {
-  /** Objects by their snapback.dev/restore-attempt label. */
-  attempt: 'attempt',
-  /** Events by involved object "namespace/name". */
-  involvedObject: 'involvedObject',
-  /** Restores by the "namespace/name" of the Backup they read. */
-  backup: 'backup',
-  /** Restores by status.phase ("" before the first): who waits and who runs, without a scan. */
-  phase: 'phase',
-} as const;
-
-export const phaseOf = (restore: Restore): string[] => [restore.status?.phase ?? ''];
-
-export function backupKeyOf(restore: Restore): { namespace: string; name: string } {
-  const source = restore.spec.source;
-  if (source.backupRef !== undefined) return source.backupRef;
-  return { namespace: restore.metadata.namespace ?? '', name: source.backupName ?? '' };
 }
 
 /** The labels every object of a restore attempt carries: cleanup and listing select on them. */
@@ -107,19 +91,34 @@ export interface RestorePlan {
   volumes: PlannedVolume[];
 }
 
+/** Why there can be no plan: one error code per cause, whatever the phase that finds it. */
+export interface PlanProblem {
+  problem: string;
+  errorCode: RestoreErrorCode;
+}
+
 /** Either the plan, or why there can be none (for a Failed outcome). */
-export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan | { problem: string } {
+export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan | PlanProblem {
   const ref = restore.status?.backup ?? backupKeyOf(restore);
   const backup = ctx.cache.backups.get(`${ref.namespace ?? ''}/${ref.name ?? ''}`);
-  if (backup === undefined)
-    return { problem: `Backup ${ref.namespace ?? ''}/${ref.name ?? ''} no longer exists` };
+  if (backup === undefined) {
+    return {
+      errorCode: 'BackupNotFound',
+      problem: `Backup ${ref.namespace ?? ''}/${ref.name ?? ''} no longer exists`,
+    };
+  }
   const status = backup.status ?? {};
   const manifest = status.manifest as Manifest | undefined;
-  if (manifest === undefined)
-    return { problem: `Backup ${backup.metadata.name ?? ''} records no deployment manifest` };
+  if (manifest === undefined) {
+    return {
+      errorCode: 'IncompatibleBackup',
+      problem: `Backup ${backup.metadata.name ?? ''} records no deployment manifest`,
+    };
+  }
   const adapter = adapterFor(manifest.kind);
   if (adapter === undefined) {
     return {
+      errorCode: 'IncompatibleBackup',
       problem: `deployments of kind ${manifest.kind ?? '(none)'} cannot be restored by this operator`,
     };
   }

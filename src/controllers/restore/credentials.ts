@@ -8,9 +8,9 @@ import { API_VERSION, labels, MANAGED_BY } from '../../api/constants.js';
 import type { Backup, Restore } from '../../api/generated/types.js';
 import type { Secret } from '../../api/kubernetes.js';
 import { boundedName, shortHash } from '../../naming.js';
-import { ApiError, isAlreadyExists } from '../../runtime/kube-client.js';
+import { errorMessage, isAlreadyExists, isTerminal } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
-import { CREDENTIAL_KEYS, SESSION_TOKEN_KEY } from '../backuplocation/check.js';
+import { CREDENTIAL_KEYS, SESSION_TOKEN_KEY } from '../../storage/location-store.js';
 import type { RestoreContext } from './context.js';
 
 /** The copy's name: one per Restore, stable across attempts and restarts. */
@@ -85,13 +85,15 @@ export async function syncCredentials(
   return created;
 }
 
-/** `call`'s result, or a failure naming what was refused when the API server says no (403, 422, ...). */
+/**
+ * `call`'s result, or a failure naming what was refused when the API server says no for good (403,
+ * 422, ...). Throttling, conflicts and timeouts (429, 409, 408) are thrown, to be retried.
+ */
 async function attempt<T>(what: string, call: () => Promise<T>): Promise<T | { failed: string }> {
   try {
     return await call();
   } catch (err) {
-    if (err instanceof ApiError && err.statusCode >= 400 && err.statusCode < 500)
-      return { failed: `${what}: ${err.message}.` };
+    if (isTerminal(err)) return { failed: `${what}: ${errorMessage(err)}.` };
     throw err;
   }
 }

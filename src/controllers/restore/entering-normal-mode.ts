@@ -2,12 +2,14 @@
 // switch the deployment to normal mode, then wait until it is healthy.
 
 import type { Restore } from '../../api/generated/types.js';
-import { planRestore, restoredDeployment, type RestoreContext } from './context.js';
+import { restoredDeployment, type RestoreContext, type RestorePlan } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
-export async function enteringNormalMode(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
-  const plan = planRestore(ctx, restore);
-  if ('problem' in plan) return fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`);
+export async function enteringNormalMode(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+): Promise<StepOutcome> {
   const namespace = restore.metadata.namespace ?? '';
   const deployment = await restoredDeployment(ctx, restore, plan);
   if (deployment === undefined) {

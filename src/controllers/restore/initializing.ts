@@ -4,7 +4,8 @@
 import { BACKUP_FORMAT_CAPABILITIES, DEFAULT_MATRIX_NAME } from '../../api/constants.js';
 import type { Restore } from '../../api/generated/types.js';
 import { evaluateRestorability } from '../../dataservices/capabilities.js';
-import { backupKeyOf, planRestore, type RestoreContext } from './context.js';
+import { planRestore, type RestoreContext } from './context.js';
+import { backupKeyOf } from './indexes.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 import { resources } from '../../runtime/resources.js';
 

@@ -4,15 +4,17 @@ import { labels } from '../../api/constants.js';
 import type { Restore } from '../../api/generated/types.js';
 import type { KubeObject } from '../../api/kubernetes.js';
 import { resources } from '../../runtime/resources.js';
-import { planRestore, type RestoreContext } from './context.js';
+import type { RestoreContext, RestorePlan } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 const ownedByAttempt = (object: KubeObject, attempt: string | undefined): boolean =>
   object.metadata.labels?.[labels.restoreAttempt] === attempt;
 
-export async function pending(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
-  const plan = planRestore(ctx, restore);
-  if ('problem' in plan) return fail('BackupNotCompleted', `${plan.problem}; the restore cannot go on.`);
+export async function pending(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+): Promise<StepOutcome> {
   const namespace = restore.metadata.namespace ?? '';
   const attempt = restore.status?.customResourceName;
 

@@ -1,18 +1,19 @@
-// The Restore reconciler: one named step per phase (see the phase files beside this one).
-// Each reconcile reads the restore from the cache, takes the one step its phase calls for, and
+// The Restore reconciler: one named step per phase (see the phase files beside this one), run in
+// the shared status-reconciler shell. Each reconcile takes the one step the phase calls for and
 // writes status once. Status is the only record of progress, so a restarted operator resumes
 // exactly where the last one stopped.
 
-import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
-import { API_VERSION, finalizers } from '../../api/constants.js';
-import type { Restore, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
+import { finalizers } from '../../api/constants.js';
+import type { Restore, RestoreErrorCode, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
-import type { ReconcileResult } from '../../runtime/controller.js';
+import type { Reconcile } from '../../runtime/controller.js';
+import { describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
+import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { requeueFor } from '../shared/conditions.js';
 import { cleanUpAttempt } from './cleanup.js';
-import type { RestoreContext } from './context.js';
+import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
 import { enteringNormalMode } from './entering-normal-mode.js';
 import { initializing } from './initializing.js';
 import { fail, wait, type StepOutcome } from './outcome.js';
@@ -22,14 +23,13 @@ import { restoringDeploymentCR } from './restoring-deployment-cr.js';
 import { restoringDeployment } from './restoring-deployment.js';
 import { applyOutcome, newAttempt, phaseEnteredAt } from './status.js';
 import { isTerminal } from './transitions.js';
-import { setFinalizer } from '../shared/objects.js';
-import { OwnWrites } from '../shared/own-writes.js';
 
 type ActivePhase = Exclude<RestorePhase, 'Successful' | 'Failed'>;
-type PhaseStep = (ctx: RestoreContext, restore: Restore) => Promise<StepOutcome>;
+type PlannedPhase = Exclude<ActivePhase, 'Initializing'>;
+type PlannedStep = (ctx: RestoreContext, restore: Restore, plan: RestorePlan) => Promise<StepOutcome>;
 
-const STEPS: Record<ActivePhase, PhaseStep> = {
-  Initializing: initializing,
+/** After Initializing every step works from the plan, computed once per reconcile. */
+const STEPS: Record<PlannedPhase, PlannedStep> = {
   Pending: pending,
   RestoringCloudSnap: restoringCloudSnap,
   RestoringDataServiceDeploymentCR: restoringDeploymentCR,
@@ -37,166 +37,176 @@ const STEPS: Record<ActivePhase, PhaseStep> = {
   DataServiceDeploymentEnteringNormalMode: enteringNormalMode,
 };
 
+/** The code a phase fails with when the API server refuses its work for good (403, 422, ...). */
+const REFUSED: Record<ActivePhase, RestoreErrorCode> = {
+  Initializing: 'RestoreInternalError',
+  Pending: 'RestoreInternalError',
+  RestoringCloudSnap: 'CloudSnapRestoreFailed',
+  RestoringDataServiceDeploymentCR: 'DataServiceDeploymentRestoreFailed',
+  RestoringDataServiceDeployment: 'DataServiceDeploymentRestoreFailed',
+  DataServiceDeploymentEnteringNormalMode: 'DataServiceDeploymentRestoreFailed',
+};
+
 /** How often a restore waiting on deletions looks again if no watch event arrives first. */
 const CLEANUP_RECHECK_MS = 5_000;
+
+const RETRY_HINT = 'Fix the cause, then change spec.recreateToken to try again.';
 
 export interface RestoreObserver {
   /** A phase ended after `seconds` (the phase duration histogram). */
   phaseFinished(phase: RestorePhase, seconds: number): void;
 }
 
-export class RestoreReconciler {
-  private readonly ownWrites = new OwnWrites();
+const progressOf = (status: RestoreStatus): string =>
+  status.conditions?.find((condition) => condition.type === 'Progressing')?.message ?? '';
 
-  constructor(
-    private readonly ctx: RestoreContext,
-    private readonly events: EventRecorder,
-    private readonly logger: Logger,
-    private readonly observer: RestoreObserver,
-  ) {}
+export function restoreReconciler(
+  ctx: RestoreContext,
+  events: EventRecorder,
+  logger: Logger,
+  observer: RestoreObserver,
+): Reconcile {
+  const now = (): string => ctx.now().toISOString();
 
-  async reconcile(key: string): Promise<ReconcileResult | undefined> {
-    const restore = this.ctx.cache.restores.get(key);
-    if (this.ownWrites.behind(key, restore) || restore === undefined) return undefined;
-    if (restore.metadata.deletionTimestamp !== undefined) return this.finalize(restore);
-    if (!(restore.metadata.finalizers ?? []).includes(finalizers.restore)) {
-      this.ownWrites.wrote(
-        restore,
-        await setFinalizer(this.ctx.client, resources.restores, restore, finalizers.restore, true),
-      );
-      return undefined;
-    }
-    const status = restore.status ?? {};
-    if (status.phase === undefined) {
-      await this.startAttempt(restore, 1);
-      return undefined;
-    }
-    if (isTerminal(status.phase)) return this.terminal(restore, status);
-
-    const phase = status.phase as ActivePhase;
-    const timedOut = this.timeout(status, phase);
-    const outcome = timedOut ?? (await STEPS[phase](this.ctx, restore));
-    await this.apply(restore, outcome);
-    if (outcome.type !== 'wait') return undefined;
-    return requeueFor(Math.min(outcome.requeueAfterMs ?? Infinity, this.untilDeadline(status, phase)));
-  }
-
-  private timeout(status: RestoreStatus, phase: ActivePhase): StepOutcome | undefined {
-    if (this.untilDeadline(status, phase) > 0) return undefined;
-    const limit = this.ctx.config.phaseTimeoutSeconds[phase];
-    const progressing = status.conditions?.find((condition) => condition.type === 'Progressing')?.message;
-    return fail(
-      'PhaseTimeout',
-      `phase ${phase} did not finish within ${limit}s${progressing === undefined || progressing === '' ? '' : ` (last: ${progressing})`}. Fix the cause, then change spec.recreateToken to try again.`,
-    );
-  }
-
-  private untilDeadline(status: RestoreStatus, phase: ActivePhase): number {
+  const untilDeadline = (status: RestoreStatus, phase: ActivePhase): number => {
     const enteredAt = Date.parse(phaseEnteredAt(status) ?? status.startedAt ?? '');
     if (Number.isNaN(enteredAt)) return Infinity;
-    return enteredAt + this.ctx.config.phaseTimeoutSeconds[phase] * 1000 - this.ctx.now().getTime();
-  }
+    return enteredAt + ctx.config.phaseTimeoutSeconds[phase] * 1000 - ctx.now().getTime();
+  };
 
-  private async apply(restore: Restore, outcome: StepOutcome): Promise<void> {
-    const current = restore.status ?? {};
-    const now = this.ctx.now().toISOString();
-    const next = applyOutcome(current, outcome, now, restore.metadata.generation);
-    if (isDeepStrictEqual(next, current)) return;
-    await this.writeStatus(restore, next);
-    if (next.phase !== current.phase && current.phase !== undefined && next.phase !== undefined) {
-      this.phaseChanged(restore, current, next);
-    }
-  }
-
-  private phaseChanged(restore: Restore, from: RestoreStatus, to: RestoreStatus): void {
-    const previous = from.phase ?? 'Initializing';
-    const entered = Date.parse(phaseEnteredAt(from) ?? '');
-    if (!Number.isNaN(entered))
-      this.observer.phaseFinished(previous, (this.ctx.now().getTime() - entered) / 1000);
-    const failed = to.phase === 'Failed';
-    const message = failed
-      ? (to.errorMessage ?? '')
-      : (to.conditions?.find((c) => c.type === 'Progressing')?.message ?? '');
-    this.logger.info(`phase ${previous} -> ${to.phase ?? ''}`, {
-      namespace: restore.metadata.namespace,
-      name: restore.metadata.name,
-      phase: to.phase,
-      attempt: to.attempt,
-      ...(failed ? { errorCode: to.errorCode, errorMessage: to.errorMessage } : {}),
-    });
-    void this.events.record(
-      { ...restore, apiVersion: API_VERSION, kind: 'Restore' },
-      failed ? 'Warning' : 'Normal',
-      failed ? (to.errorCode ?? 'Failed') : (to.phase ?? ''),
-      message,
-      `${to.customResourceName ?? ''}/${to.phase ?? ''}`,
+  const timedOut = (status: RestoreStatus, phase: ActivePhase, last: string): StepOutcome =>
+    fail(
+      'PhaseTimeout',
+      `phase ${phase} did not finish within ${ctx.config.phaseTimeoutSeconds[phase]}s${last === '' ? '' : ` (last: ${last})`}. ${RETRY_HINT}`,
     );
-  }
 
-  private async startAttempt(restore: Restore, attempt: number): Promise<void> {
-    const status = newAttempt(restore, attempt, this.ctx.now().toISOString());
-    await this.writeStatus(restore, status);
-    this.logger.info(`attempt ${attempt} started as ${status.customResourceName ?? ''}`, {
-      namespace: restore.metadata.namespace,
-      name: restore.metadata.name,
-      phase: status.phase,
-      attempt,
-    });
-    void this.events.record(
-      { ...restore, apiVersion: API_VERSION, kind: 'Restore' },
-      'Normal',
-      'Initializing',
-      `attempt ${attempt} started; its objects are named after ${status.customResourceName ?? ''}`,
-      `${status.customResourceName ?? ''}/Initializing`,
-    );
-  }
+  const outcomeOf = async (restore: Restore, phase: ActivePhase): Promise<StepOutcome> => {
+    if (phase === 'Initializing') return initializing(ctx, restore);
+    const plan = planRestore(ctx, restore);
+    if ('problem' in plan) return fail(plan.errorCode, `${plan.problem}; the restore cannot go on.`);
+    return STEPS[phase](ctx, restore, plan);
+  };
+
+  /**
+   * One step of an active phase. The world is looked at first and the deadline judged after: work
+   * that finished while the operator was down is taken, not failed for the time it took.
+   */
+  const active = async (restore: Restore, status: RestoreStatus, phase: ActivePhase) => {
+    let outcome = await outcomeOf(restore, phase);
+    const left = untilDeadline(status, phase);
+    if (outcome.type === 'wait' && left <= 0) outcome = timedOut(status, phase, outcome.message);
+    const next = applyOutcome(status, outcome, now(), restore.metadata.generation);
+    if (outcome.type !== 'wait') return { status: next };
+    return { status: next, ...requeueFor(Math.min(outcome.requeueAfterMs ?? Infinity, left)) };
+  };
 
   /** Successful and Failed restores rest, unless a Failed one is asked to try again. */
-  private async terminal(restore: Restore, status: RestoreStatus): Promise<ReconcileResult | undefined> {
+  const terminal = async (restore: Restore, status: RestoreStatus): Promise<Next<RestoreStatus>> => {
     const token = restore.spec.recreateToken;
     if (status.phase !== 'Failed' || token === undefined || token === status.observedRecreateToken) {
       // A spec change that starts nothing (a new token on a Successful restore) is still
       // acknowledged, so observedGeneration tells the user it was seen.
       const generation = restore.metadata.generation;
-      if (generation !== undefined && status.observedGeneration !== generation) {
-        await this.writeStatus(restore, { ...status, observedGeneration: generation });
-      }
-      return undefined;
+      return generation === undefined ? {} : { status: { ...status, observedGeneration: generation } };
     }
-    const remaining = await cleanUpAttempt(this.ctx.client, restore, { includeDeployment: true });
+    const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment: true });
     if (remaining > 0) {
-      await this.apply(
-        restore,
-        wait(
-          'CleaningUpFailedAttempt',
-          `removing ${remaining} object(s) the failed attempt created before trying again`,
+      const message = `removing ${remaining} object(s) the failed attempt created before trying again`;
+      return {
+        status: applyOutcome(
+          status,
+          wait('CleaningUpFailedAttempt', message),
+          now(),
+          restore.metadata.generation,
         ),
-      );
-      return { requeueAfterMs: CLEANUP_RECHECK_MS };
+        requeueAfterMs: CLEANUP_RECHECK_MS,
+      };
     }
-    await this.startAttempt(restore, (status.attempt ?? 1) + 1);
-    return undefined;
-  }
+    return { status: newAttempt(restore, (status.attempt ?? 1) + 1, now()) };
+  };
+
+  const step = async (restore: Restore): Promise<Next<RestoreStatus>> => {
+    const status = restore.status ?? {};
+    if (status.phase === undefined) return { status: newAttempt(restore, 1, now()) };
+    if (isTerminal(status.phase)) return terminal(restore, status);
+    return active(restore, status, status.phase as ActivePhase);
+  };
 
   /**
-   * A deleted Restore stops and removes what its attempt created; after a success it removes only
-   * its own scaffolding: the restored deployment and PVCs belong to the user.
+   * A step that threw: refused for good, the phase fails naming the refusal; anything else is
+   * retried with backoff, shown in the Progressing condition, until the phase's deadline.
    */
-  private async finalize(restore: Restore): Promise<ReconcileResult | undefined> {
-    const held = restore.metadata.finalizers ?? [];
-    if (!held.includes(finalizers.restore)) return undefined;
-    const includeDeployment = restore.status?.phase !== 'Successful';
-    const remaining = await cleanUpAttempt(this.ctx.client, restore, { includeDeployment });
-    if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
-    await setFinalizer(this.ctx.client, resources.restores, restore, finalizers.restore, false);
-    return undefined;
-  }
+  const errorStatus = (restore: Restore, err: unknown, refused: boolean): RestoreStatus | undefined => {
+    const status = restore.status ?? {};
+    if (status.phase === undefined || isTerminal(status.phase)) return undefined;
+    const phase = status.phase as ActivePhase;
+    const cause = describeError(err);
+    const outcome = refused
+      ? fail(REFUSED[phase], `the API server refused a request of phase ${phase}: ${cause}. ${RETRY_HINT}`)
+      : untilDeadline(status, phase) <= 0
+        ? timedOut(status, phase, `retrying after ${cause}`)
+        : wait('ProgressingWithRetry', `retrying after an error: ${cause}`);
+    return applyOutcome(status, outcome, now(), restore.metadata.generation);
+  };
 
-  /** Replaces the status subresource; the resourceVersion makes a stale write fail with 409. */
-  private async writeStatus(restore: Restore, status: RestoreStatus): Promise<void> {
-    this.ownWrites.wrote(
+  const announce = (restore: Restore, from: RestoreStatus, to: RestoreStatus): void => {
+    const fields = { namespace: restore.metadata.namespace, name: restore.metadata.name };
+    if (to.attempt !== from.attempt) {
+      const attempt = to.attempt ?? 1;
+      logger.info(`attempt ${attempt} started as ${to.customResourceName ?? ''}`, {
+        ...fields,
+        phase: to.phase,
+        attempt,
+      });
+      void events.record(
+        resources.restores,
+        restore,
+        'Normal',
+        'Initializing',
+        `attempt ${attempt} started; its objects are named after ${to.customResourceName ?? ''}`,
+        `${to.customResourceName ?? ''}/Initializing`,
+      );
+      return;
+    }
+    if (to.phase === from.phase || from.phase === undefined || to.phase === undefined) return;
+    const entered = Date.parse(phaseEnteredAt(from) ?? '');
+    if (!Number.isNaN(entered)) observer.phaseFinished(from.phase, (ctx.now().getTime() - entered) / 1000);
+    const failed = to.phase === 'Failed';
+    logger.info(`phase ${from.phase} -> ${to.phase}`, {
+      ...fields,
+      phase: to.phase,
+      attempt: to.attempt,
+      ...(failed ? { errorCode: to.errorCode, errorMessage: to.errorMessage } : {}),
+    });
+    void events.record(
+      resources.restores,
       restore,
-      await this.ctx.client.replace(resources.restores, { ...restore, status }, 'status'),
+      failed ? 'Warning' : 'Normal',
+      failed ? (to.errorCode ?? 'Failed') : to.phase,
+      failed ? (to.errorMessage ?? '') : progressOf(to),
+      `${to.customResourceName ?? ''}/${to.phase}`,
     );
-  }
+  };
+
+  return statusReconciler<Restore, RestoreStatus>({
+    resource: resources.restores,
+    client: ctx.client,
+    cache: ctx.cache.restores,
+    logger,
+    finalizer: {
+      name: finalizers.restore,
+      /**
+       * A deleted Restore stops and removes what its attempt created; after a success it removes
+       * only its own scaffolding: the restored deployment and PVCs belong to the user.
+       */
+      finalize: async (restore) => {
+        const includeDeployment = restore.status?.phase !== 'Successful';
+        const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment });
+        return remaining > 0 ? { done: false, requeueAfterMs: CLEANUP_RECHECK_MS } : { done: true };
+      },
+    },
+    step,
+    errorStatus,
+    announce,
+  });
 }

@@ -6,7 +6,6 @@
 
 import { annotations } from '../../api/constants.js';
 import type { Restore, VolumeRestoreStatus } from '../../api/generated/types.js';
-import type { PersistentVolumeClaim } from '../../api/kubernetes.js';
 import { childName } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
 import {
@@ -15,25 +14,27 @@ import {
   snapshotOfContent,
   snapshotState,
 } from '../../storage/snapshots.js';
+import { provisioningVerdict } from '../../storage/provisioning.js';
 import { ensureCreated } from '../shared/objects.js';
 import {
   attemptLabels,
-  indexes,
-  planRestore,
   scaffoldingLabels,
   type PlannedVolume,
   type RestoreContext,
   type RestorePlan,
 } from './context.js';
 import { syncCredentials } from './credentials.js';
+import { indexes } from './indexes.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
-type VolumeProgress = VolumeRestoreStatus | { failed: string };
+/** A volume's status, and when to look again if no event comes first (a grace period ending). */
+type VolumeProgress = (VolumeRestoreStatus & { recheckAt?: number }) | { failed: string };
 
-export async function restoringCloudSnap(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
-  const plan = planRestore(ctx, restore);
-  if ('problem' in plan)
-    return fail('CloudSnapRestoreFailed', `${plan.problem}; the volumes cannot be restored.`);
+export async function restoringCloudSnap(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+): Promise<StepOutcome> {
   if (plan.backup.spec.syncedFrom !== undefined && restore.status?.backupCredentialsSecret === undefined) {
     const copied = await syncCredentials(ctx, restore, plan.backup);
     if ('failed' in copied) return fail('FailedBackupCredentialSync', copied.failed);
@@ -44,6 +45,7 @@ export async function restoringCloudSnap(ctx: RestoreContext, restore: Restore):
     );
   }
   const volumes: VolumeRestoreStatus[] = [];
+  let recheckAt = Infinity;
   for (const volume of plan.volumes) {
     const progress = await restoreVolume(ctx, restore, plan, volume);
     if ('failed' in progress) {
@@ -51,7 +53,9 @@ export async function restoringCloudSnap(ctx: RestoreContext, restore: Restore):
         volumes: markFailed(restore, volume, progress.failed),
       });
     }
-    volumes.push(progress);
+    const { recheckAt: at, ...status } = progress;
+    recheckAt = Math.min(recheckAt, at ?? Infinity);
+    volumes.push(status);
   }
   const bound = volumes.filter((volume) => volume.phase === 'Bound').length;
   if (bound === volumes.length) {
@@ -59,7 +63,8 @@ export async function restoringCloudSnap(ctx: RestoreContext, restore: Restore):
       volumes,
     });
   }
-  return wait('RestoringVolumes', `${bound}/${volumes.length} volume(s) bound`, { volumes });
+  const recheck = Number.isFinite(recheckAt) ? Math.max(0, recheckAt - ctx.now().getTime()) : undefined;
+  return wait('RestoringVolumes', `${bound}/${volumes.length} volume(s) bound`, { volumes }, recheck);
 }
 
 async function restoreVolume(
@@ -99,10 +104,23 @@ async function restoreVolume(
     return { ...base, phase: 'Restoring', reason: 'volume requested from the snapshot' };
   }
   if (claim.status?.phase === 'Bound') return { ...base, phase: 'Bound' };
-  const failure = provisioningFailure(ctx, claim);
-  if (failure !== undefined) {
+  const verdict = provisioningVerdict(
+    ctx.cache.events.byIndex(indexes.involvedObject, `${namespace}/${volume.pvcName}`),
+    claim.metadata.uid ?? '',
+    ctx.now(),
+    ctx.config.provisioningFailureGraceSeconds * 1000,
+  );
+  const from = `volume ${volume.pvcName} could not be restored from snapshot ${volume.source.cloudSnapId ?? ''}`;
+  if (verdict.kind === 'failed') return { failed: `${from}: ${verdict.message}` };
+  if (verdict.kind === 'retrying') {
+    const until =
+      verdict.giveUpAt === undefined ? '' : `; the restore fails at ${verdict.giveUpAt} unless it succeeds`;
     return {
-      failed: `volume ${volume.pvcName} could not be restored from snapshot ${volume.source.cloudSnapId ?? ''}: ${failure}`,
+      ...base,
+      phase: 'Restoring',
+      reason: `provisioning failed, the provisioner retries: ${verdict.message}${until}`,
+      // The grace period ends without an event: look again then.
+      ...(verdict.giveUpAt === undefined ? {} : { recheckAt: Date.parse(verdict.giveUpAt) }),
     };
   }
   return { ...base, phase: 'Restoring', reason: 'waiting for the volume to be provisioned and bound' };
@@ -161,24 +179,17 @@ async function snapshotInNamespace(
     return { ready: false, waiting: `snapshot ${handle} is being imported into ${namespace}` };
   }
   const state = snapshotState(snapshot, content);
-  if (state.error !== undefined)
-    return { failed: `snapshot ${handle} could not be imported: ${state.error}` };
-  if (!state.ready) return { ready: false, waiting: `waiting for imported snapshot ${name} to be ready` };
+  // The snapshot controller retries and clears status.error on success: progress, not failure.
+  if (!state.ready) {
+    return {
+      ready: false,
+      waiting:
+        state.error === undefined
+          ? `waiting for imported snapshot ${name} to be ready`
+          : `imported snapshot ${name} is not ready; the snapshotter retries after: ${state.error}`,
+    };
+  }
   return { ready: true, snapshotName: name };
-}
-
-/** The provisioner's latest ProvisioningFailed event for this very claim, if any. */
-function provisioningFailure(ctx: RestoreContext, claim: PersistentVolumeClaim): string | undefined {
-  const key = `${claim.metadata.namespace ?? ''}/${claim.metadata.name ?? ''}`;
-  const failures = ctx.cache.events
-    .byIndex(indexes.involvedObject, key)
-    .filter(
-      (event) =>
-        event.type === 'Warning' &&
-        event.reason === 'ProvisioningFailed' &&
-        event.involvedObject.uid === claim.metadata.uid,
-    );
-  return failures.at(-1)?.message;
 }
 
 function markFailed(restore: Restore, volume: PlannedVolume, reason: string): VolumeRestoreStatus[] {

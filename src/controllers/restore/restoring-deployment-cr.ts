@@ -2,14 +2,16 @@
 // from the backup, rewritten (name, namespace, scheduling, restore mode), is created.
 
 import type { Restore } from '../../api/generated/types.js';
-import { ApiError } from '../../runtime/kube-client.js';
+import { errorMessage, isInvalid } from '../../runtime/errors.js';
 import { ensureCreated } from '../shared/objects.js';
-import { attemptLabels, planRestore, type RestoreContext } from './context.js';
+import { attemptLabels, type RestoreContext, type RestorePlan } from './context.js';
 import { advance, fail, type StepOutcome } from './outcome.js';
 
-export async function restoringDeploymentCR(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
-  const plan = planRestore(ctx, restore);
-  if ('problem' in plan) return fail('DataServiceDeploymentRestoreFailed', `${plan.problem}.`);
+export async function restoringDeploymentCR(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+): Promise<StepOutcome> {
   const namespace = restore.metadata.namespace ?? '';
   const scheduling = restore.spec.podSchedulingConfig;
   const deployment = plan.adapter.render(plan.manifest, {
@@ -33,10 +35,10 @@ export async function restoringDeploymentCR(ctx: RestoreContext, restore: Restor
       { destination: { ...destination, deploymentUid: result.object.metadata.uid ?? '' } },
     );
   } catch (err) {
-    if (err instanceof ApiError && (err.statusCode === 422 || err.statusCode === 400)) {
+    if (isInvalid(err)) {
       return fail(
         'DataServiceDeploymentRestoreFailed',
-        `the API server rejected the restored ${plan.adapter.kind}: ${err.message}. Fix spec.podSchedulingConfig (or the backed-up manifest's problem) in a new Restore.`,
+        `the API server rejected the restored ${plan.adapter.kind}: ${errorMessage(err)}. Fix spec.podSchedulingConfig (or the backed-up manifest's problem) in a new Restore.`,
       );
     }
     throw err;

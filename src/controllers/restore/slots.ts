@@ -3,8 +3,8 @@
 // showing the new phase, so two workers cannot both take the last slot.
 
 import type { Restore } from '../../api/generated/types.js';
-import type { Cache } from '../shared/cache.js';
-import { indexes } from './context.js';
+import type { Cache } from '../../runtime/cache.js';
+import { indexes } from './indexes.js';
 import { ACTIVE_PHASES } from './transitions.js';
 
 const GRANT_TTL_MS = 60_000;

@@ -1,6 +1,7 @@
 import { labels } from '../../api/constants.js';
 import type { KubeObject } from '../../api/kubernetes.js';
-import { isAlreadyExists, type KubeClient } from '../../runtime/kube-client.js';
+import type { ObjectClient } from '../../runtime/client.js';
+import { isAlreadyExists } from '../../runtime/errors.js';
 import type { ResourceType } from '../../runtime/resources.js';
 
 export type EnsureResult<T> = { outcome: 'created' | 'found'; object: T } | { outcome: 'taken'; object: T };
@@ -10,7 +11,7 @@ export type EnsureResult<T> = { outcome: 'created' | 'found'; object: T } | { ou
  * the same value of `ownerLabel` (a restart repeating a step), otherwise the name is taken.
  */
 export async function ensureCreated<T extends KubeObject>(
-  client: KubeClient,
+  client: ObjectClient,
   rt: ResourceType<T>,
   object: T,
   ownerLabel: string = labels.restoreAttempt,
@@ -25,25 +26,4 @@ export async function ensureCreated<T extends KubeObject>(
     throw new Error(`${rt.kind} ${object.metadata.name ?? ''} vanished while being created`);
   const ours = existing.metadata.labels?.[ownerLabel] === object.metadata.labels?.[ownerLabel];
   return { outcome: ours ? 'found' : 'taken', object: existing };
-}
-
-/**
- * Adds (`add: true`) or removes one finalizer with a merge patch conditional on the object's
- * resourceVersion: a list changed by someone else since it was read fails with 409, not lost.
- */
-export async function setFinalizer<T extends KubeObject>(
-  client: KubeClient,
-  rt: ResourceType<T>,
-  object: T,
-  finalizer: string,
-  add: boolean,
-): Promise<T> {
-  const held = object.metadata.finalizers ?? [];
-  const list = add ? [...held, finalizer] : held.filter((name) => name !== finalizer);
-  return client.mergePatch(
-    rt,
-    object.metadata.name ?? '',
-    { metadata: { finalizers: list, resourceVersion: object.metadata.resourceVersion } },
-    { namespace: object.metadata.namespace ?? '' },
-  );
 }

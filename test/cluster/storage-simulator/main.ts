@@ -13,7 +13,8 @@ import { createLogger, type Logger, type LogLevel } from '../../../src/observabi
 import { createMetrics } from '../../../src/observability/metrics.js';
 import type { DependencyWatch } from '../../../src/runtime/controller.js';
 import { objectKey, type Informer } from '../../../src/runtime/informer.js';
-import { ApiError, KubeClient } from '../../../src/runtime/kube-client.js';
+import { KubeClient } from '../../../src/runtime/kube-client.js';
+import { ApiError } from '../../../src/runtime/errors.js';
 import { Manager } from '../../../src/runtime/manager.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { ensureClasses } from './classes.js';

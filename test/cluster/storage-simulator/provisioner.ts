@@ -8,7 +8,8 @@ import type {
   VolumeSnapshotContent,
 } from '../../../src/api/kubernetes.js';
 import type { EventRecorder } from '../../../src/observability/events.js';
-import { isAlreadyExists, type KubeClient } from '../../../src/runtime/kube-client.js';
+import { type KubeClient } from '../../../src/runtime/kube-client.js';
+import { isAlreadyExists } from '../../../src/runtime/errors.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { DRIVER, KUBE, SIM } from './constants.js';
 import {
@@ -38,12 +39,6 @@ export interface ProvisionerDeps {
   log: Log;
   now: () => number;
 }
-
-const withKind = <T extends PersistentVolumeClaim | PersistentVolume>(object: T, kind: string): T => ({
-  ...object,
-  apiVersion: 'v1',
-  kind,
-});
 
 export class Provisioner {
   constructor(private readonly deps: ProvisionerDeps) {}
@@ -77,7 +72,8 @@ export class Provisioner {
         const message = `failed to provision volume with StorageClass "${className ?? ''}": ${action.message}`;
         log.warn('claim: provisioning failed', { ...fields, message, retry: action.retry });
         await this.deps.events.record(
-          withKind(claim, 'PersistentVolumeClaim'),
+          resources.persistentVolumeClaims,
+          claim,
           'Warning',
           'ProvisioningFailed',
           message,
@@ -86,9 +82,9 @@ export class Provisioner {
         return action.retry ? { requeueAfterMs: SOURCE_RETRY_MS } : {};
       }
       case 'provision': {
-        const target = withKind(claim, 'PersistentVolumeClaim');
         await this.deps.events.record(
-          target,
+          resources.persistentVolumeClaims,
+          claim,
           'Normal',
           'Provisioning',
           `External provisioner is provisioning volume for claim "${key}"`,
@@ -108,7 +104,8 @@ export class Provisioner {
           restoredFrom: action.volume.metadata.annotations?.[SIM.restoredFrom],
         });
         await this.deps.events.record(
-          target,
+          resources.persistentVolumeClaims,
+          claim,
           'Normal',
           'ProvisioningSucceeded',
           `Successfully provisioned volume ${name}`,

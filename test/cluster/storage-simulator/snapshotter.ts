@@ -97,7 +97,8 @@ export class Snapshotter {
         });
         log.warn('content: failed', { ...fields, message: action.message });
         await this.deps.events.record(
-          { ...content, apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshotContent' },
+          resources.volumeSnapshotContents,
+          content,
           'Warning',
           action.reason,
           action.message,

@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import type { BackupLocation } from '../../../src/api/generated/types.js';
-import { credentialsFrom } from '../../../src/controllers/backuplocation/check.js';
+import { credentialsFrom } from '../../../src/storage/location-store.js';
 import { statusFor, untilDue } from '../../../src/controllers/backuplocation/reconciler.js';
 import { classifyStoreError, keyUnder } from '../../../src/storage/object-store.js';
 

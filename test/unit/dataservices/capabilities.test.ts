@@ -129,5 +129,55 @@ describe('evaluateRestorability', () => {
     const verdict = evaluateRestorability(input({ dataServiceName: 'mysql' }));
     expect(verdict.compatible).toBe(false);
     expect(verdict.reason).toContain('"mysql"');
+    expect(verdict.reason).toMatch(/none of the 0 conditions .*, which accepts nothing$/);
+  });
+
+  it('says what the matrix would accept when refusing', () => {
+    const verdict = evaluateRestorability(input({ imageCapabilities: { pds_restore: 'v9' } }));
+    expect(verdict.reason).toBe(
+      'backup capabilities {backup: v1} with image capabilities {pds_restore: v9} satisfy none of the 2 conditions for data service "postgresql" in RestorabilityMatrix "default", which accepts: backup {backup: v2} with image {pds_restore: v2}; backup {backup: v1} with image {pds_restore: v1}',
+    );
+  });
+
+  it.each<{ count: number; listed: number; more: string }>([
+    { count: 5, listed: 5, more: '' },
+    { count: 6, listed: 5, more: '; and 1 more' },
+    { count: 40, listed: 5, more: '; and 35 more' },
+  ])('lists at most 5 accepted conditions of $count', ({ count, listed, more }) => {
+    const conditions = Array.from({ length: count }, (_, index) => ({
+      backupCapabilities: { backup: `v${index}`, format: 'tar' },
+      imageCapabilities: { pds_restore: `v${index}` },
+    }));
+    const verdict = evaluateRestorability(
+      input({
+        matrix: {
+          metadata: { name: 'default' },
+          spec: { dataServices: [{ name: 'postgresql', conditions }] },
+        },
+        backupCapabilities: { backup: 'v99' },
+      }),
+    );
+    const accepts = conditions
+      .slice(0, listed)
+      .map((_, index) => `backup {backup: v${index}, format: tar} with image {pds_restore: v${index}}`)
+      .join('; ');
+    expect(verdict.compatible).toBe(false);
+    expect(verdict.reason).toContain(`none of the ${count} conditions`);
+    expect(verdict.reason.endsWith(`, which accepts: ${accepts}${more}`)).toBe(true);
+  });
+
+  it('shows a side a condition leaves out as {}', () => {
+    const verdict = evaluateRestorability(
+      input({
+        matrix: {
+          metadata: { name: 'default' },
+          spec: {
+            dataServices: [{ name: 'pg', conditions: [{ imageCapabilities: { pds_restore: 'v9' } }] }],
+          },
+        },
+        dataServiceName: 'pg',
+      }),
+    );
+    expect(verdict.reason).toMatch(/, which accepts: backup \{\} with image \{pds_restore: v9\}$/);
   });
 });

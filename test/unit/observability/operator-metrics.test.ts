@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import type { Backup, BackupLocation, BackupSchedule, Restore } from '../../../src/api/generated/types.js';
-import type { Cache } from '../../../src/controllers/shared/cache.js';
+import type { Cache } from '../../../src/runtime/cache.js';
 import { registerOperatorMetrics } from '../../../src/observability/operator-metrics.js';
 
 const cacheOf = <T>(items: T[]): Cache<T> => ({ get: () => undefined, list: () => items, byIndex: () => [] });

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import winston from 'winston';
 import { createMetrics } from '../../../src/observability/metrics.js';
-import { ObservabilityServer, type CheckResult } from '../../../src/observability/server.js';
+import { ObservabilityServer } from '../../../src/observability/server.js';
+import type { CheckResult } from '../../../src/runtime/metrics.js';
 
 describe('ObservabilityServer', () => {
   let server: ObservabilityServer | undefined;

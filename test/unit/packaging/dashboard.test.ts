@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
 import type { Backup, BackupLocation, BackupSchedule, Restore } from '../../../src/api/generated/types.js';
-import type { Cache } from '../../../src/controllers/shared/cache.js';
+import type { Cache } from '../../../src/runtime/cache.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { registerOperatorMetrics } from '../../../src/observability/operator-metrics.js';
 

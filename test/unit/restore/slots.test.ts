@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Restore, RestorePhase } from '../../../src/api/generated/types.js';
 import { RESTORE_PHASES } from '../../../src/api/crds.js';
-import { indexes, phaseOf } from '../../../src/controllers/restore/context.js';
+import { indexes, phaseOf } from '../../../src/controllers/restore/indexes.js';
 import { ObjectStore } from '../../../src/runtime/informer.js';
 import { ConcurrencySlots } from '../../../src/controllers/restore/slots.js';
 

@@ -40,9 +40,15 @@ describe('parseQuantity', () => {
     expect(parseQuantity('1.0000001k')).toBe(1001);
   });
 
-  it.each(['', 'Gi', '10GB', '10gi', '-1Gi', 'ten', '10 Gi', '500m', '.', '1.2.3Gi'])(
-    '"%s" is not a storage quantity',
+  it('takes milli quantities, which Kubernetes allows, rounded up to whole bytes', () => {
+    expect(parseQuantity('1500m')).toBe(2);
+    expect(parseQuantity('500m')).toBe(1);
+  });
+
+  it.each(['', 'Gi', '10GB', '10gi', '-1Gi', 'ten', '10 Gi', '.', '1.2.3Gi'])(
+    '"%s" is not a storage quantity, for good (a TerminalError: retrying cannot help)',
     (quantity) => {
+      expect(() => parseQuantity(quantity)).toThrow(TerminalError);
       expect(() => parseQuantity(quantity)).toThrow(/not a storage quantity/);
     },
   );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '../../../src/api/kubernetes.js';
-import { OwnWrites } from '../../../src/controllers/shared/own-writes.js';
+import { OwnWrites } from '../../../src/runtime/own-writes.js';
 
 const version = (resourceVersion: string): KubeObject => ({
   metadata: { namespace: 'ns', name: 'r1', resourceVersion },

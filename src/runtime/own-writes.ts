@@ -6,8 +6,8 @@
 // its cache has moved past that version. No requeue is needed: a write that changed the object
 // always comes back as a watch event (or, after a relist, as an update), which enqueues it.
 
-import type { KubeObject } from '../../api/kubernetes.js';
-import { objectKey } from '../../runtime/informer.js';
+import type { KubeObject } from '../api/kubernetes.js';
+import { objectKey } from './informer.js';
 
 export class OwnWrites {
   /** Object key -> the resourceVersion our last write replaced. */

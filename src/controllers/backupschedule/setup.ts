@@ -1,0 +1,23 @@
+// The BackupSchedule controller's wiring: a Backup of a schedule that changes (created, completed,
+// deleted) wakes it, found through the by-schedule index registered here.
+
+import { labels } from '../../api/constants.js';
+import { dependency, labelledOwner, type SetupContext } from '../setup.js';
+import { BACKUPS_BY_SCHEDULE, backupScheduleReconciler } from './reconciler.js';
+
+export function setupBackupScheduleController(setup: SetupContext): void {
+  const { schedules, backups } = setup.informers;
+  backups.addIndex(BACKUPS_BY_SCHEDULE, labelledOwner(labels.schedule));
+  const reconcile = backupScheduleReconciler(
+    { client: setup.client, cache: { schedules, backups }, now: setup.now },
+    setup.recorder,
+    setup.logger.child({ controller: 'backupschedule' }),
+  );
+  setup.manager.controller({
+    name: 'backupschedule',
+    reconcile,
+    primary: schedules,
+    workers: setup.config.workers,
+    watches: [dependency(backups, labelledOwner(labels.schedule))],
+  });
+}

@@ -1,0 +1,68 @@
+// What every controller's setup is given: the manager to register with, the shared informers, and
+// the operator-wide parts (client, events, clock). Each controller wires its own watches and
+// indexes from these (controller-runtime's SetupWithManager).
+
+import type { Logger } from 'winston';
+import type {
+  Backup,
+  BackupLocation,
+  BackupSchedule,
+  RestorabilityMatrix,
+  Restore,
+} from '../api/generated/types.js';
+import type {
+  Event,
+  KubeObject,
+  PersistentVolumeClaim,
+  StatefulSet,
+  VolumeSnapshot,
+  VolumeSnapshotContent,
+} from '../api/kubernetes.js';
+import type { OperatorConfig } from '../config.js';
+import type { EventRecorder } from '../observability/events.js';
+import type { ObjectClient } from '../runtime/client.js';
+import type { DependencyWatch } from '../runtime/controller.js';
+import type { Informer } from '../runtime/informer.js';
+import type { Manager } from '../runtime/manager.js';
+
+export interface Informers {
+  restores: Informer<Restore>;
+  backups: Informer<Backup>;
+  matrices: Informer<RestorabilityMatrix>;
+  locations: Informer<BackupLocation>;
+  schedules: Informer<BackupSchedule>;
+  claims: Informer<PersistentVolumeClaim>;
+  statefulSets: Informer<StatefulSet>;
+  snapshots: Informer<VolumeSnapshot>;
+  contents: Informer<VolumeSnapshotContent>;
+  events: Informer<Event>;
+}
+
+export interface SetupContext {
+  manager: Manager;
+  informers: Informers;
+  client: ObjectClient;
+  config: OperatorConfig;
+  recorder: EventRecorder;
+  logger: Logger;
+  now: () => Date;
+}
+
+export const keyOf = (namespace: string | undefined, name: string | undefined): string =>
+  `${namespace ?? ''}/${name ?? ''}`;
+
+/** The owner a labelled object wakes: `label` names it, in the object's own namespace. */
+export const labelledOwner =
+  (label: string) =>
+  (object: KubeObject): string[] => {
+    const owner = object.metadata.labels?.[label];
+    return owner === undefined ? [] : [keyOf(object.metadata.namespace, owner)];
+  };
+
+/** A watch whose toKeys is typed by its informer: it only ever hands toKeys its own objects. */
+export function dependency<T extends KubeObject>(
+  informer: Informer<T>,
+  toKeys: (object: T) => string[],
+): DependencyWatch {
+  return { informer, toKeys };
+}

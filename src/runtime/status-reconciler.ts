@@ -1,0 +1,127 @@
+// The one reconciler shell every kind runs in (Flux's Reconcile + summarize-and-patch, in one
+// place). It owns what every kind repeated: the cache read, skipping versions our own writes
+// replaced, the finalizer, deletion, skipping an unchanged status, the single status write, and
+// turning an error a step throws into status a person can read. A kind supplies only its step,
+// its finalizer's work, and how an error and a change are told.
+
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'winston';
+import type { KubeObject } from '../api/kubernetes.js';
+import type { Cache } from './cache.js';
+import type { ObjectClient } from './client.js';
+import type { Reconcile, ReconcileResult } from './controller.js';
+import { describeError, isNotFound, isTerminal, TerminalError } from './errors.js';
+import { OwnWrites } from './own-writes.js';
+import type { ResourceType } from './resources.js';
+
+export interface StatusObject<S> extends KubeObject {
+  status?: S;
+}
+
+/** What one step decided: the status to record (unchanged when absent) and when to look again. */
+export interface Next<S> {
+  status?: S;
+  requeueAfterMs?: number;
+}
+
+/** What the finalizer's work decided; `done` lets the object go. */
+export interface Finalized<S> extends Next<S> {
+  done: boolean;
+}
+
+export interface StatusReconcilerOptions<T extends StatusObject<S>, S extends object> {
+  resource: ResourceType<T>;
+  client: ObjectClient;
+  cache: Cache<T>;
+  logger: Logger;
+  /** Held while the object exists; `finalize` runs once it is being deleted. */
+  finalizer?: { name: string; finalize(object: T): Promise<Finalized<S>> };
+  /** One step of the object's work: reads state, makes one decision. */
+  step(object: T): Promise<Next<S>>;
+  /**
+   * The status that records an error the step threw: for a terminal one, the object's failure
+   * naming the cause; for any other, the object still at work, saying what is retried (and failed
+   * once its deadline has passed). Undefined records nothing.
+   */
+  errorStatus(object: T, err: unknown, terminal: boolean): S | undefined;
+  /** Tells a status change (log, Event) after it was written. */
+  announce?(object: T, from: S, to: S): void;
+}
+
+/** Adds or removes one finalizer, conditional on the resourceVersion it was read at. */
+export async function setFinalizer<T extends KubeObject>(
+  client: ObjectClient,
+  rt: ResourceType<T>,
+  object: T,
+  finalizer: string,
+  add: boolean,
+): Promise<T> {
+  const held = object.metadata.finalizers ?? [];
+  const list = add ? [...held, finalizer] : held.filter((name) => name !== finalizer);
+  return client.mergePatch(
+    rt,
+    object.metadata.name ?? '',
+    { metadata: { finalizers: list, resourceVersion: object.metadata.resourceVersion } },
+    { namespace: object.metadata.namespace ?? '' },
+  );
+}
+
+export function statusReconciler<T extends StatusObject<S>, S extends object>(
+  options: StatusReconcilerOptions<T, S>,
+): Reconcile {
+  const { resource, client, cache, finalizer } = options;
+  const ownWrites = new OwnWrites();
+
+  /** Writes the status when it changed. A status PUT carries the resourceVersion: stale → 409. */
+  const write = async (object: T, status: S): Promise<void> => {
+    const current = object.status ?? ({} as S);
+    if (isDeepStrictEqual(status, current)) return;
+    let written: T;
+    try {
+      written = await client.replace(resource, { ...object, status }, 'status');
+    } catch (err) {
+      // Deleted since the cache saw it: there is nothing left to record on.
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    ownWrites.wrote(object, written);
+    options.announce?.(written, current, status);
+  };
+
+  /** Runs the step; an error it throws is recorded in status, then retried or, if terminal, not. */
+  const guarded = async <R extends Next<S>>(object: T, run: () => Promise<R>): Promise<R | undefined> => {
+    try {
+      return await run();
+    } catch (err) {
+      const terminal = isTerminal(err);
+      const status = options.errorStatus(object, err, terminal);
+      if (status !== undefined) await write(object, status);
+      if (terminal) throw new TerminalError(describeError(err), { cause: err });
+      throw err;
+    }
+  };
+
+  return async (key: string): Promise<ReconcileResult | undefined> => {
+    const object = cache.get(key);
+    if (ownWrites.behind(key, object) || object === undefined) return undefined;
+    const held = finalizer !== undefined && (object.metadata.finalizers ?? []).includes(finalizer.name);
+    if (object.metadata.deletionTimestamp !== undefined) {
+      if (finalizer === undefined || !held) return undefined;
+      const result = await guarded(object, () => finalizer.finalize(object));
+      if (result === undefined) return undefined;
+      if (result.status !== undefined) await write(object, result.status);
+      if (result.done) await setFinalizer(client, resource, object, finalizer.name, false);
+      return result.done || result.requeueAfterMs === undefined
+        ? undefined
+        : { requeueAfterMs: result.requeueAfterMs };
+    }
+    if (finalizer !== undefined && !held) {
+      ownWrites.wrote(object, await setFinalizer(client, resource, object, finalizer.name, true));
+      return undefined;
+    }
+    const next = await guarded(object, () => options.step(object));
+    if (next === undefined) return undefined;
+    if (next.status !== undefined) await write(object, next.status);
+    return next.requeueAfterMs === undefined ? undefined : { requeueAfterMs: next.requeueAfterMs };
+  };
+}
