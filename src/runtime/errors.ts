@@ -89,7 +89,7 @@ interface ErrorFields {
 }
 
 const fieldsOf = (err: unknown): ErrorFields | undefined =>
-  typeof err === 'object' && err !== null ? (err) : undefined;
+  typeof err === 'object' && err !== null ? err : undefined;
 
 /**
  * The most specific code an error carries: a socket code (also inside undici's "fetch failed"

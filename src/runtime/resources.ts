@@ -13,6 +13,7 @@ import type {
   Namespace,
   PersistentVolume,
   PersistentVolumeClaim,
+  Pod,
   Secret,
   StatefulSet,
   StorageClass,
@@ -70,6 +71,7 @@ export function objectPath(rt: ResourceType, name: string, namespace?: string, s
 export const resources = {
   namespaces: resource<Namespace>('', 'v1', 'Namespace', 'namespaces', false),
   events: resource<Event>('', 'v1', 'Event', 'events', true),
+  pods: resource<Pod>('', 'v1', 'Pod', 'pods', true),
   secrets: resource<Secret>('', 'v1', 'Secret', 'secrets', true),
   persistentVolumeClaims: resource<PersistentVolumeClaim>(
     '',

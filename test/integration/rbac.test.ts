@@ -48,6 +48,7 @@ interface Rule {
 const RARE_PATHS: Record<string, string> = {
   'get backups': 'Initializing asks the API server about a Backup the cache does not have yet',
   'get volumesnapshots': 'a restarted backup step finds the snapshot it was creating already there',
+  'list pods': 'a restored deployment that stays unhealthy is asked why (its pods and Warning events)',
 };
 
 let client: KubeClient;

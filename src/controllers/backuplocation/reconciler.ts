@@ -8,10 +8,9 @@ import type { Logger } from 'winston';
 import type { BackupLocation, BackupLocationStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
-import { describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
-import { requeueFor, setCondition } from '../shared/conditions.js';
+import { requeueFor, retrying, setCondition } from '../shared/conditions.js';
 import type { LocationCheck } from '../../storage/location-store.js';
 import { checkLocation } from './check.js';
 import { syncLocation, type BackupSyncContext, type SyncResult } from './sync.js';
@@ -104,24 +103,6 @@ export function statusAfterSync(
   };
 }
 
-/** The location's Ready condition while a step's error is retried: what failed, in its words. */
-export function statusAfterError(location: BackupLocation, err: unknown, now: string): BackupLocationStatus {
-  const status = location.status ?? {};
-  return {
-    ...status,
-    conditions: setCondition(
-      status.conditions,
-      {
-        type: 'Ready',
-        status: 'False',
-        reason: 'ProgressingWithRetry',
-        message: `checking or syncing the location failed, retrying: ${describeError(err)}`,
-      },
-      now,
-    ),
-  };
-}
-
 export function backupLocationReconciler(
   ctx: BackupSyncContext,
   events: EventRecorder,
@@ -200,7 +181,8 @@ export function backupLocationReconciler(
     cache: ctx.cache.locations,
     logger,
     step,
-    errorStatus: (location, err) => statusAfterError(location, err, ctx.now().toISOString()),
+    errorStatus: (location, err) =>
+      retrying(location.status ?? {}, 'checking or syncing the location', err, ctx.now().toISOString()),
     announce: (location, previous, status) => {
       announceRefusals(location, previous, status);
       if (status.reason !== previous.reason) announceReason(location, status);

@@ -11,11 +11,10 @@ import type { Event } from '../../api/kubernetes.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import type { ObjectClient } from '../../runtime/client.js';
-import { describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import type { Cache } from '../../runtime/cache.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
-import { requeueFor, setCondition } from '../shared/conditions.js';
+import { requeueFor, retrying } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
 import { newestFirst, retentionOf, toPrune } from './retention.js';
 import { DEFAULT_TIME_ZONE, dueRun, parseCron, runBackupName, type Cron } from './schedule.js';
@@ -65,24 +64,6 @@ function lastHandled(schedule: BackupSchedule): Date {
     schedule.status?.lastSkippedTime,
   ].map((time) => Date.parse(time ?? '') || 0);
   return new Date(Math.max(...times));
-}
-
-/** The schedule's Ready condition while a step's error is retried: what failed, in its words. */
-export function statusAfterError(schedule: BackupSchedule, err: unknown, now: string): BackupScheduleStatus {
-  const status = schedule.status ?? {};
-  return {
-    ...status,
-    conditions: setCondition(
-      status.conditions,
-      {
-        type: 'Ready',
-        status: 'False',
-        reason: 'ProgressingWithRetry',
-        message: `running the schedule failed, retrying: ${describeError(err)}`,
-      },
-      now,
-    ),
-  };
 }
 
 class ScheduleSteps {
@@ -272,7 +253,8 @@ export function backupScheduleReconciler(
     cache: ctx.cache.schedules,
     logger,
     step: (schedule) => steps.step(schedule),
-    errorStatus: (schedule, err) => statusAfterError(schedule, err, ctx.now().toISOString()),
+    errorStatus: (schedule, err) =>
+      retrying(schedule.status ?? {}, 'running the schedule', err, ctx.now().toISOString()),
     announce: (schedule, previous, status) => {
       steps.announce(schedule, previous, status);
     },

@@ -20,11 +20,13 @@ import type {
   VolumeSnapshotContent,
 } from '../../api/kubernetes.js';
 import type { DataServiceAdapter, VolumePlan } from '../../dataservices/adapter.js';
+import { whyNotReady } from '../../dataservices/diagnosis.js';
 import { adapterFor } from '../../dataservices/index.js';
 import type { Manifest } from '../../dataservices/manifest.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
-import { backupKeyOf } from './indexes.js';
+import { resources } from '../../runtime/resources.js';
+import { backupKeyOf, indexes } from './indexes.js';
 import type { ConcurrencySlots } from './slots.js';
 
 export interface RestoreConfig {
@@ -141,6 +143,40 @@ export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan 
     return source === undefined ? [] : [{ ...plan, index, source }];
   });
   return { backup, adapter, manifest, deploymentName, volumes };
+}
+
+/** How long a deployment may be unhealthy before the restore looks at its pods for the reason. */
+const DIAGNOSE_AFTER_MS = 20_000;
+/** While it is, how often the reason is looked at again: pods do not wake the restore. */
+const DIAGNOSE_EVERY_MS = 15_000;
+
+/**
+ * Why the restored deployment is not healthy, in the words of its own objects (a pod that cannot be
+ * scheduled, an image that cannot be pulled, a crashing container, a claim's last Warning), once it
+ * has been unhealthy for a while: a healthy restore reads nothing.
+ */
+export async function whyUnhealthy(
+  ctx: RestoreContext,
+  restore: Restore,
+  deployment: StatefulSet,
+  health: string,
+): Promise<{ message: string; requeueAfterMs?: number }> {
+  const entered = Date.parse(restore.status?.phaseHistory?.at(-1)?.enteredAt ?? '');
+  if (Number.isNaN(entered) || ctx.now().getTime() - entered < DIAGNOSE_AFTER_MS) return { message: health };
+  const namespace = restore.metadata.namespace ?? '';
+  const selector = Object.entries(deployment.spec.selector.matchLabels ?? {})
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+  const [{ items: pods }, { items: events }] = await Promise.all([
+    ctx.client.list(resources.pods, { namespace, labelSelector: selector }),
+    ctx.client.list(resources.events, { namespace, fieldSelector: 'type=Warning' }),
+  ]);
+  const claims = ctx.cache.claims.byIndex(indexes.attempt, restore.status?.customResourceName ?? '');
+  const cause = whyNotReady({ pods, claims, events });
+  return {
+    message: cause === undefined ? health : `${health}; ${cause}`,
+    requeueAfterMs: DIAGNOSE_EVERY_MS,
+  };
 }
 
 /**

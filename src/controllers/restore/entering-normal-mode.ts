@@ -2,7 +2,7 @@
 // switch the deployment to normal mode, then wait until it is healthy.
 
 import type { Restore } from '../../api/generated/types.js';
-import { restoredDeployment, type RestoreContext, type RestorePlan } from './context.js';
+import { restoredDeployment, whyUnhealthy, type RestoreContext, type RestorePlan } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 export async function enteringNormalMode(
@@ -36,7 +36,10 @@ export async function enteringNormalMode(
     );
   }
   const health = plan.adapter.health(deployment);
-  if (!health.healthy) return wait('WaitingForHealthy', `normal mode: ${health.message}`);
+  if (!health.healthy) {
+    const why = await whyUnhealthy(ctx, restore, deployment, health.message);
+    return wait('WaitingForHealthy', `normal mode: ${why.message}`, undefined, why.requeueAfterMs);
+  }
   return advance(
     'Successful',
     `${plan.adapter.kind} ${plan.deploymentName} restored and healthy (${health.message})`,

@@ -2,7 +2,7 @@
 // in restore mode; the restore process is done when it is healthy in that mode.
 
 import type { Restore } from '../../api/generated/types.js';
-import { restoredDeployment, type RestoreContext, type RestorePlan } from './context.js';
+import { restoredDeployment, whyUnhealthy, type RestoreContext, type RestorePlan } from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 export async function restoringDeployment(
@@ -27,5 +27,6 @@ export async function restoringDeployment(
       `restore mode finished (${health.message}); switching to normal mode`,
     );
   }
-  return wait('RestoreModeRunning', `restore mode: ${health.message}`);
+  const why = await whyUnhealthy(ctx, restore, deployment, health.message);
+  return wait('RestoreModeRunning', `restore mode: ${why.message}`, undefined, why.requeueAfterMs);
 }

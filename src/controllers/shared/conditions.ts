@@ -1,4 +1,5 @@
 import type { Condition } from '../../api/kubernetes.js';
+import { describeError } from '../../runtime/errors.js';
 
 /**
  * Sets a condition the way meta.SetStatusCondition does: lastTransitionTime moves only when the
@@ -27,4 +28,29 @@ const MAX_REQUEUE_MS = 3_600_000;
 export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
   if (!Number.isFinite(ms)) return undefined;
   return { requeueAfterMs: Math.min(Math.max(0, Math.ceil(ms)), MAX_REQUEUE_MS) };
+}
+
+/**
+ * The status with its Ready condition saying that `what` failed and is retried (Flux's
+ * ProgressingWithRetry): for kinds with no phase to fail, an error a step throws is shown here.
+ */
+export function retrying<S extends { conditions?: Condition[] }>(
+  status: S,
+  what: string,
+  err: unknown,
+  now: string,
+): S {
+  return {
+    ...status,
+    conditions: setCondition(
+      status.conditions,
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'ProgressingWithRetry',
+        message: `${what} failed, retrying: ${describeError(err)}`,
+      },
+      now,
+    ),
+  };
 }

@@ -75,6 +75,8 @@ export async function startOperator(
     workers: 4,
     logLevel: 'debug',
     ...overrides,
+    // A storage failure the tests inject is meant to fail its restore within the test's time.
+    restore: { provisioningFailureGraceSeconds: 3, ...overrides.restore },
     httpPort: port,
     leaderElection: {
       enabled: true,

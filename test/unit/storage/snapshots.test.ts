@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { TerminalError } from '../../../src/runtime/errors.js';
 import type {
   PersistentVolumeClaimSpec,
   VolumeSnapshot,
