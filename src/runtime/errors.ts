@@ -140,7 +140,10 @@ export const errorMessage = (err: unknown): string => (err instanceof Error ? er
 /** One line for a person: the code, then what the error says ("ECONNRESET: read ECONNRESET"). */
 export function describeError(err: unknown): string {
   const code = errorCode(err);
-  const message = errorMessage(err);
+  // Node's AggregateError (every address of a host refused) has an empty message of its own.
+  const inner = fieldsOf(err)?.errors;
+  const message =
+    errorMessage(err) === '' && Array.isArray(inner) ? inner.map(errorMessage).join('; ') : errorMessage(err);
   if (code === 'Unknown' || message.includes(code)) return message;
   return `${code}: ${message}`;
 }

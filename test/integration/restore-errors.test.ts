@@ -271,6 +271,80 @@ describe('a Restore fails with', () => {
     expect(await client.get(resources.statefulSets, 'flaky-copy', namespace)).toBeUndefined();
   });
 
+  it('not at all when provisioning fails for a moment: the provisioner retries (a connection reset)', async () => {
+    const sc = await storageClass('blip');
+    await backedUpDataService('blip', { storageClassName: sc });
+    // The message kube-controller-manager writes when kube-apiserver restarts under it.
+    await client.mergePatch(resources.storageClasses, sc, {
+      metadata: { annotations: { [SIM.fail]: 'Error saving claim: read tcp: connection reset by peer' } },
+    });
+    await client.create(
+      resources.restores,
+      restoreManifest(namespace, 'blip', {
+        source: { backupName: 'blip-backup' },
+        destination: { deploymentName: 'blip-copy' },
+      }),
+    );
+    const retrying = await waitFor('the volume to show the provisioner retrying', async () => {
+      const restore = await client.get(resources.restores, 'blip', namespace);
+      if (restore?.status?.phase === 'Failed')
+        throw new Error(`failed: ${restore.status.errorMessage ?? ''}`);
+      const reason = restore?.status?.volumes?.[0]?.reason ?? '';
+      return /provisioner retries: .*connection reset/.test(reason) ? restore : undefined;
+    });
+    expect(retrying.status?.phase).toBe('RestoringCloudSnap');
+    // Longer than the grace period the tests run with (3 s): a transient cause has none.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect((await client.get(resources.restores, 'blip', namespace))?.status?.phase).toBe(
+      'RestoringCloudSnap',
+    );
+    await client.mergePatch(resources.storageClasses, sc, {
+      metadata: { annotations: { [SIM.fail]: null } },
+    });
+    // The simulator, like the external-provisioner, tries the claim again on a change of it.
+    await client.mergePatch(
+      resources.persistentVolumeClaims,
+      'data-blip-copy-0',
+      {
+        metadata: { annotations: { 'test.snapback.dev/nudge': 'once' } },
+      },
+      { namespace },
+    );
+    const done = await waitFor(
+      'Restore blip Successful',
+      async () => {
+        const restore = await client.get(resources.restores, 'blip', namespace);
+        if (restore?.status?.phase === 'Failed')
+          throw new Error(`failed: ${restore.status.errorMessage ?? ''}`);
+        return restore?.status?.phase === 'Successful' ? restore : undefined;
+      },
+      90_000,
+    );
+    expect(done.status?.attempt).toBe(1);
+  });
+
+  it('no failure, but the cause, while the restored pods cannot be scheduled', async () => {
+    await client.create(
+      resources.restores,
+      restoreManifest(namespace, 'nowhere', {
+        source: { backupName: 'pg-backup' },
+        destination: { deploymentName: 'pg-nowhere' },
+        podSchedulingConfig: { nodeSelector: { 'snapback.dev/test-no-such-node': 'true' } },
+      }),
+    );
+    const waiting = await waitFor(
+      "the restore to name the scheduler's reason",
+      async () => {
+        const restore = await client.get(resources.restores, 'nowhere', namespace);
+        const progress = restore?.status?.conditions?.find((c) => c.type === 'Progressing')?.message ?? '';
+        return /cannot be scheduled: .*node/.test(progress) ? restore : undefined;
+      },
+      60_000,
+    );
+    expect(waiting.status?.phase).toBe('RestoringDataServiceDeployment');
+    await client.delete(resources.restores, 'nowhere', { namespace });
+  });
+
   it('DataServiceDeploymentRestoreFailed when the API server rejects the rewritten deployment', async () => {
     const restore = await failedRestore('bad-affinity', {
       source: { backupName: 'pg-backup' },
@@ -328,11 +402,38 @@ describe('a Backup fails with', () => {
     expect(items).toEqual([]);
   });
 
-  it("SnapshotFailed with the storage system's message", async () => {
+  it("PhaseTimeout naming the storage system's error, which the snapshotter retried until the deadline", async () => {
     const vsc = await snapshotClass('broken', { [SIM.fail]: 'snapshot quota exceeded' });
     const backup = await failedBackup('quota', { deployment: { name: 'pg' }, volumeSnapshotClassName: vsc });
-    expect(backup.status?.errorCode).toBe('SnapshotFailed');
-    expect(backup.status?.errorMessage).toMatch(/snapshot quota exceeded/);
+    expect(backup.status?.errorCode).toBe('PhaseTimeout');
+    expect(backup.status?.errorMessage).toMatch(/snapshotter retries after: .*snapshot quota exceeded/);
+  });
+
+  it('not at all when a snapshot error clears: the snapshotter retried and succeeded', async () => {
+    const vsc = await snapshotClass('flapping', { [SIM.fail]: 'array busy, try later' });
+    await client.create(resources.backups, {
+      metadata: { name: 'flapping', namespace },
+      spec: { deployment: { name: 'pg' }, volumeSnapshotClassName: vsc },
+    });
+    const retrying = await waitFor('the Backup to show the snapshot error as retried', async () => {
+      const backup = await client.get(resources.backups, 'flapping', namespace);
+      const ready = backup?.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.reason === 'SnapshotsRetrying' ? backup : undefined;
+    });
+    expect(retrying.status?.phase).toBe('InProgress');
+    // The storage recovers: the content's own annotation switches its class's failure off.
+    const { items } = await client.list(resources.volumeSnapshots, {
+      namespace,
+      labelSelector: `${labels.backup}=flapping`,
+    });
+    for (const snapshot of items) {
+      const content = snapshot.status?.boundVolumeSnapshotContentName ?? '';
+      await client.mergePatch(resources.volumeSnapshotContents, content, {
+        metadata: { annotations: { [SIM.fail]: '' } },
+      });
+    }
+    const completed = await waitForBackup(client, namespace, 'flapping', 'Completed');
+    expect(completed.status?.errorCode).toBeUndefined();
   });
 
   it('PhaseTimeout when snapshots never become ready', async () => {

@@ -17,7 +17,8 @@ export async function capture(ctx: BackupContext, backup: Backup): Promise<Backu
   const now = ctx.now().toISOString();
   const namespace = backup.metadata.namespace ?? '';
   const start: BackupStatus = {
-    startTime: now,
+    // Set at the first retried error, if there was one: the deadline runs from then.
+    startTime: backup.status?.startTime ?? now,
     ...(backup.metadata.generation === undefined ? {} : { observedGeneration: backup.metadata.generation }),
   };
   const ref = backup.spec.deployment;

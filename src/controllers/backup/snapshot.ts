@@ -43,6 +43,15 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
       }
       continue;
     }
+    // The cache holds every VolumeSnapshot labelled with some backup: one of this name may be another's.
+    if (snapshot.metadata.labels?.[labels.backup] !== backup.metadata.name) {
+      return failed(
+        status,
+        'SnapshotFailed',
+        `VolumeSnapshot ${namespace}/${volume.volumeSnapshotName} already exists and belongs to something else.`,
+        now,
+      );
+    }
     const state = snapshotState(snapshot);
     if (state.ready) ready++;
     else if (state.error !== undefined) retried.push(`${volume.pvcName}: ${state.error}`);

@@ -73,11 +73,26 @@ export function statusAfterSync(
   now: string,
 ): BackupLocationStatus {
   const status = location.status ?? {};
+  // A sync that ran after a retried error: Ready goes back to what the last check found.
+  const ready = status.conditions?.find((condition) => condition.type === 'Ready');
+  const conditions =
+    ready?.reason === 'ProgressingWithRetry' && status.reason !== undefined
+      ? setCondition(
+          status.conditions,
+          {
+            type: 'Ready',
+            status: status.phase === 'Available' ? 'True' : 'False',
+            reason: status.reason,
+            message: status.message ?? '',
+          },
+          now,
+        )
+      : status.conditions;
   if ('problem' in sync) {
     return {
       ...status,
       conditions: setCondition(
-        status.conditions,
+        conditions,
         { type: 'Synced', status: 'False', reason: 'SyncFailed', message: sync.problem },
         now,
       ),
@@ -91,7 +106,7 @@ export function statusAfterSync(
     syncedBackups: sync.synced,
     ...(clean ? {} : { corruptRecords: sync.refused.slice(0, MAX_REPORTED_RECORDS) }),
     conditions: setCondition(
-      status.conditions,
+      conditions,
       {
         type: 'Synced',
         status: clean ? 'True' : 'False',
@@ -181,8 +196,14 @@ export function backupLocationReconciler(
     cache: ctx.cache.locations,
     logger,
     step,
-    errorStatus: (location, err) =>
-      retrying(location.status ?? {}, 'checking or syncing the location', err, ctx.now().toISOString()),
+    errorStatus: (location, err, terminal) =>
+      retrying(
+        location.status ?? {},
+        'checking or syncing the location',
+        err,
+        ctx.now().toISOString(),
+        terminal,
+      ),
     announce: (location, previous, status) => {
       announceRefusals(location, previous, status);
       if (status.reason !== previous.reason) announceReason(location, status);

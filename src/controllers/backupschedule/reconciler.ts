@@ -253,8 +253,8 @@ export function backupScheduleReconciler(
     cache: ctx.cache.schedules,
     logger,
     step: (schedule) => steps.step(schedule),
-    errorStatus: (schedule, err) =>
-      retrying(schedule.status ?? {}, 'running the schedule', err, ctx.now().toISOString()),
+    errorStatus: (schedule, err, terminal) =>
+      retrying(schedule.status ?? {}, 'running the schedule', err, ctx.now().toISOString(), terminal),
     announce: (schedule, previous, status) => {
       steps.announce(schedule, previous, status);
     },

@@ -162,7 +162,10 @@ export async function whyUnhealthy(
   health: string,
 ): Promise<{ message: string; requeueAfterMs?: number }> {
   const entered = Date.parse(restore.status?.phaseHistory?.at(-1)?.enteredAt ?? '');
-  if (Number.isNaN(entered) || ctx.now().getTime() - entered < DIAGNOSE_AFTER_MS) return { message: health };
+  const unhealthyFor = Number.isNaN(entered) ? 0 : ctx.now().getTime() - entered;
+  // Pods do not wake the restore: it comes back by itself when the look is due.
+  if (unhealthyFor < DIAGNOSE_AFTER_MS)
+    return { message: health, requeueAfterMs: DIAGNOSE_AFTER_MS - unhealthyFor };
   const namespace = restore.metadata.namespace ?? '';
   const selector = Object.entries(deployment.spec.selector.matchLabels ?? {})
     .map(([key, value]) => `${key}=${value}`)
@@ -191,9 +194,10 @@ export async function restoredDeployment(
   plan: RestorePlan,
 ): Promise<StatefulSet | 'notCachedYet' | undefined> {
   const namespace = restore.metadata.namespace ?? '';
-  const cached = ctx.cache.statefulSets.get(`${namespace}/${plan.deploymentName}`);
-  if (cached !== undefined) return cached;
-  const live = await ctx.client.get(plan.adapter.resource, plan.deploymentName, namespace);
   const made = restore.status?.destination?.deploymentUid;
+  const cached = ctx.cache.statefulSets.get(`${namespace}/${plan.deploymentName}`);
+  // A StatefulSet of that name with another uid replaced the one this attempt made.
+  if (cached !== undefined) return made === undefined || cached.metadata.uid === made ? cached : undefined;
+  const live = await ctx.client.get(plan.adapter.resource, plan.deploymentName, namespace);
   return live !== undefined && live.metadata.uid === made ? 'notCachedYet' : undefined;
 }

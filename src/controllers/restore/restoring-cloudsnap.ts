@@ -4,7 +4,7 @@
 // and a VolumeSnapshot bound to it; for a synced Backup the location's credentials are copied into
 // the namespace first.
 
-import { annotations } from '../../api/constants.js';
+import { annotations, labels } from '../../api/constants.js';
 import type { Restore, VolumeRestoreStatus } from '../../api/generated/types.js';
 import { childName } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
@@ -102,6 +102,12 @@ async function restoreVolume(
       };
     }
     return { ...base, phase: 'Restoring', reason: 'volume requested from the snapshot' };
+  }
+  // The cache holds every claim labelled with some restore: one of this name may be another's.
+  if (claim.metadata.labels?.[labels.restoreAttempt] !== restore.status?.customResourceName) {
+    return {
+      failed: `PersistentVolumeClaim ${namespace}/${volume.pvcName} belongs to another restore attempt; nothing of theirs was changed.`,
+    };
   }
   if (claim.status?.phase === 'Bound') return { ...base, phase: 'Bound' };
   const verdict = provisioningVerdict(

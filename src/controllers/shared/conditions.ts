@@ -31,14 +31,16 @@ export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
 }
 
 /**
- * The status with its Ready condition saying that `what` failed and is retried (Flux's
- * ProgressingWithRetry): for kinds with no phase to fail, an error a step throws is shown here.
+ * The status with its Ready condition saying that `what` failed: retried (Flux's
+ * ProgressingWithRetry), or, refused for good, not retried until the object changes (Stalled). For
+ * kinds with no phase to fail, an error a step throws is shown here.
  */
 export function retrying<S extends { conditions?: Condition[] }>(
   status: S,
   what: string,
   err: unknown,
   now: string,
+  terminal = false,
 ): S {
   return {
     ...status,
@@ -47,8 +49,10 @@ export function retrying<S extends { conditions?: Condition[] }>(
       {
         type: 'Ready',
         status: 'False',
-        reason: 'ProgressingWithRetry',
-        message: `${what} failed, retrying: ${describeError(err)}`,
+        reason: terminal ? 'Stalled' : 'ProgressingWithRetry',
+        message: terminal
+          ? `${what} was refused, not retried until the object changes: ${describeError(err)}`
+          : `${what} failed, retrying: ${describeError(err)}`,
       },
       now,
     ),

@@ -328,6 +328,23 @@ describe('error classification', () => {
     });
   });
 
+  // Node's own AggregateError (net's autoSelectFamily, every address of a name refused) has an
+  // empty message; what went wrong is only in its errors. describeError then says
+  // "ECONNREFUSED: ", without the addresses a person would check.
+  it("names what Node's AggregateError with an empty message holds", () => {
+    const err = Object.assign(
+      new AggregateError(
+        [
+          socketError('ECONNREFUSED', 'connect ECONNREFUSED ::1:443'),
+          socketError('ECONNREFUSED', 'connect ECONNREFUSED 10.0.0.1:443'),
+        ],
+        '',
+      ),
+      { code: 'ECONNREFUSED' },
+    );
+    expect(describeError(err)).toContain('connect ECONNREFUSED ::1:443');
+  });
+
   it('reads the message of anything thrown', () => {
     expect(errorMessage(new Error('m'))).toBe('m');
     expect(errorMessage(42)).toBe('42');

@@ -1,0 +1,160 @@
+// Pending: make sure nothing would be overwritten, then wait for a free concurrency slot.
+
+import { describe, expect, it } from '@jest/globals';
+import type { Restore } from '../../../../src/api/generated/types.js';
+import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
+import { pending } from '../../../../src/controllers/restore/pending.js';
+import { resources } from '../../../../src/runtime/resources.js';
+import {
+  attemptLabelsOf,
+  claim,
+  completedBackup,
+  NAMESPACE,
+  planOf,
+  restoreIn,
+  restoreWorld,
+  statefulSet,
+  type RestoreContextOverrides,
+  type RestoreInOptions,
+} from '../../../support/builders.js';
+import { apiError, connectionReset } from '../../../support/fake-client.js';
+
+function setup(
+  options: {
+    restore?: RestoreInOptions;
+    context?: Omit<RestoreContextOverrides, 'now'>;
+    volumeCount?: number;
+  } = {},
+) {
+  const world = restoreWorld(options.context);
+  const backup = world.fake.seed(
+    resources.backups,
+    completedBackup({ volumeCount: options.volumeCount ?? 2 }),
+  );
+  const restore: Restore = world.fake.seed(
+    resources.restores,
+    restoreIn('Pending', { backup, volumeCount: options.volumeCount ?? 2, ...options.restore }),
+  );
+  const run = (): Promise<StepOutcome> => pending(world.ctx, restore, planOf(world.ctx, restore));
+  return { ...world, backup, restore, run };
+}
+
+/** Another restore, running (it holds a slot). */
+const running = (name: string): Restore =>
+  restoreIn('RestoringCloudSnap', { name, uid: `uid-${name}`, deploymentName: `${name}-db` });
+
+describe('pending: errors of the API server', () => {
+  it.each([
+    ['a reset connection', 'get', 'statefulsets', connectionReset()],
+    ['503 on the StatefulSet GET', 'get', 'statefulsets', apiError(503)],
+    ['429 on a claim GET', 'get', 'persistentvolumeclaims', apiError(429)],
+    ['403 (made terminal by the reconciler)', 'get', 'statefulsets', apiError(403)],
+  ] as const)('throws %s, taking no slot', async (_what, verb, plural, err) => {
+    const { fake, ctx, run } = setup();
+    fake.failNext(verb, plural, err);
+    await expect(run()).rejects.toBe(err);
+    expect(ctx.slots.inUse()).toBe(0);
+  });
+});
+
+describe('pending', () => {
+  it('advances to RestoringCloudSnap and takes a slot when nothing is in the way', async () => {
+    const { fake, ctx, run } = setup();
+
+    const outcome = await run();
+
+    expect(outcome).toEqual({
+      type: 'advance',
+      to: 'RestoringCloudSnap',
+      message: 'no name conflicts; restoring 2 volume(s) from snapshots',
+    });
+    expect(ctx.slots.inUse()).toBe(1);
+    // Authoritative reads, and nothing written.
+    expect(fake.calls).toEqual([
+      { verb: 'get', plural: 'statefulsets', name: 'pg-restored', namespace: NAMESPACE },
+      { verb: 'get', plural: 'persistentvolumeclaims', name: 'data-pg-restored-0', namespace: NAMESPACE },
+      { verb: 'get', plural: 'persistentvolumeclaims', name: 'data-pg-restored-1', namespace: NAMESPACE },
+    ]);
+  });
+
+  it('fails DataServiceDeploymentNameAlreadyExist for a StatefulSet of that name it did not make', async () => {
+    const { fake, run } = setup();
+    // Unlabelled, so not in the cache: only the GET finds it.
+    fake.seed(resources.statefulSets, statefulSet('pg-restored', { replicas: 3 }));
+
+    const outcome = await run();
+
+    expect(outcome).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+    expect(outcome.message).toMatch(
+      /^StatefulSet demo\/pg-restored already exists and was not made by this restore; nothing was changed\./,
+    );
+    expect(fake.calls.filter((call) => call.verb !== 'get')).toEqual([]);
+  });
+
+  it('fails for a StatefulSet of that name made by another attempt of the same restore', async () => {
+    const { fake, restore, run } = setup();
+    fake.seed(
+      resources.statefulSets,
+      statefulSet('pg-restored', { labels: attemptLabelsOf(restoreIn('Pending', { attempt: 2 })) }),
+    );
+    expect(restore.status?.attempt).toBe(1);
+    expect(await run()).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+  });
+
+  it('fails for a claim the deployment would mount that it did not make (left by a deleted StatefulSet)', async () => {
+    const { fake, run } = setup();
+    fake.seed(resources.persistentVolumeClaims, claim('data-pg-restored-1', { phase: 'Bound' }));
+
+    const outcome = await run();
+
+    expect(outcome).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+    expect(outcome.message).toMatch(
+      /^PersistentVolumeClaim demo\/data-pg-restored-1, which StatefulSet pg-restored would mount, already exists/,
+    );
+  });
+
+  it("goes on over this attempt's own objects (a restart after they were made)", async () => {
+    const { fake, restore, run } = setup();
+    fake.seed(resources.statefulSets, statefulSet('pg-restored', { labels: attemptLabelsOf(restore) }));
+    fake.seed(
+      resources.persistentVolumeClaims,
+      claim('data-pg-restored-0', { labels: attemptLabelsOf(restore) }),
+    );
+    expect((await run()).type).toBe('advance');
+  });
+
+  it('waits for a slot when the limit is reached, and takes none', async () => {
+    const { fake, ctx, run } = setup({ context: { config: { maxConcurrentRestores: 2 } } });
+    fake.seed(resources.restores, running('a'));
+    fake.seed(resources.restores, running('b'));
+
+    const outcome = await run();
+
+    expect(outcome).toEqual({
+      type: 'wait',
+      reason: 'WaitingForSlot',
+      message: '2 restores are running, the limit is 2; this one starts when one finishes',
+    });
+    expect(ctx.slots.inUse()).toBe(2);
+  });
+
+  it('takes the slot a finished restore frees', async () => {
+    const { fake, run } = setup({ context: { config: { maxConcurrentRestores: 1 } } });
+    const other = fake.seed(resources.restores, running('a'));
+    expect((await run()).type).toBe('wait');
+
+    fake.seed(resources.restores, {
+      ...other,
+      metadata: { ...other.metadata, resourceVersion: undefined },
+      status: { ...other.status, phase: 'Successful' },
+    });
+    expect((await run()).type).toBe('advance');
+  });
+
+  it('does not count restores that are Pending or Initializing as running', async () => {
+    const { fake, run } = setup({ context: { config: { maxConcurrentRestores: 1 } } });
+    fake.seed(resources.restores, restoreIn('Pending', { name: 'x', uid: 'uid-x' }));
+    fake.seed(resources.restores, restoreIn('Initializing', { name: 'y', uid: 'uid-y' }));
+    expect((await run()).type).toBe('advance');
+  });
+});

@@ -1,0 +1,186 @@
+// RestoringDataServiceDeployment: the new deployment runs in restore mode; the restore process is
+// done when it is healthy in that mode.
+
+import { describe, expect, it } from '@jest/globals';
+import type { Restore } from '../../../../src/api/generated/types.js';
+import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
+import { restoringDeployment } from '../../../../src/controllers/restore/restoring-deployment.js';
+import { labels } from '../../../../src/api/constants.js';
+import { resources } from '../../../../src/runtime/resources.js';
+import {
+  completedBackup,
+  NAMESPACE,
+  planOf,
+  restoredStatefulSet,
+  restoreIn,
+  restoreWorld,
+  statefulSet,
+  T0,
+  unschedulablePod,
+  type RestoreInOptions,
+  type StatefulSetOptions,
+} from '../../../support/builders.js';
+import { apiError, connectionReset } from '../../../support/fake-client.js';
+
+const DEPLOYMENT_UID = '7d0c9e55-3333-4333-8333-333333333333';
+
+function setup(
+  options: { restore?: RestoreInOptions; deployment?: Omit<StatefulSetOptions, 'labels'> | null } = {},
+) {
+  const world = restoreWorld();
+  const backup = world.fake.seed(resources.backups, completedBackup());
+  const restore: Restore = world.fake.seed(
+    resources.restores,
+    restoreIn('RestoringDataServiceDeployment', {
+      backup,
+      deploymentUid: DEPLOYMENT_UID,
+      ...options.restore,
+    }),
+  );
+  if (options.deployment !== null)
+    world.fake.seed(
+      resources.statefulSets,
+      restoredStatefulSet(restore, { uid: DEPLOYMENT_UID, ...options.deployment }),
+    );
+  const run = (): Promise<StepOutcome> => restoringDeployment(world.ctx, restore, planOf(world.ctx, restore));
+  return { ...world, backup, restore, run };
+}
+
+describe('restoringDeployment: errors of the API server', () => {
+  it.each([
+    ['a reset connection', connectionReset()],
+    ['503', apiError(503)],
+  ])('throws what the GET of a deployment the cache misses throws (%s)', async (_what, err) => {
+    const { fake, ctx, restore, run } = setup({ deployment: null });
+    ctx.cache.statefulSets.freeze();
+    fake.seed(resources.statefulSets, restoredStatefulSet(restore, { uid: DEPLOYMENT_UID }));
+    fake.failNext('get', 'statefulsets', err);
+    await expect(run()).rejects.toBe(err);
+  });
+});
+
+describe('restoringDeployment', () => {
+  it('advances to DataServiceDeploymentEnteringNormalMode once healthy in restore mode', async () => {
+    const { fake, run } = setup();
+    fake.clearCalls();
+
+    expect(await run()).toEqual({
+      type: 'advance',
+      to: 'DataServiceDeploymentEnteringNormalMode',
+      message: 'restore mode finished (1/1 replicas ready); switching to normal mode',
+    });
+    expect(fake.calls).toEqual([]);
+  });
+
+  it.each<[string, Omit<StatefulSetOptions, 'labels'>, string]>([
+    [
+      'no replica is ready',
+      { readyReplicas: 0, updatedReplicas: 0 },
+      'restore mode: 0/1 replicas ready, 0/1 updated',
+    ],
+    [
+      'the controller has not seen the spec',
+      { generation: 2, observedGeneration: 1 },
+      'restore mode: the StatefulSet controller has not observed the latest spec yet',
+    ],
+    [
+      'it is in normal mode (not the restore process)',
+      { mode: 'normal' },
+      'restore mode: 1/1 replicas ready',
+    ],
+  ])('waits while %s', async (_what, deployment, message) => {
+    const { run } = setup({ deployment });
+    expect(await run()).toMatchObject({ type: 'wait', reason: 'RestoreModeRunning', message });
+  });
+
+  it('before 20s unhealthy, reads no pods and looks again when the diagnosis is due', async () => {
+    const { fake, run } = setup({
+      restore: { enteredAt: new Date(T0.getTime() - 5_000).toISOString() },
+      deployment: { readyReplicas: 0, updatedReplicas: 0 },
+    });
+    fake.clearCalls();
+
+    expect(await run()).toEqual({
+      type: 'wait',
+      reason: 'RestoreModeRunning',
+      message: 'restore mode: 0/1 replicas ready, 0/1 updated',
+      requeueAfterMs: 15_000,
+    });
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('after 20s unhealthy, names the cause from the pods and looks again every 15s', async () => {
+    const { fake, run } = setup({
+      restore: { enteredAt: new Date(T0.getTime() - 60_000).toISOString() },
+      deployment: { readyReplicas: 0, updatedReplicas: 1 },
+    });
+    fake.seed(
+      resources.pods,
+      unschedulablePod('pg-restored-0', '0/3 nodes are available: 3 Insufficient memory.', {
+        'app.kubernetes.io/instance': 'pg-restored',
+      }),
+    );
+
+    const outcome = await run();
+
+    expect(outcome).toEqual({
+      type: 'wait',
+      reason: 'RestoreModeRunning',
+      message:
+        'restore mode: 0/1 replicas ready, 1/1 updated; pod pg-restored-0 cannot be scheduled: 0/3 nodes are available: 3 Insufficient memory.',
+      requeueAfterMs: 15_000,
+    });
+  });
+
+  it('waits when the cache has not seen the deployment this attempt made (the GET finds its uid)', async () => {
+    const { fake, ctx, restore, run } = setup({ deployment: null });
+    ctx.cache.statefulSets.freeze();
+    fake.seed(resources.statefulSets, restoredStatefulSet(restore, { uid: DEPLOYMENT_UID }));
+
+    expect(await run()).toEqual({
+      type: 'wait',
+      reason: 'RestoreModeRunning',
+      message: 'restore mode: StatefulSet demo/pg-restored created',
+    });
+    expect(fake.calls).toContainEqual({
+      verb: 'get',
+      plural: 'statefulsets',
+      name: 'pg-restored',
+      namespace: NAMESPACE,
+    });
+  });
+
+  it.each([
+    ['is gone', undefined],
+    ['was replaced by another of that name', 'some-other-uid'],
+  ])('fails DataServiceDeploymentRestoreFailed when the deployment %s', async (_what, uid) => {
+    const { fake, ctx, restore, run } = setup({ deployment: null });
+    ctx.cache.statefulSets.freeze();
+    if (uid !== undefined) fake.seed(resources.statefulSets, restoredStatefulSet(restore, { uid }));
+
+    expect(await run()).toEqual({
+      type: 'fail',
+      errorCode: 'DataServiceDeploymentRestoreFailed',
+      message: 'StatefulSet demo/pg-restored was deleted while it restored its data.',
+    });
+  });
+
+  // Regression (restoredDeployment in context.ts): a StatefulSet the cache had was returned without
+  // comparing its uid with status.destination.deploymentUid, though the function promises undefined
+  // for a deployment that "is gone or was replaced"; only a cache miss was checked. The cache selects
+  // every StatefulSet labelled snapback.dev/restore, so another Restore's StatefulSet of that name
+  // (or one re-applied with the restored labels) was adopted.
+  it('fails when the cache holds a StatefulSet of that name with another uid (replaced)', async () => {
+    const { fake, run } = setup({ deployment: null });
+    fake.seed(
+      resources.statefulSets,
+      statefulSet('pg-restored', {
+        uid: 'uid-of-another-restores-statefulset',
+        mode: 'restore',
+        labels: { [labels.restore]: 'other', [labels.restoreAttempt]: 'restore-other-abcdef' },
+      }),
+    );
+
+    expect(await run()).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentRestoreFailed' });
+  });
+});

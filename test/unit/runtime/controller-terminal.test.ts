@@ -1,0 +1,189 @@
+// A reconcile that throws a TerminalError is not retried: the step has recorded the failure in
+// status and only a change brings the object back. It is counted apart from errors that are
+// retried with backoff, which this checks against the other outcomes.
+
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Registry, type Counter } from 'prom-client';
+import winston from 'winston';
+import type { KubeObject } from '../../../src/api/kubernetes.js';
+import { createMetrics, type Metrics } from '../../../src/observability/metrics.js';
+import { Controller, type Reconcile } from '../../../src/runtime/controller.js';
+import { TerminalError } from '../../../src/runtime/errors.js';
+import type { EventHandler, EventSource } from '../../../src/runtime/informer.js';
+import { ExponentialBackoffRateLimiter } from '../../../src/runtime/workqueue.js';
+import { apiError, connectionReset } from '../../support/fake-client.js';
+
+const logger = winston.createLogger({ silent: true });
+/** The first retry comes after this long; the tests wait several times as long. */
+const BACKOFF_MS = 40;
+const KEY = 'ns/app';
+
+/** An informer's subscription side, driven by the test. */
+class FakeSource implements EventSource<KubeObject> {
+  private readonly handlers = new Set<EventHandler<KubeObject>>();
+
+  on(handler: EventHandler<KubeObject>): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  add(obj: KubeObject): void {
+    for (const handler of this.handlers) handler.add?.(obj);
+  }
+
+  update(obj: KubeObject): void {
+    for (const handler of this.handlers) handler.update?.(obj, obj);
+  }
+}
+
+const object: KubeObject = { metadata: { name: 'app', namespace: 'ns' } };
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what: string, test: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+async function value<L extends string>(
+  counter: Counter<L>,
+  labels: Partial<Record<L, string>>,
+): Promise<number> {
+  const { values } = await counter.get();
+  const entries = Object.entries(labels);
+  return values
+    .filter((v) => entries.every(([name, want]) => (v.labels as Record<string, unknown>)[name] === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+interface Harness {
+  source: FakeSource;
+  metrics: Metrics;
+  calls: string[];
+}
+
+const running: Controller[] = [];
+
+function start(reconcile: Reconcile): Harness {
+  const source = new FakeSource();
+  const metrics = createMetrics(new Registry());
+  const calls: string[] = [];
+  const controller = new Controller({
+    name: 'test',
+    reconcile: (key) => {
+      calls.push(key);
+      return reconcile(key);
+    },
+    primary: source,
+    logger,
+    metrics,
+    rateLimiter: new ExponentialBackoffRateLimiter(BACKOFF_MS, 1_000),
+  });
+  controller.start();
+  running.push(controller);
+  return { source, metrics, calls };
+}
+
+async function outcomes(metrics: Metrics): Promise<Record<string, number>> {
+  const c = metrics.controller;
+  return {
+    success: await value(c.reconciles, { controller: 'test', result: 'success' }),
+    error: await value(c.reconciles, { controller: 'test', result: 'error' }),
+    terminal: await value(c.reconciles, { controller: 'test', result: 'terminal' }),
+    requeue: await value(c.reconciles, { controller: 'test', result: 'requeue' }),
+    reconcileErrors: await value(c.reconcileErrors, { controller: 'test' }),
+    terminalErrors: await value(c.terminalErrors, { controller: 'test' }),
+  };
+}
+
+afterEach(async () => {
+  for (const controller of running.splice(0)) await controller.stop();
+});
+
+describe('Controller and TerminalError', () => {
+  it('reconciles a key whose reconcile throws a TerminalError once, and counts it as terminal', async () => {
+    const { source, metrics, calls } = start(() =>
+      Promise.reject(new TerminalError('403 Forbidden: no', { cause: apiError(403) })),
+    );
+    source.add(object);
+    await until('the first reconcile', () => calls.length === 1);
+    // Well past the first backoff (and the second): a retry would have come by now.
+    await sleep(BACKOFF_MS * 6);
+    expect(calls).toEqual([KEY]);
+    expect(await outcomes(metrics)).toEqual({
+      success: 0,
+      error: 0,
+      terminal: 1,
+      requeue: 0,
+      reconcileErrors: 0,
+      terminalErrors: 1,
+    });
+  });
+
+  it('reconciles it again when the object changes', async () => {
+    const { source, metrics, calls } = start(() => Promise.reject(new TerminalError('refused')));
+    source.add(object);
+    await until('the first reconcile', () => calls.length === 1);
+    source.update(object);
+    await until('the reconcile after the change', () => calls.length === 2);
+    await sleep(BACKOFF_MS * 4);
+    expect(calls).toHaveLength(2);
+    expect((await outcomes(metrics)).terminalErrors).toBe(2);
+  });
+
+  it('retries a transient error with backoff until it succeeds, counting each failure as an error', async () => {
+    let failures = 2;
+    const { source, metrics, calls } = start(() => {
+      if (failures > 0) {
+        failures -= 1;
+        return Promise.reject(connectionReset());
+      }
+      return Promise.resolve(undefined);
+    });
+    const started = performance.now();
+    source.add(object);
+    await until('three reconciles', () => calls.length === 3);
+    // Two backoffs: BACKOFF_MS, then twice that.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(BACKOFF_MS * 3 - 5);
+    await sleep(BACKOFF_MS * 6);
+    expect(calls).toEqual([KEY, KEY, KEY]);
+    expect(await outcomes(metrics)).toEqual({
+      success: 1,
+      error: 2,
+      terminal: 0,
+      requeue: 0,
+      reconcileErrors: 2,
+      terminalErrors: 0,
+    });
+  });
+
+  it('retries a conflict quietly: a requeue, not an error', async () => {
+    let conflicts = 1;
+    const { source, metrics, calls } = start(() => {
+      if (conflicts > 0) {
+        conflicts -= 1;
+        return Promise.reject(apiError(409, 'Conflict', 'the object has been modified'));
+      }
+      return Promise.resolve(undefined);
+    });
+    source.add(object);
+    await until('two reconciles', () => calls.length === 2);
+    await sleep(BACKOFF_MS * 2);
+    expect(await outcomes(metrics)).toMatchObject({ requeue: 1, success: 1, error: 0, reconcileErrors: 0 });
+  });
+
+  it('does not retry a TerminalError that follows transient failures', async () => {
+    const errors: Error[] = [connectionReset(), new TerminalError('gave up')];
+    const { source, metrics, calls } = start(() => {
+      const next = errors.shift();
+      return next === undefined ? Promise.resolve(undefined) : Promise.reject(next);
+    });
+    source.add(object);
+    await until('two reconciles', () => calls.length === 2);
+    await sleep(BACKOFF_MS * 6);
+    expect(calls).toHaveLength(2);
+    expect(await outcomes(metrics)).toMatchObject({ error: 1, terminal: 1, terminalErrors: 1 });
+  });
+});
