@@ -8,7 +8,7 @@ import { annotations, finalizers, labels } from '../../api/constants.js';
 import type { Backup, BackupStatus, Restore } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
-import { describeError } from '../../runtime/errors.js';
+import { ApiError, describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Finalized, type Next } from '../../runtime/status-reconciler.js';
 import { indexes } from '../restore/indexes.js';
@@ -86,7 +86,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
       return failed(
         status,
         'BackupInternalError',
-        `the API server refused a request of the backup: ${cause}; fix the cause, then create a new Backup.`,
+        `${err instanceof ApiError ? 'the API server refused a request of the backup' : 'the backup cannot go on'}: ${cause}; fix the cause, then create a new Backup.`,
         now(),
       );
     }

@@ -8,7 +8,7 @@ import { finalizers } from '../../api/constants.js';
 import type { Restore, RestoreErrorCode, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
-import { describeError } from '../../runtime/errors.js';
+import { ApiError, describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { requeueFor } from '../shared/conditions.js';
@@ -142,7 +142,10 @@ export function restoreReconciler(
     const phase = status.phase as ActivePhase;
     const cause = describeError(err);
     const outcome = refused
-      ? fail(REFUSED[phase], `the API server refused a request of phase ${phase}: ${cause}. ${RETRY_HINT}`)
+      ? fail(
+          REFUSED[phase],
+          `${err instanceof ApiError ? `the API server refused a request of phase ${phase}` : `phase ${phase} cannot go on`}: ${cause}. ${RETRY_HINT}`,
+        )
       : untilDeadline(status, phase) <= 0
         ? timedOut(status, phase, `retrying after ${cause}`)
         : wait('ProgressingWithRetry', `retrying after an error: ${cause}`);

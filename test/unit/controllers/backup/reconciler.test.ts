@@ -373,23 +373,20 @@ describe('a capture that fails transiently', () => {
   // that succeeds after retries restarts the clock: a backup that retried for almost the whole
   // timeout gets a second full timeout for its snapshots (src/controllers/backup/capture.ts, the
   // `start` status).
-  it(
-    'keeps the startTime of the first error when the capture then succeeds, so the deadline still bounds it',
-    async () => {
-      seedDeployment();
-      w.fake.seed(resources.backups, backup());
-      w.at(5);
-      w.fake.failNext('get', 'statefulsets', connectionReset());
-      await rejection(w.reconcile(KEY));
-      w.at(5 + TIMEOUT_SECONDS - 10);
-      await w.reconcile(KEY);
-      expect(statusOf()).toMatchObject({ phase: 'InProgress', startTime: iso(5) });
-      await w.reconcile(KEY);
-      w.at(5 + TIMEOUT_SECONDS + 1);
-      await w.reconcile(KEY);
-      expect(statusOf()).toMatchObject({ phase: 'Failed', errorCode: 'PhaseTimeout' });
-    },
-  );
+  it('keeps the startTime of the first error when the capture then succeeds, so the deadline still bounds it', async () => {
+    seedDeployment();
+    w.fake.seed(resources.backups, backup());
+    w.at(5);
+    w.fake.failNext('get', 'statefulsets', connectionReset());
+    await rejection(w.reconcile(KEY));
+    w.at(5 + TIMEOUT_SECONDS - 10);
+    await w.reconcile(KEY);
+    expect(statusOf()).toMatchObject({ phase: 'InProgress', startTime: iso(5) });
+    await w.reconcile(KEY);
+    w.at(5 + TIMEOUT_SECONDS + 1);
+    await w.reconcile(KEY);
+    expect(statusOf()).toMatchObject({ phase: 'Failed', errorCode: 'PhaseTimeout' });
+  });
 
   it('captures once the API server answers again', async () => {
     seedDeployment();
