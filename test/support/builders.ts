@@ -37,6 +37,7 @@ import type {
   RestoreContext,
   RestorePlan,
 } from '../../src/controllers/restore/context.js';
+import { defaultConfig } from '../../src/config.js';
 import { planRestore } from '../../src/controllers/restore/context.js';
 import { backupKeyOf, indexes, phaseOf } from '../../src/controllers/restore/indexes.js';
 import { ConcurrencySlots } from '../../src/controllers/restore/slots.js';
@@ -99,19 +100,8 @@ export function testClock(start: Date = T0): TestClock {
 
 // --- the context ---------------------------------------------------------------------------------
 
-export const TEST_CONFIG: RestoreConfig = {
-  maxConcurrentRestores: 5,
-  strictRestorability: false,
-  provisioningFailureGraceSeconds: 300,
-  phaseTimeoutSeconds: {
-    Initializing: 3600,
-    Pending: 3600,
-    RestoringCloudSnap: 3600,
-    RestoringDataServiceDeploymentCR: 300,
-    RestoringDataServiceDeployment: 7200,
-    DataServiceDeploymentEnteringNormalMode: 1800,
-  },
-};
+/** The operator's defaults, with a limit of 5 restores at once. */
+export const TEST_CONFIG: RestoreConfig = { ...defaultConfig({}).restore, maxConcurrentRestores: 5 };
 
 /** The caches as FakeCaches, so a test can freeze one (a watch that has not delivered yet). */
 export type TestCaches = {
