@@ -2,7 +2,7 @@
 
 import type { Event, KubeObject } from '../api/kubernetes.js';
 import { shortHash } from '../naming.js';
-import { type KubeClient } from '../runtime/kube-client.js';
+import type { KubeClient } from '../runtime/kube-client.js';
 import { isAlreadyExists } from '../runtime/errors.js';
 import { apiVersionOf, resources, type ResourceType } from '../runtime/resources.js';
 

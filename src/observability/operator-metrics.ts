@@ -12,6 +12,12 @@ import type {
 } from '../api/generated/types.js';
 import type { Cache } from '../runtime/cache.js';
 
+/** What the Restore reconciler reports as phases end. */
+export interface RestoreObserver {
+  /** A phase ended after `seconds` (the phase duration histogram). */
+  phaseFinished(phase: RestorePhase, seconds: number): void;
+}
+
 const PHASE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
 function countByPhase(items: { status?: { phase?: string } }[]): Map<string, number> {
@@ -31,7 +37,7 @@ export function registerOperatorMetrics(
     locations: Cache<BackupLocation>;
     schedules: Cache<BackupSchedule>;
   },
-): { phaseFinished(phase: RestorePhase, seconds: number): void } {
+): RestoreObserver {
   const registers = [registry];
   const phaseDuration = new Histogram({
     name: 'snapback_restore_phase_duration_seconds',

@@ -6,7 +6,7 @@ import type { Logger } from 'winston';
 import type { KubeObject } from '../api/kubernetes.js';
 import type { ControllerMetrics, WorkqueueMetrics } from './metrics.js';
 import { objectKey, type EventSource } from './informer.js';
-import { describeError, isConflict, TerminalError } from './errors.js';
+import { describeError, isConflict, isTransient, TerminalError } from './errors.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
 
 export interface ReconcileResult {
@@ -149,11 +149,13 @@ export class Controller {
           this.log.info('conflict; retrying', { key, attempt, error: describeError(err) });
           result = 'requeue';
         } else {
-          this.log.error('reconcile failed; retrying', {
+          // A dropped connection or a 503 is expected now and then: its stack says nothing.
+          const transient = isTransient(err);
+          this.log[transient ? 'warn' : 'error']('reconcile failed; retrying', {
             key,
             attempt,
             error: describeError(err),
-            stack: err instanceof Error ? err.stack : undefined,
+            ...(transient || !(err instanceof Error) ? {} : { stack: err.stack }),
           });
           this.options.metrics.controller.reconcileErrors.inc({ controller: this.name });
           result = 'error';

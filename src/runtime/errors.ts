@@ -117,6 +117,9 @@ const httpStatusOf = (err: unknown): number | undefined => {
   return typeof status === 'number' ? status : undefined;
 };
 
+/** Whether the peer could not be reached or did not answer in time. */
+export const isNetworkError = (err: unknown): boolean => NETWORK_CODES.has(errorCode(err));
+
 /** Whether waiting and trying again can succeed: throttling, 5xx, timeouts, dropped connections. */
 export function isTransient(err: unknown): boolean {
   if (err instanceof TerminalError) return false;
@@ -124,8 +127,7 @@ export function isTransient(err: unknown): boolean {
   if (status !== undefined && (status === 408 || status === 429 || status >= 500)) return true;
   // A conflict is a lost race with another writer; the next read sees the winner.
   if (isConflict(err) && !isAlreadyExists(err)) return true;
-  const code = errorCode(err);
-  return NETWORK_CODES.has(code) || S3_TRANSIENT_CODES.has(code);
+  return isNetworkError(err) || S3_TRANSIENT_CODES.has(errorCode(err));
 }
 
 /** Whether the same call will fail the same way: a TerminalError or an API status that repeats. */

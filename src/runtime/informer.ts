@@ -10,11 +10,10 @@
 import type { Logger } from 'winston';
 import type { KubeObject, Status, WatchEventType } from '../api/kubernetes.js';
 import type { InformerMetrics } from './metrics.js';
-import { type KubeClient } from './kube-client.js';
-import { isGone } from './errors.js';
+import type { KubeClient } from './kube-client.js';
+import { errorMessage, isGone } from './errors.js';
 import type { ResourceType } from './resources.js';
 import { pause } from './async.js';
-import { errorMessage } from './errors.js';
 
 /** The cache key of an object: "namespace/name", or "name" for cluster-scoped objects. */
 export function objectKey(obj: KubeObject): string {

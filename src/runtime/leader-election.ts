@@ -11,11 +11,10 @@
 import type { Logger } from 'winston';
 import type { Lease } from '../api/kubernetes.js';
 import type { LeaderMetrics } from './metrics.js';
-import { type KubeClient } from './kube-client.js';
-import { isAlreadyExists, isConflict } from './errors.js';
+import type { KubeClient } from './kube-client.js';
+import { errorMessage, isAlreadyExists, isConflict } from './errors.js';
 import { resources } from './resources.js';
 import { pause } from './async.js';
-import { errorMessage } from './errors.js';
 
 export interface LeaderElectionRecord {
   /** Empty when nobody holds the lease (never held, or released). */

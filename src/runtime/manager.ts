@@ -5,8 +5,7 @@
 
 import type { Logger } from 'winston';
 import type { KubeObject } from '../api/kubernetes.js';
-import type { RuntimeMetrics } from './metrics.js';
-import type { CheckResult } from './metrics.js';
+import type { CheckResult, RuntimeMetrics } from './metrics.js';
 import { Controller, type ControllerOptions } from './controller.js';
 import { Informer, type InformerOptions, type ListWatchClient } from './informer.js';
 import { LeaderElector, type LeaderElectionOptions, type LeaseClient } from './leader-election.js';

@@ -89,7 +89,7 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
   };
 
   /** Runs the step; an error it throws is recorded in status, then retried or, if terminal, not. */
-  const guarded = async <R extends Next<S>>(object: T, run: () => Promise<R>): Promise<R | undefined> => {
+  const guarded = async <R extends Next<S>>(object: T, run: () => Promise<R>): Promise<R> => {
     try {
       return await run();
     } catch (err) {
@@ -108,7 +108,6 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
     if (object.metadata.deletionTimestamp !== undefined) {
       if (finalizer === undefined || !held) return undefined;
       const result = await guarded(object, () => finalizer.finalize(object));
-      if (result === undefined) return undefined;
       if (result.status !== undefined) await write(object, result.status);
       if (result.done) await setFinalizer(client, resource, object, finalizer.name, false);
       return result.done || result.requeueAfterMs === undefined
@@ -120,7 +119,6 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
       return undefined;
     }
     const next = await guarded(object, () => options.step(object));
-    if (next === undefined) return undefined;
     if (next.status !== undefined) await write(object, next.status);
     return next.requeueAfterMs === undefined ? undefined : { requeueAfterMs: next.requeueAfterMs };
   };

@@ -10,6 +10,7 @@ import {
   type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { BackupLocationReason, S3Location } from '../api/generated/types.js';
+import { errorCode, isNetworkError } from '../runtime/errors.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -31,18 +32,6 @@ export interface ClassifiedError {
 const CONNECT_TIMEOUT_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'TimeoutError',
-  'RequestTimeout',
-]);
 const CREDENTIAL_CODES = new Set([
   // versitygw's name for an access key it does not know (AWS says InvalidAccessKeyId).
   'XAdminUserNotFound',
@@ -56,22 +45,12 @@ const CREDENTIAL_CODES = new Set([
 const BUCKET_CODES = new Set(['NoSuchBucket']);
 const DENIED_CODES = new Set(['AccessDenied', 'AllAccessDisabled', 'Forbidden']);
 
-/** The most specific code an error carries: a Node socket code, else the S3 error name. */
-function codeOf(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return 'Unknown';
-  const { code, name, errors } = err as { code?: unknown; name?: unknown; errors?: unknown };
-  if (typeof code === 'string' && code !== '') return code;
-  // Node reports a refused connection to a name with several addresses as an AggregateError.
-  if (Array.isArray(errors) && errors.length > 0) return codeOf(errors[0]);
-  return typeof name === 'string' && name !== '' && name !== 'Error' ? name : 'Unknown';
-}
-
 /** Sorts an error from the S3 client into what it means for the location. */
 export function classifyStoreError(err: unknown): ClassifiedError {
-  const code = codeOf(err);
+  const code = errorCode(err);
   const status = (err as Partial<S3ServiceException> | null)?.$metadata?.httpStatusCode;
   const detail = err instanceof Error && err.message !== '' ? err.message : code;
-  if (NETWORK_CODES.has(code)) return { reason: 'Unreachable', code, detail };
+  if (isNetworkError(err)) return { reason: 'Unreachable', code, detail };
   if (CREDENTIAL_CODES.has(code)) return { reason: 'InvalidCredentials', code, detail };
   if (BUCKET_CODES.has(code)) return { reason: 'BucketNotFound', code, detail };
   if (DENIED_CODES.has(code) || status === 403) return { reason: 'AccessDenied', code, detail };

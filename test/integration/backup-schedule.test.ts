@@ -13,7 +13,7 @@ import { labels } from '../../src/api/constants.js';
 import type { Backup, BackupSchedule, BackupScheduleSpec } from '../../src/api/generated/types.js';
 import type { Condition } from '../../src/api/kubernetes.js';
 import { runBackupName } from '../../src/controllers/backupschedule/schedule.js';
-import { type KubeClient } from '../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { resources } from '../../src/runtime/resources.js';
 import { SIM } from '../cluster/storage-simulator/constants.js';

@@ -16,7 +16,7 @@ import type { Restore, RestorePhase } from '../../src/api/generated/types.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { pause } from '../../src/runtime/async.js';
 import { Informer } from '../../src/runtime/informer.js';
-import { type KubeClient } from '../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { resources } from '../../src/runtime/resources.js';
 import { HAPPY_PATH, isTerminal } from '../../src/controllers/restore/transitions.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { annotations, labels } from '../../src/api/constants.js';
 import type { Backup } from '../../src/api/generated/types.js';
 import { syncedBackupName } from '../../src/naming.js';
-import { type KubeClient } from '../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { resources } from '../../src/runtime/resources.js';
 import { encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';

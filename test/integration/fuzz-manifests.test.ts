@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KubeObject } from '../../src/api/kubernetes.js';
-import { type KubeClient } from '../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { resources, type ResourceType } from '../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from './support/cluster.js';

@@ -40,6 +40,7 @@ import type {
 import { defaultConfig } from '../../src/config.js';
 import { planRestore } from '../../src/controllers/restore/context.js';
 import { backupKeyOf, indexes, phaseOf } from '../../src/controllers/restore/indexes.js';
+import type { StepOutcome } from '../../src/controllers/restore/outcome.js';
 import { ConcurrencySlots } from '../../src/controllers/restore/slots.js';
 import { HAPPY_PATH } from '../../src/controllers/restore/transitions.js';
 import type { Manifest } from '../../src/dataservices/manifest.js';
@@ -585,6 +586,33 @@ export function restoredStatefulSet(
     ...options,
     labels: attemptLabelsOf(restoreObject),
   });
+}
+
+/** The uid of the StatefulSet a restore's attempt made, as its status records it. */
+export const DEPLOYMENT_UID = '7d0c9e55-3333-4333-8333-333333333333';
+
+/**
+ * A restore in `phase`, after its StatefulSet was created (none with `deployment: null`), and `run`
+ * for the step of that phase: the ground of the two phases that watch the restored deployment.
+ */
+export function deploymentPhaseWorld(
+  phase: RestorePhase,
+  step: (ctx: RestoreContext, restore: Restore, plan: RestorePlan) => Promise<StepOutcome>,
+  options: { restore?: RestoreInOptions; deployment?: Omit<StatefulSetOptions, 'labels'> | null } = {},
+) {
+  const world = restoreWorld();
+  const backup = world.fake.seed(resources.backups, completedBackup());
+  const restoreObject: Restore = world.fake.seed(
+    resources.restores,
+    restoreIn(phase, { backup, deploymentUid: DEPLOYMENT_UID, ...options.restore }),
+  );
+  if (options.deployment !== null)
+    world.fake.seed(
+      resources.statefulSets,
+      restoredStatefulSet(restoreObject, { uid: DEPLOYMENT_UID, ...options.deployment }),
+    );
+  const run = (): Promise<StepOutcome> => step(world.ctx, restoreObject, planOf(world.ctx, restoreObject));
+  return { ...world, backup, restore: restoreObject, run };
 }
 
 export interface EventOptions {

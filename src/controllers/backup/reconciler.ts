@@ -13,7 +13,7 @@ import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Finalized, type Next } from '../../runtime/status-reconciler.js';
 import { indexes } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
-import { requeueFor } from '../shared/conditions.js';
+import { requeueFor, RETRYING } from '../shared/conditions.js';
 import { capture } from './capture.js';
 import { failed, withConditions, type BackupContext } from './context.js';
 import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
@@ -92,7 +92,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     }
     const started: BackupStatus = { startTime: now(), ...status };
     if (untilDeadline(backup) <= 0) return timedOut(started, `retrying after ${cause}`);
-    return withConditions(started, 'ProgressingWithRetry', `retrying after an error: ${cause}`, now());
+    return withConditions(started, RETRYING, `retrying after an error: ${cause}`, now());
   };
 
   /** The restores, in any namespace, that still read this backup. */

@@ -10,7 +10,7 @@ import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
-import { requeueFor, retrying, setCondition } from '../shared/conditions.js';
+import { requeueFor, RETRYING, retrying, setCondition } from '../shared/conditions.js';
 import type { LocationCheck } from '../../storage/location-store.js';
 import { checkLocation } from './check.js';
 import { syncLocation, type BackupSyncContext, type SyncResult } from './sync.js';
@@ -46,6 +46,23 @@ export function untilSync(location: BackupLocation, now: Date): number {
   return last + period - now.getTime();
 }
 
+/** The Ready condition as a check's result sets it. */
+const checkedReady = (
+  conditions: BackupLocationStatus['conditions'],
+  check: LocationCheck,
+  now: string,
+): NonNullable<BackupLocationStatus['conditions']> =>
+  setCondition(
+    conditions,
+    {
+      type: 'Ready',
+      status: check.reason === 'Available' ? 'True' : 'False',
+      reason: check.reason,
+      message: check.message,
+    },
+    now,
+  );
+
 /** The status a check's result makes; what the last sync found is kept. */
 export function statusFor(location: BackupLocation, check: LocationCheck, now: string): BackupLocationStatus {
   const available = check.reason === 'Available';
@@ -58,11 +75,7 @@ export function statusFor(location: BackupLocation, check: LocationCheck, now: s
     ...(location.metadata.generation === undefined
       ? {}
       : { observedGeneration: location.metadata.generation }),
-    conditions: setCondition(
-      location.status?.conditions,
-      { type: 'Ready', status: available ? 'True' : 'False', reason: check.reason, message: check.message },
-      now,
-    ),
+    conditions: checkedReady(location.status?.conditions, check, now),
   };
 }
 
@@ -76,17 +89,8 @@ export function statusAfterSync(
   // A sync that ran after a retried error: Ready goes back to what the last check found.
   const ready = status.conditions?.find((condition) => condition.type === 'Ready');
   const conditions =
-    ready?.reason === 'ProgressingWithRetry' && status.reason !== undefined
-      ? setCondition(
-          status.conditions,
-          {
-            type: 'Ready',
-            status: status.phase === 'Available' ? 'True' : 'False',
-            reason: status.reason,
-            message: status.message ?? '',
-          },
-          now,
-        )
+    ready?.reason === RETRYING && status.reason !== undefined
+      ? checkedReady(status.conditions, { reason: status.reason, message: status.message ?? '' }, now)
       : status.conditions;
   if ('problem' in sync) {
     return {

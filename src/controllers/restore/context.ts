@@ -27,6 +27,7 @@ import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
 import { backupKeyOf, indexes } from './indexes.js';
+import { phaseEnteredAt } from './status.js';
 import type { ConcurrencySlots } from './slots.js';
 
 export interface RestoreConfig {
@@ -161,7 +162,7 @@ export async function whyUnhealthy(
   deployment: StatefulSet,
   health: string,
 ): Promise<{ message: string; requeueAfterMs?: number }> {
-  const entered = Date.parse(restore.status?.phaseHistory?.at(-1)?.enteredAt ?? '');
+  const entered = Date.parse(phaseEnteredAt(restore.status ?? {}) ?? '');
   const unhealthyFor = Number.isNaN(entered) ? 0 : ctx.now().getTime() - entered;
   // Pods do not wake the restore: it comes back by itself when the look is due.
   if (unhealthyFor < DIAGNOSE_AFTER_MS)

@@ -7,11 +7,12 @@ import type { Logger } from 'winston';
 import { finalizers } from '../../api/constants.js';
 import type { Restore, RestoreErrorCode, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
+import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import { ApiError, describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
-import { requeueFor } from '../shared/conditions.js';
+import { requeueFor, RETRYING } from '../shared/conditions.js';
 import { cleanUpAttempt } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
 import { enteringNormalMode } from './entering-normal-mode.js';
@@ -51,11 +52,6 @@ const REFUSED: Record<ActivePhase, RestoreErrorCode> = {
 const CLEANUP_RECHECK_MS = 5_000;
 
 const RETRY_HINT = 'Fix the cause, then change spec.recreateToken to try again.';
-
-export interface RestoreObserver {
-  /** A phase ended after `seconds` (the phase duration histogram). */
-  phaseFinished(phase: RestorePhase, seconds: number): void;
-}
 
 const progressOf = (status: RestoreStatus): string =>
   status.conditions?.find((condition) => condition.type === 'Progressing')?.message ?? '';
@@ -148,7 +144,7 @@ export function restoreReconciler(
         )
       : untilDeadline(status, phase) <= 0
         ? timedOut(status, phase, `retrying after ${cause}`)
-        : wait('ProgressingWithRetry', `retrying after an error: ${cause}`);
+        : wait(RETRYING, `retrying after an error: ${cause}`);
     return applyOutcome(status, outcome, now(), restore.metadata.generation);
   };
 

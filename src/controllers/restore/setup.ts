@@ -4,7 +4,8 @@ import { labels } from '../../api/constants.js';
 import type { KubeObject } from '../../api/kubernetes.js';
 import { dependency, keyOf, labelledOwner, type SetupContext } from '../setup.js';
 import { backupKeyOf, indexes, phaseOf } from './indexes.js';
-import { restoreReconciler, type RestoreObserver } from './reconciler.js';
+import type { RestoreObserver } from '../../observability/operator-metrics.js';
+import { restoreReconciler } from './reconciler.js';
 import { ConcurrencySlots } from './slots.js';
 import { isTerminal } from './transitions.js';
 

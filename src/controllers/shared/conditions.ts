@@ -30,6 +30,9 @@ export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
   return { requeueAfterMs: Math.min(Math.max(0, Math.ceil(ms)), MAX_REQUEUE_MS) };
 }
 
+/** The reason a condition carries while an error a step threw is retried (Flux's). */
+export const RETRYING = 'ProgressingWithRetry';
+
 /**
  * The status with its Ready condition saying that `what` failed: retried (Flux's
  * ProgressingWithRetry), or, refused for good, not retried until the object changes (Stalled). For
@@ -49,7 +52,7 @@ export function retrying<S extends { conditions?: Condition[] }>(
       {
         type: 'Ready',
         status: 'False',
-        reason: terminal ? 'Stalled' : 'ProgressingWithRetry',
+        reason: terminal ? 'Stalled' : RETRYING,
         message: terminal
           ? `${what} was refused, not retried until the object changes: ${describeError(err)}`
           : `${what} failed, retrying: ${describeError(err)}`,

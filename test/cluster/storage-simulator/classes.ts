@@ -1,7 +1,7 @@
 // The StorageClass and VolumeSnapshotClass the simulator serves, created at start when missing.
 
 import type { KubeObject, StorageClass, VolumeSnapshotClass } from '../../../src/api/kubernetes.js';
-import { type KubeClient } from '../../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { isAlreadyExists } from '../../../src/runtime/errors.js';
 import type { ResourceType } from '../../../src/runtime/resources.js';
 import { resources } from '../../../src/runtime/resources.js';

@@ -8,7 +8,7 @@ import type {
   VolumeSnapshotContent,
 } from '../../../src/api/kubernetes.js';
 import type { EventRecorder } from '../../../src/observability/events.js';
-import { type KubeClient } from '../../../src/runtime/kube-client.js';
+import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { isAlreadyExists } from '../../../src/runtime/errors.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { DRIVER, KUBE, SIM } from './constants.js';

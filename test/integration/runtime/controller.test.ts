@@ -11,7 +11,8 @@ import { Informer } from '../../../src/runtime/informer.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from '../support/cluster.js';
-import { configMaps, counterValue, sleep, testLogger, type ConfigMap } from './support.js';
+import { configMaps, sleep, testLogger, type ConfigMap } from './support.js';
+import { counterValue } from '../../support/metrics.js';
 
 const logger = testLogger('runtime-controller');
 const OWNER_LABEL = 'snapback.dev/test-owner';

@@ -9,7 +9,8 @@ import { Informer, type InformerOptions } from '../../../src/runtime/informer.js
 import { KubeClient } from '../../../src/runtime/kube-client.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from '../support/cluster.js';
 import { FaultProxy } from './fault-proxy.js';
-import { configMaps, counterValue, TEST_OBJECT_LABEL, testLogger, type ConfigMap } from './support.js';
+import { configMaps, TEST_OBJECT_LABEL, testLogger, type ConfigMap } from './support.js';
+import { counterValue } from '../../support/metrics.js';
 
 const logger = testLogger('runtime-informer');
 const BULK = 300;

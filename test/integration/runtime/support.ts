@@ -3,7 +3,6 @@
 
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Counter } from 'prom-client';
 import type { KubeObject } from '../../../src/api/kubernetes.js';
 import { createLogger, type Logger } from '../../../src/observability/logger.js';
 import type { ResourceType } from '../../../src/runtime/resources.js';
@@ -35,18 +34,6 @@ export function testLogger(name: string): Logger {
     level: 'debug',
     stream: createWriteStream(join(dir, `${name}.log`), { flags: 'a' }),
   });
-}
-
-/** The value of a counter for the labels given (0 when never incremented). */
-export async function counterValue<L extends string>(
-  counter: Counter<L>,
-  labels: Partial<Record<L, string>>,
-): Promise<number> {
-  const { values } = await counter.get();
-  const entries = Object.entries(labels);
-  return values
-    .filter((v) => entries.every(([name, value]) => (v.labels as Record<string, unknown>)[name] === value))
-    .reduce((sum, v) => sum + v.value, 0);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

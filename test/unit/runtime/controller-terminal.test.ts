@@ -3,7 +3,7 @@
 // retried with backoff, which this checks against the other outcomes.
 
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Registry, type Counter } from 'prom-client';
+import { Registry } from 'prom-client';
 import winston from 'winston';
 import type { KubeObject } from '../../../src/api/kubernetes.js';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics.js';
@@ -12,6 +12,7 @@ import { TerminalError } from '../../../src/runtime/errors.js';
 import type { EventHandler, EventSource } from '../../../src/runtime/informer.js';
 import { ExponentialBackoffRateLimiter } from '../../../src/runtime/workqueue.js';
 import { apiError, connectionReset } from '../../support/fake-client.js';
+import { counterValue } from '../../support/metrics.js';
 
 const logger = winston.createLogger({ silent: true });
 /** The first retry comes after this long; the tests wait several times as long. */
@@ -47,17 +48,6 @@ async function until(what: string, test: () => boolean, timeoutMs = 2_000): Prom
   }
 }
 
-async function value<L extends string>(
-  counter: Counter<L>,
-  labels: Partial<Record<L, string>>,
-): Promise<number> {
-  const { values } = await counter.get();
-  const entries = Object.entries(labels);
-  return values
-    .filter((v) => entries.every(([name, want]) => (v.labels as Record<string, unknown>)[name] === want))
-    .reduce((sum, v) => sum + v.value, 0);
-}
-
 interface Harness {
   source: FakeSource;
   metrics: Metrics;
@@ -89,12 +79,12 @@ function start(reconcile: Reconcile): Harness {
 async function outcomes(metrics: Metrics): Promise<Record<string, number>> {
   const c = metrics.controller;
   return {
-    success: await value(c.reconciles, { controller: 'test', result: 'success' }),
-    error: await value(c.reconciles, { controller: 'test', result: 'error' }),
-    terminal: await value(c.reconciles, { controller: 'test', result: 'terminal' }),
-    requeue: await value(c.reconciles, { controller: 'test', result: 'requeue' }),
-    reconcileErrors: await value(c.reconcileErrors, { controller: 'test' }),
-    terminalErrors: await value(c.terminalErrors, { controller: 'test' }),
+    success: await counterValue(c.reconciles, { controller: 'test', result: 'success' }),
+    error: await counterValue(c.reconciles, { controller: 'test', result: 'error' }),
+    terminal: await counterValue(c.reconciles, { controller: 'test', result: 'terminal' }),
+    requeue: await counterValue(c.reconciles, { controller: 'test', result: 'requeue' }),
+    reconcileErrors: await counterValue(c.reconcileErrors, { controller: 'test' }),
+    terminalErrors: await counterValue(c.terminalErrors, { controller: 'test' }),
   };
 }
 

@@ -3,49 +3,24 @@
 
 import { describe, expect, it } from '@jest/globals';
 import { annotations, labels } from '../../../../src/api/constants.js';
-import type { Restore } from '../../../../src/api/generated/types.js';
 import { enteringNormalMode } from '../../../../src/controllers/restore/entering-normal-mode.js';
-import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
-  completedBackup,
+  DEPLOYMENT_UID,
+  deploymentPhaseWorld,
   NAMESPACE,
-  planOf,
   restoredStatefulSet,
-  restoreIn,
-  restoreWorld,
   setStatus,
   statefulSet,
   T0,
   unschedulablePod,
-  type RestoreInOptions,
-  type StatefulSetOptions,
 } from '../../../support/builders.js';
 import { apiError } from '../../../support/fake-client.js';
 
-const DEPLOYMENT_UID = '7d0c9e55-3333-4333-8333-333333333333';
-
-function setup(
-  options: { restore?: RestoreInOptions; deployment?: Omit<StatefulSetOptions, 'labels'> | null } = {},
-) {
-  const world = restoreWorld();
-  const backup = world.fake.seed(resources.backups, completedBackup());
-  const restore: Restore = world.fake.seed(
-    resources.restores,
-    restoreIn('DataServiceDeploymentEnteringNormalMode', {
-      backup,
-      deploymentUid: DEPLOYMENT_UID,
-      ...options.restore,
-    }),
-  );
-  if (options.deployment !== null)
-    world.fake.seed(
-      resources.statefulSets,
-      restoredStatefulSet(restore, { uid: DEPLOYMENT_UID, ...options.deployment }),
-    );
-  const run = (): Promise<StepOutcome> => enteringNormalMode(world.ctx, restore, planOf(world.ctx, restore));
+function setup(options: Parameters<typeof deploymentPhaseWorld>[2] = {}) {
+  const world = deploymentPhaseWorld('DataServiceDeploymentEnteringNormalMode', enteringNormalMode, options);
   const deployment = () => world.fake.peek(resources.statefulSets, 'pg-restored', NAMESPACE);
-  return { ...world, backup, restore, run, deployment };
+  return { ...world, deployment };
 }
 
 describe('enteringNormalMode: errors of the API server', () => {

@@ -2,49 +2,23 @@
 // done when it is healthy in that mode.
 
 import { describe, expect, it } from '@jest/globals';
-import type { Restore } from '../../../../src/api/generated/types.js';
-import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
 import { restoringDeployment } from '../../../../src/controllers/restore/restoring-deployment.js';
 import { labels } from '../../../../src/api/constants.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
-  completedBackup,
+  DEPLOYMENT_UID,
+  deploymentPhaseWorld,
   NAMESPACE,
-  planOf,
   restoredStatefulSet,
-  restoreIn,
-  restoreWorld,
   statefulSet,
   T0,
   unschedulablePod,
-  type RestoreInOptions,
   type StatefulSetOptions,
 } from '../../../support/builders.js';
 import { apiError, connectionReset } from '../../../support/fake-client.js';
 
-const DEPLOYMENT_UID = '7d0c9e55-3333-4333-8333-333333333333';
-
-function setup(
-  options: { restore?: RestoreInOptions; deployment?: Omit<StatefulSetOptions, 'labels'> | null } = {},
-) {
-  const world = restoreWorld();
-  const backup = world.fake.seed(resources.backups, completedBackup());
-  const restore: Restore = world.fake.seed(
-    resources.restores,
-    restoreIn('RestoringDataServiceDeployment', {
-      backup,
-      deploymentUid: DEPLOYMENT_UID,
-      ...options.restore,
-    }),
-  );
-  if (options.deployment !== null)
-    world.fake.seed(
-      resources.statefulSets,
-      restoredStatefulSet(restore, { uid: DEPLOYMENT_UID, ...options.deployment }),
-    );
-  const run = (): Promise<StepOutcome> => restoringDeployment(world.ctx, restore, planOf(world.ctx, restore));
-  return { ...world, backup, restore, run };
-}
+const setup = (options: Parameters<typeof deploymentPhaseWorld>[2] = {}) =>
+  deploymentPhaseWorld('RestoringDataServiceDeployment', restoringDeployment, options);
 
 describe('restoringDeployment: errors of the API server', () => {
   it.each([
