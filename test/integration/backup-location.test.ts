@@ -30,7 +30,7 @@ import {
   type RunningObjectStore,
 } from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
-import { decodeRecord } from '../../src/storage/backup-record.js';
+import { decodeRecord, encodeRecord, recordKey } from '../../src/storage/backup-record.js';
 import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const FREQUENCY_SECONDS = 2;
@@ -306,6 +306,59 @@ describe('a Backup claiming to be synced, written by hand', () => {
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).message).toContain('a synced Backup names the backupLocation its record is in');
     expect(await client.get(resources.backups, 'no-location', namespace)).toBeUndefined();
+  });
+
+  it('reads a record that is not there yet again, and is imported once it appears', async () => {
+    const location = uniqueName('late-records');
+    locations.push(location);
+    await client.create(
+      resources.backupLocations,
+      // No backup sync: this Backup is the only import of the record.
+      locationManifest(store, location, BUCKET, {
+        validationFrequencySeconds: FREQUENCY_SECONDS,
+        syncPeriodSeconds: 0,
+      }),
+    );
+    await waitForReason(location, 'Available');
+    await client.create(
+      resources.backups,
+      backupManifest(namespace, 'pg-late-source', 'pg', { backupLocation: location }),
+    );
+    const source = await waitForBackup(client, namespace, 'pg-late-source', 'Completed');
+
+    await client.create(
+      resources.backups,
+      backupManifest(namespace, 'late-import', 'pg', {
+        backupLocation: location,
+        syncedFrom: { cluster: 'elsewhere', namespace, name: 'pg-late' },
+      }),
+    );
+    // One miss is not the record's fault: it is read again, not failed (before: RecordNotFound at once).
+    const waiting = await waitFor('the import to read the record again', async () => {
+      const backup = await client.get(resources.backups, 'late-import', namespace);
+      const ready = backup?.status?.conditions?.find((condition) => condition.type === 'Ready');
+      return ready?.reason === 'ImportingRecord' ? backup : undefined;
+    });
+    expect(waiting.status?.phase).toBeUndefined();
+    expect(waiting.status?.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(
+      /record backups\/elsewhere\/.*pg-late\.json is not in BackupLocation .*reading it again/,
+    );
+
+    // The record appears, as another cluster would write it.
+    const sourceKey = source.status?.record?.key ?? '';
+    const { record } = decodeRecord(sourceKey, (await stored(BUCKET, sourceKey)) ?? '');
+    const key = recordKey('elsewhere', namespace, 'pg-late');
+    const { body } = encodeRecord({
+      ...record,
+      cluster: 'elsewhere',
+      metadata: { ...record.metadata, name: 'pg-late' },
+    });
+    await store.inBucket(BUCKET, (writer) => writer.put(key, body));
+    const imported = await waitForBackup(client, namespace, 'late-import', 'Completed');
+    expect(imported.status?.record).toMatchObject({ location, key });
+    expect(imported.status?.volumes?.map((v) => v.cloudSnapId)).toEqual(
+      source.status?.volumes?.map((v) => v.cloudSnapId),
+    );
   });
 
   it('fails with RecordNotFound, snapshotting nothing, when its location does not exist', async () => {
