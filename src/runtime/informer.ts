@@ -9,6 +9,7 @@
 
 import type { Logger } from 'winston';
 import type { KubeObject, Status, WatchEventType } from '../api/kubernetes.js';
+import type { Index } from './cache.js';
 import type { InformerMetrics } from './metrics.js';
 import type { KubeClient } from './kube-client.js';
 import { errorMessage, isGone } from './errors.js';
@@ -30,8 +31,6 @@ export interface EventHandler<T> {
   delete?(obj: T): void;
 }
 
-export type IndexFunc<T> = (obj: T) => string[];
-
 /**
  * The subscription side of an informer. Its method signature lets an Informer<Restore> stand
  * where an EventSource<KubeObject> is expected (an Informer<T> itself is invariant in T).
@@ -49,7 +48,7 @@ export interface StoreChanges<T> {
 /** The object map with its secondary indexes, kept current on every change. */
 export class ObjectStore<T extends KubeObject> {
   private readonly items = new Map<string, T>();
-  private readonly indexers = new Map<string, IndexFunc<T>>();
+  private readonly indexers = new Map<string, Index<T>>();
   /** index name → index value → keys */
   private readonly indexes = new Map<string, Map<string, Set<string>>>();
 
@@ -65,19 +64,19 @@ export class ObjectStore<T extends KubeObject> {
     return [...this.items.values()];
   }
 
-  addIndex(name: string, indexFunc: IndexFunc<T>): void {
-    if (this.indexers.has(name)) throw new Error(`index ${name} already exists`);
-    this.indexers.set(name, indexFunc);
-    const index = new Map<string, Set<string>>();
-    this.indexes.set(name, index);
-    for (const [key, obj] of this.items) this.indexAdd(index, indexFunc, key, obj);
+  addIndex(index: Index<T>): void {
+    if (this.indexers.has(index.name)) throw new Error(`index ${index.name} already exists`);
+    this.indexers.set(index.name, index);
+    const entries = new Map<string, Set<string>>();
+    this.indexes.set(index.name, entries);
+    for (const [key, obj] of this.items) this.indexAdd(entries, index, key, obj);
   }
 
-  byIndex(name: string, value: string): T[] {
-    const index = this.indexes.get(name);
-    if (index === undefined) throw new Error(`no index named ${name}`);
+  byIndex(index: Index<T>, value: string): T[] {
+    const entries = this.indexes.get(index.name);
+    if (entries === undefined) throw new Error(`no index named ${index.name}`);
     const found: T[] = [];
-    for (const key of index.get(value) ?? []) {
+    for (const key of entries.get(value) ?? []) {
       const obj = this.items.get(key);
       if (obj !== undefined) found.push(obj);
     }
@@ -90,9 +89,9 @@ export class ObjectStore<T extends KubeObject> {
     const old = this.items.get(key);
     if (old !== undefined) this.unindex(key, old);
     this.items.set(key, obj);
-    for (const [name, indexFunc] of this.indexers) {
-      const index = this.indexes.get(name);
-      if (index !== undefined) this.indexAdd(index, indexFunc, key, obj);
+    for (const [name, index] of this.indexers) {
+      const entries = this.indexes.get(name);
+      if (entries !== undefined) this.indexAdd(entries, index, key, obj);
     }
     return old;
   }
@@ -128,25 +127,25 @@ export class ObjectStore<T extends KubeObject> {
     return changes;
   }
 
-  private indexAdd(index: Map<string, Set<string>>, indexFunc: IndexFunc<T>, key: string, obj: T): void {
-    for (const value of indexFunc(obj)) {
-      let keys = index.get(value);
+  private indexAdd(entries: Map<string, Set<string>>, index: Index<T>, key: string, obj: T): void {
+    for (const value of index.values(obj)) {
+      let keys = entries.get(value);
       if (keys === undefined) {
         keys = new Set();
-        index.set(value, keys);
+        entries.set(value, keys);
       }
       keys.add(key);
     }
   }
 
   private unindex(key: string, obj: T): void {
-    for (const [name, indexFunc] of this.indexers) {
-      const index = this.indexes.get(name);
-      if (index === undefined) continue;
-      for (const value of indexFunc(obj)) {
-        const keys = index.get(value);
+    for (const [name, index] of this.indexers) {
+      const entries = this.indexes.get(name);
+      if (entries === undefined) continue;
+      for (const value of index.values(obj)) {
+        const keys = entries.get(value);
         keys?.delete(key);
-        if (keys?.size === 0) index.delete(value);
+        if (keys?.size === 0) entries.delete(value);
       }
     }
   }
@@ -253,8 +252,8 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     return () => this.handlers.delete(handler);
   }
 
-  addIndex(name: string, indexFunc: IndexFunc<T>): void {
-    this.store.addIndex(name, indexFunc);
+  addIndex(index: Index<T>): void {
+    this.store.addIndex(index);
   }
 
   start(): void {
@@ -314,8 +313,8 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     return this.store.list();
   }
 
-  byIndex(name: string, value: string): T[] {
-    return this.store.byIndex(name, value);
+  byIndex(index: Index<T>, value: string): T[] {
+    return this.store.byIndex(index, value);
   }
 
   /** Epoch ms of the last LIST, watch event or bookmark; 0 before any. */

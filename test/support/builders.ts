@@ -39,9 +39,16 @@ import type {
 } from '../../src/controllers/restore/context.js';
 import { defaultConfig } from '../../src/config.js';
 import { planRestore } from '../../src/controllers/restore/context.js';
-import { backupKeyOf, indexes, phaseOf } from '../../src/controllers/restore/indexes.js';
+import {
+  backupKeyOf,
+  byAttempt,
+  eventsByInvolvedObject,
+  restoresByBackup,
+  restoresByPhase,
+} from '../../src/controllers/restore/indexes.js';
 import type { StepOutcome } from '../../src/controllers/restore/outcome.js';
 import { ConcurrencySlots } from '../../src/controllers/restore/slots.js';
+import { keyOf } from '../../src/controllers/setup.js';
 import { HAPPY_PATH } from '../../src/controllers/restore/transitions.js';
 import type { Manifest } from '../../src/dataservices/manifest.js';
 import { customResourceName } from '../../src/naming.js';
@@ -124,14 +131,6 @@ export interface RestoreContextOverrides {
   slots?: ConcurrencySlots;
 }
 
-const keyOf = (namespace: string | undefined, name: string | undefined): string =>
-  `${namespace ?? ''}/${name ?? ''}`;
-
-const attemptIndex = (object: KubeObject): string[] => {
-  const attempt = object.metadata.labels?.[labels.restoreAttempt];
-  return attempt === undefined ? [] : [attempt];
-};
-
 /**
  * A RestoreContext over `fake` with the caches src/operator.ts selects and the indexes
  * src/controllers/restore/setup.ts adds. The caches are live: they show every write at once.
@@ -148,40 +147,30 @@ export function restoreContext(
   };
   const cache: TestCaches = {
     restores: fake.cache(resources.restores, {
-      indexes: {
-        [indexes.phase]: phaseOf,
-        [indexes.backup]: (restore: Restore) => {
-          const ref = backupKeyOf(restore);
-          return [keyOf(ref.namespace, ref.name)];
-        },
-      },
+      indexes: [restoresByPhase, restoresByBackup],
     }),
     backups: fake.cache(resources.backups),
     matrices: fake.cache(resources.restorabilityMatrices),
     locations: fake.cache(resources.backupLocations),
     claims: fake.cache(resources.persistentVolumeClaims, {
       labelSelector: labels.restore,
-      indexes: { [indexes.attempt]: attemptIndex },
+      indexes: [byAttempt],
     }),
     statefulSets: fake.cache(resources.statefulSets, {
       labelSelector: labels.restore,
-      indexes: { [indexes.attempt]: attemptIndex },
+      indexes: [byAttempt],
     }),
     snapshots: fake.cache(resources.volumeSnapshots, {
       labelSelector: labels.backup,
-      indexes: { [indexes.attempt]: attemptIndex },
+      indexes: [byAttempt],
     }),
     contents: fake.cache(resources.volumeSnapshotContents, {
       labelSelector: labels.restore,
-      indexes: { [indexes.attempt]: attemptIndex },
+      indexes: [byAttempt],
     }),
     events: fake.cache(resources.events, {
       fieldSelector: 'involvedObject.kind=PersistentVolumeClaim,type=Warning,reason=ProvisioningFailed',
-      indexes: {
-        [indexes.involvedObject]: (event: Event) => [
-          keyOf(event.involvedObject.namespace, event.involvedObject.name),
-        ],
-      },
+      indexes: [eventsByInvolvedObject],
     }),
   };
   const slots =

@@ -13,10 +13,10 @@ import { constants } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import { errors } from 'undici';
 import type { KubeObject, ObjectMeta, Status } from '../../src/api/kubernetes.js';
-import type { Cache } from '../../src/runtime/cache.js';
+import type { Cache, Index } from '../../src/runtime/cache.js';
 import type { ObjectClient } from '../../src/runtime/client.js';
 import { ApiError } from '../../src/runtime/errors.js';
-import { ObjectStore, type IndexFunc } from '../../src/runtime/informer.js';
+import { ObjectStore } from '../../src/runtime/informer.js';
 import type { DeleteOptions, ListOptions, Verb } from '../../src/runtime/kube-client.js';
 import { apiVersionOf, type ResourceType } from '../../src/runtime/resources.js';
 
@@ -42,7 +42,7 @@ export interface FakeCacheOptions<T> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
-  indexes?: Readonly<Record<string, IndexFunc<T>>>;
+  indexes?: readonly Index<T>[];
 }
 
 /** An object as the fake keeps it: JSON, so that status and spec can be told apart generically. */
@@ -279,7 +279,7 @@ export class FakeClient implements ObjectClient {
   }
 
   /** A Cache that reads the current objects of the resource, as a synced informer would. */
-  cache<T extends KubeObject>(rt: ResourceType<T>, options: FakeCacheOptions<T> = {}): FakeCache<T> {
+  cache<T extends KubeObject>(rt: ResourceType<T>, options: FakeCacheOptions<NoInfer<T>> = {}): FakeCache<T> {
     return new FakeCache<T>(() => this.select(rt, options).map((obj) => out(rt, obj)), options.indexes);
   }
 
@@ -421,7 +421,7 @@ export class FakeCache<T extends KubeObject> implements Cache<T> {
 
   constructor(
     private readonly source: () => T[],
-    private readonly indexes: Readonly<Record<string, IndexFunc<T>>> = {},
+    private readonly indexes: readonly Index<T>[] = [],
   ) {}
 
   get frozen(): boolean {
@@ -436,7 +436,7 @@ export class FakeCache<T extends KubeObject> implements Cache<T> {
     return this.store().list();
   }
 
-  byIndex(index: string, value: string): T[] {
+  byIndex(index: Index<T>, value: string): T[] {
     return this.store().byIndex(index, value);
   }
 
@@ -456,7 +456,7 @@ export class FakeCache<T extends KubeObject> implements Cache<T> {
   // Rebuilt on every read: simple, and tests have few objects.
   private build(): ObjectStore<T> {
     const store = new ObjectStore<T>();
-    for (const [name, indexFunc] of Object.entries(this.indexes)) store.addIndex(name, indexFunc);
+    for (const index of this.indexes) store.addIndex(index);
     for (const obj of this.source()) store.upsert(deepFreeze(obj));
     return store;
   }

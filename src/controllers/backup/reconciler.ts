@@ -11,7 +11,7 @@ import type { Reconcile } from '../../runtime/controller.js';
 import { ApiError, describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Finalized, type Next } from '../../runtime/status-reconciler.js';
-import { indexes } from '../restore/indexes.js';
+import { restoresByBackup } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
 import { requeueFor, RETRYING } from '../shared/conditions.js';
 import { capture } from './capture.js';
@@ -98,7 +98,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
   /** The restores, in any namespace, that still read this backup. */
   const readers = (backup: Backup): Restore[] =>
     ctx.cache.restores
-      .byIndex(indexes.backup, `${backup.metadata.namespace ?? ''}/${backup.metadata.name ?? ''}`)
+      .byIndex(restoresByBackup, `${backup.metadata.namespace ?? ''}/${backup.metadata.name ?? ''}`)
       .filter(
         (restore) => !isTerminal(restore.status?.phase) && restore.metadata.deletionTimestamp === undefined,
       );

@@ -12,10 +12,11 @@ import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import { resources } from '../../runtime/resources.js';
-import type { Cache } from '../../runtime/cache.js';
+import { defineIndex, type Cache } from '../../runtime/cache.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { requeueFor, retrying } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
+import { labelledOwner } from '../setup.js';
 import { newestFirst, retentionOf, toPrune } from './retention.js';
 import { DEFAULT_TIME_ZONE, dueRun, parseCron, runBackupName, type Cron } from './schedule.js';
 import { invalidStatus, REASONS, scheduleStatus, type RunOutcome } from './status.js';
@@ -27,7 +28,7 @@ export interface BackupScheduleContext {
 }
 
 /** Backups by the "namespace/name" of the schedule their snapback.dev/schedule label names. */
-export const BACKUPS_BY_SCHEDULE = 'schedule';
+export const backupsBySchedule = defineIndex<Backup>('schedule', labelledOwner(labels.schedule));
 
 /** A Backup that has not ended: the next run waits for it (no phase yet counts as running). */
 const isRunning = (backup: Backup): boolean =>
@@ -85,7 +86,7 @@ class ScheduleSteps {
       const problem = `spec.schedule "${schedule.spec.schedule}" has no run after ${now.toISOString()}`;
       return { status: invalidStatus(schedule, problem, now.toISOString()) };
     }
-    const backups = this.ctx.cache.backups.byIndex(BACKUPS_BY_SCHEDULE, key);
+    const backups = this.ctx.cache.backups.byIndex(backupsBySchedule, key);
     await this.prune(schedule, backups, timeZone);
     const running = await this.running(schedule, backups);
     const outcome = await this.run(schedule, cron, backups, running, now);

@@ -3,11 +3,11 @@
 
 import { labels } from '../../api/constants.js';
 import { dependency, labelledOwner, type SetupContext } from '../setup.js';
-import { BACKUPS_BY_SCHEDULE, backupScheduleReconciler } from './reconciler.js';
+import { backupsBySchedule, backupScheduleReconciler } from './reconciler.js';
 
 export function setupBackupScheduleController(setup: SetupContext): void {
   const { schedules, backups } = setup.informers;
-  backups.addIndex(BACKUPS_BY_SCHEDULE, labelledOwner(labels.schedule));
+  backups.addIndex(backupsBySchedule);
   const reconcile = backupScheduleReconciler(
     { client: setup.client, cache: { schedules, backups }, now: setup.now },
     setup.recorder,

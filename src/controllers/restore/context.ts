@@ -26,7 +26,7 @@ import type { Manifest } from '../../dataservices/manifest.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
-import { backupKeyOf, indexes } from './indexes.js';
+import { backupKeyOf, byAttempt } from './indexes.js';
 import { phaseEnteredAt } from './status.js';
 import type { ConcurrencySlots } from './slots.js';
 
@@ -175,7 +175,7 @@ export async function whyUnhealthy(
     ctx.client.list(resources.pods, { namespace, labelSelector: selector }),
     ctx.client.list(resources.events, { namespace, fieldSelector: 'type=Warning' }),
   ]);
-  const claims = ctx.cache.claims.byIndex(indexes.attempt, restore.status?.customResourceName ?? '');
+  const claims = ctx.cache.claims.byIndex(byAttempt, restore.status?.customResourceName ?? '');
   const cause = whyNotReady({ pods, claims, events });
   return {
     message: cause === undefined ? health : `${health}; ${cause}`,

@@ -24,7 +24,7 @@ import {
   type RestorePlan,
 } from './context.js';
 import { syncCredentials } from './credentials.js';
-import { indexes } from './indexes.js';
+import { eventsByInvolvedObject } from './indexes.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 /** A volume's status, and when to look again if no event comes first (a grace period ending). */
@@ -111,7 +111,7 @@ async function restoreVolume(
   }
   if (claim.status?.phase === 'Bound') return { ...base, phase: 'Bound' };
   const verdict = provisioningVerdict(
-    ctx.cache.events.byIndex(indexes.involvedObject, `${namespace}/${volume.pvcName}`),
+    ctx.cache.events.byIndex(eventsByInvolvedObject, `${namespace}/${volume.pvcName}`),
     claim.metadata.uid ?? '',
     ctx.now(),
     ctx.config.provisioningFailureGraceSeconds * 1000,

@@ -1,9 +1,8 @@
 // The Restore controller's wiring: its indexes, what wakes a restore, and its reconciler.
 
 import { labels } from '../../api/constants.js';
-import type { KubeObject } from '../../api/kubernetes.js';
 import { dependency, keyOf, labelledOwner, type SetupContext } from '../setup.js';
-import { backupKeyOf, indexes, phaseOf } from './indexes.js';
+import { byAttempt, eventsByInvolvedObject, restoresByBackup, restoresByPhase } from './indexes.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import { restoreReconciler } from './reconciler.js';
 import { ConcurrencySlots } from './slots.js';
@@ -14,20 +13,10 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
     setup.informers;
   // A scan of every restore per event would make the first sync of a large cache quadratic
   // (`make bench`: 4 minutes for 100k objects, the lease lost meanwhile); the index makes it linear.
-  restores.addIndex(indexes.phase, phaseOf);
-  restores.addIndex(indexes.backup, (restore) => {
-    const ref = backupKeyOf(restore);
-    return [keyOf(ref.namespace, ref.name)];
-  });
-  for (const informer of [claims, statefulSets, snapshots, contents] as const) {
-    informer.addIndex(indexes.attempt, (object: KubeObject) => {
-      const attempt = object.metadata.labels?.[labels.restoreAttempt];
-      return attempt === undefined ? [] : [attempt];
-    });
-  }
-  events.addIndex(indexes.involvedObject, (event) => [
-    keyOf(event.involvedObject.namespace, event.involvedObject.name),
-  ]);
+  restores.addIndex(restoresByPhase);
+  restores.addIndex(restoresByBackup);
+  for (const informer of [claims, statefulSets, snapshots, contents] as const) informer.addIndex(byAttempt);
+  events.addIndex(eventsByInvolvedObject);
 
   const config = setup.config;
   const reconcile = restoreReconciler(
@@ -45,7 +34,7 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
   );
   const pendingRestores = (): string[] =>
     restores
-      .byIndex(indexes.phase, 'Pending')
+      .byIndex(restoresByPhase, 'Pending')
       .map((restore) => keyOf(restore.metadata.namespace, restore.metadata.name));
 
   setup.manager.controller({
@@ -67,7 +56,7 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
       }),
       dependency(backups, (backup) =>
         restores
-          .byIndex(indexes.backup, keyOf(backup.metadata.namespace, backup.metadata.name))
+          .byIndex(restoresByBackup, keyOf(backup.metadata.namespace, backup.metadata.name))
           .map((restore) => keyOf(restore.metadata.namespace, restore.metadata.name)),
       ),
       // A restore that ends frees a concurrency slot: wake the ones waiting for it.

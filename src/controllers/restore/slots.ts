@@ -4,7 +4,7 @@
 
 import type { Restore } from '../../api/generated/types.js';
 import type { Cache } from '../../runtime/cache.js';
-import { indexes } from './indexes.js';
+import { restoresByPhase } from './indexes.js';
 import { ACTIVE_PHASES } from './transitions.js';
 
 const GRANT_TTL_MS = 60_000;
@@ -21,7 +21,7 @@ export class ConcurrencySlots {
   /** Active restores, counting this process's grants that the cache does not show yet. */
   inUse(): number {
     const active = new Set(
-      ACTIVE_PHASES.flatMap((phase) => this.restores.byIndex(indexes.phase, phase)).map(
+      ACTIVE_PHASES.flatMap((phase) => this.restores.byIndex(restoresByPhase, phase)).map(
         (restore) => `${restore.metadata.namespace ?? ''}/${restore.metadata.name ?? ''}`,
       ),
     );

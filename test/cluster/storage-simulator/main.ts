@@ -7,10 +7,15 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
-import type { KubeObject } from '../../../src/api/kubernetes.js';
+import type {
+  KubeObject,
+  PersistentVolumeClaim,
+  VolumeSnapshotContent,
+} from '../../../src/api/kubernetes.js';
 import { EventRecorder } from '../../../src/observability/events.js';
 import { createLogger, type Logger, type LogLevel } from '../../../src/observability/logger.js';
 import { createMetrics } from '../../../src/observability/metrics.js';
+import { defineIndex } from '../../../src/runtime/cache.js';
 import type { DependencyWatch } from '../../../src/runtime/controller.js';
 import { objectKey, type Informer } from '../../../src/runtime/informer.js';
 import { KubeClient } from '../../../src/runtime/kube-client.js';
@@ -21,7 +26,7 @@ import { ensureClasses } from './classes.js';
 import { CLASS_NAME, COMPONENT } from './constants.js';
 import { Provisioner } from './provisioner.js';
 import { claimClassName, claimDataSource } from './provisioning.js';
-import { BY_VOLUME_HANDLE, Snapshotter, volumeHandleIndex } from './snapshotter.js';
+import { contentsByVolumeHandle, Snapshotter, volumesByHandle } from './snapshotter.js';
 import { SnapshotStore } from './state.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -83,6 +88,21 @@ function watch<T extends KubeObject>(
   return { informer, toKeys };
 }
 
+const claimsByClass = defineIndex<PersistentVolumeClaim>('storageClass', (claim) => {
+  const name = claimClassName(claim);
+  return name === undefined ? [] : [name];
+});
+const claimsBySnapshot = defineIndex<PersistentVolumeClaim>('snapshotSource', (claim) => {
+  const source = claimDataSource(claim);
+  return source.kind === 'snapshot' ? [`${source.ref.namespace}/${source.ref.name}`] : [];
+});
+const contentsBySnapshot = defineIndex<VolumeSnapshotContent>('snapshot', (content) => [
+  `${content.spec.volumeSnapshotRef.namespace ?? ''}/${content.spec.volumeSnapshotRef.name ?? ''}`,
+]);
+const contentsByClass = defineIndex<VolumeSnapshotContent>('class', (content) =>
+  content.spec.volumeSnapshotClassName === undefined ? [] : [content.spec.volumeSnapshotClassName],
+);
+
 async function run(log: Logger, signal: AbortSignal): Promise<void> {
   const stateDir =
     process.env.SIM_STATE_DIR === undefined ? DEFAULT_STATE_DIR : resolve(process.env.SIM_STATE_DIR);
@@ -118,24 +138,12 @@ async function run(log: Logger, signal: AbortSignal): Promise<void> {
   const contents = manager.informer(resources.volumeSnapshotContents);
   const snapshotClasses = manager.informer(resources.volumeSnapshotClasses);
 
-  claims.addIndex('storageClass', (claim) => {
-    const name = claimClassName(claim);
-    return name === undefined ? [] : [name];
-  });
-  claims.addIndex('snapshotSource', (claim) => {
-    const source = claimDataSource(claim);
-    return source.kind === 'snapshot' ? [`${source.ref.namespace}/${source.ref.name}`] : [];
-  });
-  volumes.addIndex(BY_VOLUME_HANDLE, volumeHandleIndex);
-  contents.addIndex('snapshot', (content) => [
-    `${content.spec.volumeSnapshotRef.namespace ?? ''}/${content.spec.volumeSnapshotRef.name ?? ''}`,
-  ]);
-  contents.addIndex('class', (content) =>
-    content.spec.volumeSnapshotClassName === undefined ? [] : [content.spec.volumeSnapshotClassName],
-  );
-  contents.addIndex(BY_VOLUME_HANDLE, (content) =>
-    content.spec.source.volumeHandle === undefined ? [] : [content.spec.source.volumeHandle],
-  );
+  claims.addIndex(claimsByClass);
+  claims.addIndex(claimsBySnapshot);
+  volumes.addIndex(volumesByHandle);
+  contents.addIndex(contentsBySnapshot);
+  contents.addIndex(contentsByClass);
+  contents.addIndex(contentsByVolumeHandle);
 
   const events = new EventRecorder(client, COMPONENT, `${hostname()}-${String(process.pid)}`, (err) => {
     log.warn('event not recorded', { error: errorMessage(err) });
@@ -177,8 +185,8 @@ async function run(log: Logger, signal: AbortSignal): Promise<void> {
         const ref = pv.spec.claimRef;
         return ref?.name === undefined ? [] : [`${ref.namespace ?? ''}/${ref.name}`];
       }),
-      watch(storageClasses, (sc) => keys(claims.byIndex('storageClass', sc.metadata.name ?? ''))),
-      watch(snapshots, (vs) => keys(claims.byIndex('snapshotSource', objectKey(vs)))),
+      watch(storageClasses, (sc) => keys(claims.byIndex(claimsByClass, sc.metadata.name ?? ''))),
+      watch(snapshots, (vs) => keys(claims.byIndex(claimsBySnapshot, objectKey(vs)))),
     ],
   });
   manager.controller({
@@ -196,12 +204,12 @@ async function run(log: Logger, signal: AbortSignal): Promise<void> {
         const bound = vs.status?.boundVolumeSnapshotContentName;
         return [
           ...(bound === undefined ? [] : [bound]),
-          ...keys(contents.byIndex('snapshot', objectKey(vs))),
+          ...keys(contents.byIndex(contentsBySnapshot, objectKey(vs))),
         ];
       }),
-      watch(snapshotClasses, (vsc) => keys(contents.byIndex('class', vsc.metadata.name ?? ''))),
+      watch(snapshotClasses, (vsc) => keys(contents.byIndex(contentsByClass, vsc.metadata.name ?? ''))),
       watch(volumes, (pv) =>
-        volumeHandleIndex(pv).flatMap((h) => keys(contents.byIndex(BY_VOLUME_HANDLE, h))),
+        volumesByHandle.values(pv).flatMap((h) => keys(contents.byIndex(contentsByVolumeHandle, h))),
       ),
     ],
   });

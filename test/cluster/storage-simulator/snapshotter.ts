@@ -9,14 +9,12 @@ import type {
 } from '../../../src/api/kubernetes.js';
 import type { EventRecorder } from '../../../src/observability/events.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
+import { defineIndex } from '../../../src/runtime/cache.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { DRIVER, SNAPSHOT } from './constants.js';
 import { decideContent, readyStatus, type ContentAction } from './snapshotting.js';
 import { isValidHandle, type SnapshotStore } from './state.js';
 import type { Log, Result, Store } from './types.js';
-
-/** Index of PersistentVolumes by their CSI volume handle (ours only). */
-export const BY_VOLUME_HANDLE = 'volumeHandle';
 
 export interface SnapshotterDeps {
   client: KubeClient;
@@ -31,10 +29,16 @@ export interface SnapshotterDeps {
   now: () => number;
 }
 
-export function volumeHandleIndex(volume: PersistentVolume): string[] {
+/** PersistentVolumes by their CSI volume handle (ours only). */
+export const volumesByHandle = defineIndex<PersistentVolume>('volumeHandle', (volume) => {
   const csi = volume.spec.csi;
   return csi?.driver === DRIVER ? [csi.volumeHandle] : [];
-}
+});
+
+/** VolumeSnapshotContents by the handle of the volume they were cut from. */
+export const contentsByVolumeHandle = defineIndex<VolumeSnapshotContent>('volumeHandle', (content) =>
+  content.spec.source.volumeHandle === undefined ? [] : [content.spec.source.volumeHandle],
+);
 
 export class Snapshotter {
   constructor(private readonly deps: SnapshotterDeps) {}
@@ -51,7 +55,7 @@ export class Snapshotter {
     const className = content.spec.volumeSnapshotClassName ?? snapshot?.spec.volumeSnapshotClassName;
     const volumeHandle = content.spec.source.volumeHandle;
     const sourceVolume =
-      volumeHandle === undefined ? undefined : volumes.byIndex(BY_VOLUME_HANDLE, volumeHandle)[0];
+      volumeHandle === undefined ? undefined : volumes.byIndex(volumesByHandle, volumeHandle)[0];
     const claimRef = sourceVolume?.spec.claimRef;
     const snapshotHandle = content.spec.source.snapshotHandle;
     const action = decideContent({

@@ -1,9 +1,11 @@
 // What the simulator's reconcilers need from their surroundings.
 
+import type { Index } from '../../../src/runtime/cache.js';
+
 /** A read-only cache of objects of one kind, keyed namespace/name (or name, cluster-scoped). */
 export interface Store<T> {
   get(key: string): T | undefined;
-  byIndex(index: string, value: string): T[];
+  byIndex(index: Index<T>, value: string): T[];
 }
 
 /** Structured logging; every line is one JSON object. */

@@ -11,6 +11,7 @@ import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from '.
 import { FaultProxy } from './fault-proxy.js';
 import { configMaps, TEST_OBJECT_LABEL, testLogger, type ConfigMap } from './support.js';
 import { counterValue } from '../../support/metrics.js';
+import { defineIndex } from '../../../src/runtime/cache.js';
 
 const logger = testLogger('runtime-informer');
 const BULK = 300;
@@ -80,6 +81,9 @@ afterAll(async () => {
   console.log(`informer figures: ${JSON.stringify(figures)}`);
 });
 
+/** ConfigMaps by their `set` label. */
+const bySet = defineIndex<ConfigMap>('set', (cm) => [cm.metadata.labels?.set ?? 'none']);
+
 describe('Informer on a real API server', () => {
   it(`lists ${BULK} objects in pages, then sees adds, updates and deletes with the last state`, async () => {
     const created = performance.now();
@@ -94,11 +98,11 @@ describe('Informer on a real API server', () => {
 
     const started = performance.now();
     const { informer, metrics, events } = startInformer(client);
-    informer.addIndex('set', (cm) => [cm.metadata.labels?.set ?? 'none']);
+    informer.addIndex(bySet);
     await informer.waitForSync();
     figures[`listAndSync${BULK}Ms`] = Math.round(performance.now() - started);
     expect(informer.list()).toHaveLength(BULK);
-    expect(informer.byIndex('set', 'bulk')).toHaveLength(BULK);
+    expect(informer.byIndex(bySet, 'bulk')).toHaveLength(BULK);
     expect(events.filter((e) => e.startsWith('add bulk-'))).toHaveLength(BULK);
     expect(await counterValue(metrics.informer.relists, { resource: 'configmaps' })).toBe(1);
 
@@ -106,7 +110,7 @@ describe('Informer on a real API server', () => {
     await client.create(configMaps, configMap('watched', { v: '1' }, { set: 'single' }));
     await waitFor('the add of watched', async () => Promise.resolve(informer.get(`${ns}/watched`)));
     figures.watchEventLatencyMs = Math.round(performance.now() - addedAt);
-    expect(informer.byIndex('set', 'single').map((cm) => cm.metadata.name)).toEqual(['watched']);
+    expect(informer.byIndex(bySet, 'single').map((cm) => cm.metadata.name)).toEqual(['watched']);
 
     await client.mergePatch(
       configMaps,
@@ -117,8 +121,8 @@ describe('Informer on a real API server', () => {
     await waitFor('the update of watched', async () =>
       Promise.resolve(informer.get(`${ns}/watched`)?.data?.v === '2'),
     );
-    expect(informer.byIndex('set', 'single')).toEqual([]);
-    expect(informer.byIndex('set', 'moved')).toHaveLength(1);
+    expect(informer.byIndex(bySet, 'single')).toEqual([]);
+    expect(informer.byIndex(bySet, 'moved')).toHaveLength(1);
 
     const deleted: ConfigMap[] = [];
     informer.on({
@@ -130,7 +134,7 @@ describe('Informer on a real API server', () => {
     await waitFor('the delete of watched', async () => Promise.resolve(deleted.length === 1));
     expect(deleted[0]?.data).toEqual({ v: '2' });
     expect(informer.get(`${ns}/watched`)).toBeUndefined();
-    expect(informer.byIndex('set', 'moved')).toEqual([]);
+    expect(informer.byIndex(bySet, 'moved')).toEqual([]);
     expect(events.slice(BULK)).toEqual(['add watched', 'update watched', 'delete watched']);
     expect(informer.lastEventAt()).toBeGreaterThan(Date.now() - 10_000);
     expect(informer.isHealthy()).toBe(true);

@@ -7,11 +7,10 @@ import { labels } from '../../../src/api/constants.js';
 import type { Backup, BackupSchedule, BackupScheduleStatus } from '../../../src/api/generated/types.js';
 import type { Condition } from '../../../src/api/kubernetes.js';
 import {
-  BACKUPS_BY_SCHEDULE,
+  backupsBySchedule,
   backupScheduleReconciler,
 } from '../../../src/controllers/backupschedule/reconciler.js';
 import { retrying } from '../../../src/controllers/shared/conditions.js';
-import { labelledOwner } from '../../../src/controllers/setup.js';
 import type { EventRecorder } from '../../../src/observability/events.js';
 import type { Reconcile } from '../../../src/runtime/controller.js';
 import { TerminalError } from '../../../src/runtime/errors.js';
@@ -142,7 +141,7 @@ describe('backupScheduleReconciler when a step fails', () => {
           schedules: fake.cache(resources.backupSchedules),
           // The index the schedule controller's wiring registers (backupschedule/setup.ts).
           backups: fake.cache(resources.backups, {
-            indexes: { [BACKUPS_BY_SCHEDULE]: labelledOwner(labels.schedule) },
+            indexes: [backupsBySchedule],
           }),
         },
         now: () => now,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Restore, RestorePhase } from '../../../src/api/generated/types.js';
 import { RESTORE_PHASES } from '../../../src/api/crds.js';
-import { indexes, phaseOf } from '../../../src/controllers/restore/indexes.js';
+import { restoresByPhase } from '../../../src/controllers/restore/indexes.js';
 import { ObjectStore } from '../../../src/runtime/informer.js';
 import { ConcurrencySlots } from '../../../src/controllers/restore/slots.js';
 
@@ -11,7 +11,7 @@ const TTL_MS = 60_000;
 class MemoryCache extends ObjectStore<Restore> {
   constructor() {
     super();
-    this.addIndex(indexes.phase, phaseOf);
+    this.addIndex(restoresByPhase);
   }
 
   set(key: string, phase: RestorePhase | undefined): void {

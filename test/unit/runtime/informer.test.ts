@@ -9,6 +9,7 @@ import type { KubeObject, Status, WatchEventType } from '../../../src/api/kubern
 import { createMetrics } from '../../../src/observability/metrics.js';
 import { Informer, ObjectStore, objectKey, type ListWatchClient } from '../../../src/runtime/informer.js';
 import type { ResourceType } from '../../../src/runtime/resources.js';
+import { defineIndex } from '../../../src/runtime/cache.js';
 
 interface Thing extends KubeObject {
   data?: string;
@@ -26,10 +27,10 @@ const thing = (name: string, rv: string, owner?: string, namespace = 'ns'): Thin
   metadata: { name, namespace, resourceVersion: rv, ...(owner === undefined ? {} : { labels: { owner } }) },
 });
 
-const byOwner = (obj: Thing): string[] => {
+const byOwner = defineIndex<Thing>('owner', (obj: Thing): string[] => {
   const owner = obj.metadata.labels?.owner;
   return owner === undefined ? [] : [owner];
-};
+});
 
 const names = (objs: KubeObject[]): string[] => objs.map((o) => o.metadata.name ?? '').sort();
 
@@ -44,26 +45,31 @@ describe('ObjectStore', () => {
   it('keeps indexes current as objects change, move and go', () => {
     const store = new ObjectStore<Thing>();
     store.upsert(thing('a', '1', 'x'));
-    store.addIndex('owner', byOwner);
+    store.addIndex(byOwner);
     store.upsert(thing('b', '1', 'x'));
-    expect(names(store.byIndex('owner', 'x'))).toEqual(['a', 'b']);
+    expect(names(store.byIndex(byOwner, 'x'))).toEqual(['a', 'b']);
 
     store.upsert(thing('a', '2', 'y'));
-    expect(names(store.byIndex('owner', 'x'))).toEqual(['b']);
-    expect(names(store.byIndex('owner', 'y'))).toEqual(['a']);
+    expect(names(store.byIndex(byOwner, 'x'))).toEqual(['b']);
+    expect(names(store.byIndex(byOwner, 'y'))).toEqual(['a']);
 
     expect(store.remove('ns/b')?.metadata.name).toBe('b');
-    expect(store.byIndex('owner', 'x')).toEqual([]);
+    expect(store.byIndex(byOwner, 'x')).toEqual([]);
     expect(store.remove('ns/b')).toBeUndefined();
-    expect(() => store.byIndex('nope', 'x')).toThrow(/no index named nope/);
+    expect(() =>
+      store.byIndex(
+        defineIndex<Thing>('nope', () => []),
+        'x',
+      ),
+    ).toThrow(/no index named nope/);
     expect(() => {
-      store.addIndex('owner', byOwner);
+      store.addIndex(byOwner);
     }).toThrow(/already exists/);
   });
 
   it('replaces its content with a LIST and reports added, changed and vanished objects', () => {
     const store = new ObjectStore<Thing>();
-    store.addIndex('owner', byOwner);
+    store.addIndex(byOwner);
     store.replace([thing('same', '1', 'x'), thing('changed', '1', 'x'), thing('gone', '1', 'x')]);
     const changes = store.replace([
       thing('same', '1', 'x'),
@@ -76,8 +82,8 @@ describe('ObjectStore', () => {
     ).toEqual([['2', '1']]);
     expect(names(changes.deleted)).toEqual(['gone']);
     expect(store.size).toBe(3);
-    expect(names(store.byIndex('owner', 'x'))).toEqual(['new', 'same']);
-    expect(names(store.byIndex('owner', 'y'))).toEqual(['changed']);
+    expect(names(store.byIndex(byOwner, 'x'))).toEqual(['new', 'same']);
+    expect(names(store.byIndex(byOwner, 'y'))).toEqual(['changed']);
   });
 });
 
@@ -154,7 +160,7 @@ describe('Informer store and handlers', () => {
   ): { seen: string[]; informer: Informer<Thing> } {
     const seen: string[] = [];
     informer = new Informer(source, things, { backoffInitialMs: 1 }, { logger, metrics: metrics.informer });
-    informer.addIndex('owner', byOwner);
+    informer.addIndex(byOwner);
     informer.on({
       add: (obj) => seen.push(`add ${obj.metadata.name ?? ''}@${obj.metadata.resourceVersion ?? ''}`),
       update: (obj, old) =>
@@ -184,8 +190,8 @@ describe('Informer store and handlers', () => {
     expect(seen).toEqual(['add a@1', 'add b@11', 'update a@1->12', 'delete b@14']);
     expect(names(informer.list())).toEqual(['a']);
     expect(informer.get('ns/a')?.metadata.resourceVersion).toBe('12');
-    expect(names(informer.byIndex('owner', 'y'))).toEqual(['a']);
-    expect(informer.byIndex('owner', 'x')).toEqual([]);
+    expect(names(informer.byIndex(byOwner, 'y'))).toEqual(['a']);
+    expect(informer.byIndex(byOwner, 'x')).toEqual([]);
     expect((await metrics.informer.objects.get()).values[0]?.value).toBe(1);
     expect(informer.lastEventAt()).toBeGreaterThan(0);
   });

@@ -24,6 +24,7 @@ import {
   socketClosed,
   type FakeVerb,
 } from '../../support/fake-client.js';
+import { defineIndex } from '../../../src/runtime/cache.js';
 
 interface Thing extends KubeObject {
   spec?: { size?: number; tags?: string[]; nested?: { a?: number; b?: number } };
@@ -578,20 +579,25 @@ describe('seed', () => {
 });
 
 describe('cache', () => {
-  const byTag = (t: Thing): string[] => t.spec?.tags ?? [];
+  const byTag = defineIndex<Thing>('tag', (t) => t.spec?.tags ?? []);
 
   it("reads the fake's current objects, by key, list and index", async () => {
     const client = fake();
-    const cache = client.cache(things, { indexes: { tag: byTag } });
+    const cache = client.cache(things, { indexes: [byTag] });
     client.seed(things, thing('a', { spec: { tags: ['x'] } }));
     expect(cache.get('ns/a')?.metadata.name).toBe('a');
     await client.create(things, thing('b', { spec: { tags: ['x', 'y'] } }));
     expect(names(cache.list())).toEqual(['a', 'b']);
-    expect(names(cache.byIndex('tag', 'x'))).toEqual(['a', 'b']);
-    expect(names(cache.byIndex('tag', 'y'))).toEqual(['b']);
+    expect(names(cache.byIndex(byTag, 'x'))).toEqual(['a', 'b']);
+    expect(names(cache.byIndex(byTag, 'y'))).toEqual(['b']);
     await client.delete(things, 'a', { namespace: 'ns' });
     expect(cache.get('ns/a')).toBeUndefined();
-    expect(() => cache.byIndex('nope', 'x')).toThrow(/no index named nope/);
+    expect(() =>
+      cache.byIndex(
+        defineIndex<Thing>('nope', () => []),
+        'x',
+      ),
+    ).toThrow(/no index named nope/);
   });
 
   it("holds only the informer's selection; cluster-scoped objects are keyed by name", () => {

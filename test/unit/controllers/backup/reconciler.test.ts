@@ -17,8 +17,7 @@ import type {
 } from '../../../../src/api/kubernetes.js';
 import type { BackupContext } from '../../../../src/controllers/backup/context.js';
 import { backupReconciler } from '../../../../src/controllers/backup/reconciler.js';
-import { backupKeyOf, indexes } from '../../../../src/controllers/restore/indexes.js';
-import { keyOf } from '../../../../src/controllers/setup.js';
+import { restoresByBackup } from '../../../../src/controllers/restore/indexes.js';
 import type { EventRecorder } from '../../../../src/observability/events.js';
 import type { Reconcile } from '../../../../src/runtime/controller.js';
 import { TerminalError } from '../../../../src/runtime/errors.js';
@@ -88,12 +87,7 @@ function world(): World {
       snapshots,
       // The index the Restore controller's wiring registers (restore/setup.ts).
       restores: fake.cache(resources.restores, {
-        indexes: {
-          [indexes.backup]: (restore: Restore) => {
-            const ref = backupKeyOf(restore);
-            return [keyOf(ref.namespace, ref.name)];
-          },
-        },
+        indexes: [restoresByBackup],
       }),
       locations: fake.cache(resources.backupLocations),
     },
