@@ -8,63 +8,55 @@ import { imageCapabilitiesOf } from '../../dataservices/capabilities.js';
 import { adapterFor } from '../../dataservices/index.js';
 import { boundedName, shortHash } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
-import { failed, withConditions, type BackupContext } from './context.js';
+import { advance, fail } from '../shared/outcome.js';
+import type { BackupContext, BackupOutcome } from './context.js';
 
 const DEFAULT_CLASS_ANNOTATION = 'snapshot.storage.kubernetes.io/is-default-class';
 
-/** The status that starts the backup, or a Failed one saying what is missing. */
-export async function capture(ctx: BackupContext, backup: Backup): Promise<BackupStatus> {
-  const now = ctx.now().toISOString();
+/** The backup started (InProgress, with all a restore will need), or failed saying what is missing. */
+export async function capture(ctx: BackupContext, backup: Backup): Promise<BackupOutcome> {
   const namespace = backup.metadata.namespace ?? '';
   const start: BackupStatus = {
     // Set at the first retried error, if there was one: the deadline runs from then.
-    startTime: backup.status?.startTime ?? now,
+    startTime: backup.status?.startTime ?? ctx.now().toISOString(),
     ...(backup.metadata.generation === undefined ? {} : { observedGeneration: backup.metadata.generation }),
   };
   const ref = backup.spec.deployment;
   const adapter = adapterFor(ref.kind);
   if (adapter === undefined) {
-    return failed(
-      start,
-      'BackupInternalError',
-      `deployments of kind ${ref.kind ?? ''} are not supported`,
-      now,
-    );
+    return fail('BackupInternalError', `deployments of kind ${ref.kind ?? ''} are not supported`, start);
   }
   const deployment = await ctx.client.get(adapter.resource, ref.name, namespace);
   if (deployment === undefined) {
-    return failed(
-      start,
+    return fail(
       'DeploymentNotFound',
       `${adapter.kind} ${namespace}/${ref.name} does not exist; a Backup must live in the namespace of the deployment it backs up.`,
-      now,
+      start,
     );
   }
   const claimNames = adapter.volumeClaimNames(deployment);
   if (claimNames.length === 0) {
-    return failed(
-      start,
+    return fail(
       'DeploymentHasNoVolumes',
       `${adapter.kind} ${ref.name} has no volume claim templates, so there is nothing to snapshot.`,
-      now,
+      start,
     );
   }
   const claims: PersistentVolumeClaim[] = [];
   for (const name of claimNames) {
     const claim = await ctx.client.get(resources.persistentVolumeClaims, name, namespace);
     if (claim?.status?.phase !== 'Bound') {
-      return failed(
-        start,
+      return fail(
         'DeploymentHasNoVolumes',
         `PersistentVolumeClaim ${namespace}/${name} of ${adapter.kind} ${ref.name} is ${claim === undefined ? 'missing' : 'not Bound'}; back up once every replica has its volume.`,
-        now,
+        start,
       );
     }
     claims.push(claim);
   }
 
   const classes = await snapshotClasses(ctx, backup, claims);
-  if ('problem' in classes) return failed(start, 'VolumeSnapshotClassNotFound', classes.problem, now);
+  if ('problem' in classes) return fail('VolumeSnapshotClassNotFound', classes.problem, start);
 
   const uid = backup.metadata.uid ?? '';
   const volumes: BackupVolume[] = claims.map((claim) => {
@@ -80,10 +72,11 @@ export async function capture(ctx: BackupContext, backup: Backup): Promise<Backu
   });
   const manifest = adapter.capture(deployment);
   const message = `snapshotting ${volumes.length} volume(s) of ${adapter.kind} ${ref.name}`;
-  return withConditions(
+  return advance(
+    'InProgress',
+    message,
     {
       ...start,
-      phase: 'InProgress',
       volumes,
       backupCapability: { ...BACKUP_FORMAT_CAPABILITIES },
       dataServiceDeploymentMetaData: {
@@ -100,8 +93,6 @@ export async function capture(ctx: BackupContext, backup: Backup): Promise<Backu
       manifest,
     },
     'SnapshotsRequested',
-    message,
-    now,
   );
 }
 

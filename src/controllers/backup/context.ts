@@ -1,14 +1,16 @@
-import { labels } from '../../api/constants.js';
+import { labels, MANAGED_BY } from '../../api/constants.js';
 import type {
   Backup,
   BackupErrorCode,
   BackupLocation,
+  BackupPhase,
   BackupStatus,
   Restore,
 } from '../../api/generated/types.js';
 import type { Labels, VolumeSnapshot } from '../../api/kubernetes.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import { setCondition } from '../shared/conditions.js';
+import type { Outcome } from '../shared/outcome.js';
 import type { Cache } from '../../runtime/cache.js';
 
 export interface BackupConfig {
@@ -38,18 +40,20 @@ export function backupLabels(backup: Backup): Labels {
   return {
     [labels.backup]: backup.metadata.name ?? '',
     [labels.deployment]: backup.spec.deployment.name,
-    [labels.managedBy]: 'snapback',
+    [labels.managedBy]: MANAGED_BY,
     ...(project === undefined ? {} : { [labels.project]: project }),
   };
 }
 
+/** A backup step's outcome: the shared advance / wait / fail over the Backup's phases and codes. */
+export type BackupOutcome = Outcome<
+  BackupPhase,
+  BackupErrorCode,
+  Partial<Omit<BackupStatus, 'phase' | 'conditions'>>
+>;
+
 /** The status with conditions that match its phase. */
-export function withConditions(
-  status: BackupStatus,
-  reason: string,
-  message: string,
-  now: string,
-): BackupStatus {
+function withConditions(status: BackupStatus, reason: string, message: string, now: string): BackupStatus {
   const phase = status.phase;
   let conditions = setCondition(
     status.conditions,
@@ -69,16 +73,32 @@ export function withConditions(
   return { ...status, conditions };
 }
 
-export function failed(
-  status: BackupStatus,
-  errorCode: BackupErrorCode,
-  message: string,
-  now: string,
-): BackupStatus {
-  return withConditions(
-    { ...status, phase: 'Failed', errorCode, errorMessage: message, completionTime: now },
-    errorCode,
-    message,
-    now,
-  );
+/**
+ * The status after a step's outcome, pure like the Restore's applyOutcome: the outcome's fields
+ * over the current ones, the phase it names (kept by a wait), and conditions that say why.
+ */
+export function applyBackupOutcome(current: BackupStatus, outcome: BackupOutcome, now: string): BackupStatus {
+  const next: BackupStatus = { ...current, ...outcome.status };
+  switch (outcome.type) {
+    case 'advance': {
+      const phase = outcome.to;
+      const ended = phase === 'Completed' && next.completionTime === undefined ? { completionTime: now } : {};
+      return withConditions({ ...next, ...ended, phase }, outcome.reason ?? phase, outcome.message, now);
+    }
+    case 'wait':
+      return withConditions(next, outcome.reason, outcome.message, now);
+    case 'fail':
+      return withConditions(
+        {
+          ...next,
+          phase: 'Failed',
+          errorCode: outcome.errorCode,
+          errorMessage: outcome.message,
+          completionTime: now,
+        },
+        outcome.errorCode,
+        outcome.message,
+        now,
+      );
+  }
 }

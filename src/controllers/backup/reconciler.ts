@@ -15,7 +15,8 @@ import { restoresByBackup } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
 import { requeueFor, RETRYING } from '../shared/conditions.js';
 import { capture } from './capture.js';
-import { failed, withConditions, type BackupContext } from './context.js';
+import { advance, fail, wait } from '../shared/outcome.js';
+import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
 import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
 import { takeSnapshots } from './snapshot.js';
 
@@ -37,36 +38,38 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     return started + ctx.config.timeoutSeconds * 1000 - ctx.now().getTime();
   };
 
-  const timedOut = (status: BackupStatus, last: string): BackupStatus =>
-    failed(
-      status,
+  const apply = (backup: Backup, outcome: BackupOutcome): BackupStatus =>
+    applyBackupOutcome(backup.status ?? {}, outcome, now());
+
+  const timedOut = (last: string, status?: BackupOutcome['status']): BackupOutcome =>
+    fail(
       'PhaseTimeout',
       `the backup did not complete within ${ctx.config.timeoutSeconds}s (${last}); check the VolumeSnapshots, the CSI driver and the backup location, then create a new Backup.`,
-      now(),
+      status,
     );
 
-  /** A status still at work is judged against the deadline after the step looked at the world. */
-  const judged = (backup: Backup, next: BackupStatus, retryMs?: number): Next<BackupStatus> => {
-    if (next.phase === 'Completed' || next.phase === 'Failed') return { status: next };
+  /** A backup still waiting is judged against the deadline after the step looked at the world. */
+  const judged = (backup: Backup, outcome: BackupOutcome, retryMs?: number): Next<BackupStatus> => {
+    if (outcome.type !== 'wait') return { status: apply(backup, outcome) };
     const left = untilDeadline(backup);
-    if (left <= 0) return { status: timedOut(next, readyMessage(next)) };
-    return { status: next, ...requeueFor(Math.min(left, retryMs ?? Infinity)) };
+    if (left <= 0) return { status: apply(backup, timedOut(outcome.message)) };
+    return { status: apply(backup, outcome), ...requeueFor(Math.min(left, retryMs ?? Infinity)) };
   };
 
   const step = async (backup: Backup): Promise<Next<BackupStatus>> => {
-    const status = backup.status ?? {};
-    switch (status.phase) {
+    switch (backup.status?.phase) {
       case undefined: {
         const from = backup.spec.syncedFrom;
-        if (from === undefined) return { status: await capture(ctx, backup) };
+        if (from === undefined) return { status: apply(backup, await capture(ctx, backup)) };
         const imported = await importRecord(ctx, backup, from, untilDeadline(backup) <= 0);
         return judged(backup, imported, RECORD_RETRY_MS);
       }
       case 'InProgress': {
-        let next = await takeSnapshots(ctx, backup);
-        if (next.phase === 'Completed') next = await storeRecord(ctx, backup, next);
-        const storing = next.conditions?.some((c) => c.type === 'Ready' && c.reason === RECORD_PENDING);
-        return judged(backup, next, storing === true ? RECORD_RETRY_MS : undefined);
+        const snapshotted = await takeSnapshots(ctx, backup);
+        const next =
+          snapshotted.type === 'advance' ? await storeRecord(ctx, backup, snapshotted) : snapshotted;
+        const storing = next.type === 'wait' && next.reason === RECORD_PENDING;
+        return judged(backup, next, storing ? RECORD_RETRY_MS : undefined);
       }
       default:
         return {};
@@ -83,16 +86,17 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     if (status.phase !== undefined && status.phase !== 'InProgress') return undefined;
     const cause = describeError(err);
     if (refused) {
-      return failed(
-        status,
-        'BackupInternalError',
-        `${err instanceof ApiError ? 'the API server refused a request of the backup' : 'the backup cannot go on'}: ${cause}; fix the cause, then create a new Backup.`,
-        now(),
+      return apply(
+        backup,
+        fail(
+          'BackupInternalError',
+          `${err instanceof ApiError ? 'the API server refused a request of the backup' : 'the backup cannot go on'}: ${cause}; fix the cause, then create a new Backup.`,
+        ),
       );
     }
-    const started: BackupStatus = { startTime: now(), ...status };
-    if (untilDeadline(backup) <= 0) return timedOut(started, `retrying after ${cause}`);
-    return withConditions(started, RETRYING, `retrying after an error: ${cause}`, now());
+    const started = { startTime: status.startTime ?? now() };
+    if (untilDeadline(backup) <= 0) return apply(backup, timedOut(`retrying after ${cause}`, started));
+    return apply(backup, wait(RETRYING, `retrying after an error: ${cause}`, started));
   };
 
   /** The restores, in any namespace, that still read this backup. */
@@ -124,7 +128,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
   const finalize = async (backup: Backup): Promise<Finalized<BackupStatus>> => {
     const deleting = (reason: string, message: string): Finalized<BackupStatus> => ({
       done: false,
-      status: withConditions({ ...backup.status, phase: 'Deleting' }, reason, message, now()),
+      status: apply(backup, advance('Deleting', message, undefined, reason)),
       requeueAfterMs: DELETION_RECHECK_MS,
     });
     const reading = readers(backup);

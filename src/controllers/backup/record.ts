@@ -3,7 +3,7 @@
 // the backup timeout bounds the wait. Deleting the backup deletes the record. A Backup that backup
 // sync imported from another cluster's record gets its status from that record instead.
 
-import type { Backup, BackupStatus, BackupSyncSource } from '../../api/generated/types.js';
+import type { Backup, BackupSyncSource } from '../../api/generated/types.js';
 import {
   CorruptRecordError,
   decodeRecord,
@@ -13,7 +13,8 @@ import {
 } from '../../storage/backup-record.js';
 import { ObjectStore } from '../../storage/object-store.js';
 import { describeStoreError, openStore } from '../../storage/location-store.js';
-import { failed, withConditions, type BackupContext } from './context.js';
+import { advance, fail, wait } from '../shared/outcome.js';
+import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
 
 /** The Ready condition's reason while the record waits to be stored. */
 export const RECORD_PENDING = 'StoringRecord';
@@ -40,17 +41,19 @@ async function withStore<T>(
 }
 
 /**
- * `completed` with the record stored, or the backup still InProgress with the reason it is not.
- * Writing again after a restart is harmless: the key is the backup's, the newer record replaces it.
+ * The snapshots are done (`done`, the advance to Completed): Completed with the record stored, or
+ * still InProgress with the reason it is not. Writing again after a restart is harmless: the key is
+ * the backup's, the newer record replaces it.
  */
 export async function storeRecord(
   ctx: BackupContext,
   backup: Backup,
-  completed: BackupStatus,
-): Promise<BackupStatus> {
+  done: Extract<BackupOutcome, { type: 'advance' }>,
+): Promise<BackupOutcome> {
   const locationName = backup.spec.backupLocation;
-  if (locationName === undefined) return completed;
+  if (locationName === undefined) return done;
   const now = ctx.now().toISOString();
+  const completed = applyBackupOutcome(backup.status ?? {}, done, now);
   const key = recordKey(ctx.config.clusterName, backup.metadata.namespace ?? '', backup.metadata.name ?? '');
   const { body, checksum } = encodeRecord(recordOf(backup, completed, ctx.config.clusterName));
   const stored = await withStore(ctx, locationName, async (store) => {
@@ -64,41 +67,40 @@ export async function storeRecord(
   });
   if ('problem' in stored) {
     // The snapshots' handles and sizes stay, so that the retries need not read them again.
-    const { completionTime: _completionTime, ...snapshotted } = completed;
-    return withConditions(
-      { ...snapshotted, phase: 'InProgress' },
-      RECORD_PENDING,
-      `snapshots ready; storing the record failed: ${stored.problem}`,
-      now,
-    );
+    return wait(RECORD_PENDING, `snapshots ready; storing the record failed: ${stored.problem}`, done.status);
   }
-  return { ...completed, record: { location: locationName, key, checksum, storedAt: now } };
+  return {
+    ...done,
+    status: {
+      ...done.status,
+      completionTime: completed.completionTime ?? now,
+      record: { location: locationName, key, checksum, storedAt: now },
+    },
+  };
 }
 
 /**
- * The status of a synced Backup, from its record: Completed as it was on the cluster it was taken
- * on; unchanged, saying why, while the store cannot be read. A record missing or damaged is read
- * again until `final` (the import's deadline): backup sync listed and verified it a moment ago, so
- * one miss may be the store's, not the record's. Past the deadline it fails with the cause.
+ * A synced Backup's outcome, from its record: Completed as it was on the cluster it was taken on;
+ * waiting, saying why, while the store cannot be read. A record missing or damaged is read again
+ * until `final` (the import's deadline): backup sync listed and verified it a moment ago, so one
+ * miss may be the store's, not the record's. Past the deadline it fails with the cause.
  */
 export async function importRecord(
   ctx: BackupContext,
   backup: Backup,
   from: BackupSyncSource,
   final: boolean,
-): Promise<BackupStatus> {
+): Promise<BackupOutcome> {
   const locationName = backup.spec.backupLocation ?? '';
-  const now = ctx.now().toISOString();
   const start =
     backup.metadata.generation === undefined ? {} : { observedGeneration: backup.metadata.generation };
   const key = recordKey(from.cluster, from.namespace, from.name);
   // Backup sync imports only from locations it reads, so this Backup was written by hand.
   if (ctx.cache.locations.get(locationName) === undefined) {
-    return failed(
-      start,
+    return fail(
       'RecordNotFound',
       `BackupLocation ${locationName} does not exist; spec.syncedFrom is set by backup sync, create a Backup without it to back up a deployment.`,
-      now,
+      start,
     );
   }
   const read = await withStore(ctx, locationName, async (store) => {
@@ -111,36 +113,25 @@ export async function importRecord(
       throw err;
     }
   });
-  if ('problem' in read) {
-    return withConditions(
-      { ...(backup.status ?? {}), ...start },
-      IMPORT_PENDING,
-      `reading the record failed: ${read.problem}`,
-      now,
-    );
-  }
+  if ('problem' in read) return wait(IMPORT_PENDING, `reading the record failed: ${read.problem}`, start);
   if ('missing' in read || 'corrupt' in read) {
     const [code, problem] =
       'missing' in read
         ? (['RecordNotFound', `record ${key} is not in BackupLocation ${locationName}`] as const)
         : (['RecordCorrupt', `${read.corrupt}; it cannot be restored from`] as const);
-    if (final) return failed(start, code, `${problem}; the next sync removes this Backup.`, now);
-    return withConditions(
-      { ...(backup.status ?? {}), ...start },
-      IMPORT_PENDING,
-      `${problem}; reading it again until the import's deadline`,
-      now,
-    );
+    if (final) return fail(code, `${problem}; the next sync removes this Backup.`, start);
+    return wait(IMPORT_PENDING, `${problem}; reading it again until the import's deadline`, start);
   }
-  return withConditions(
+  const { phase, ...recorded } = read.record.status;
+  return advance(
+    phase ?? 'Completed',
+    `imported from BackupLocation ${locationName}: backup ${from.namespace}/${from.name} of cluster ${from.cluster}`,
     {
-      ...read.record.status,
+      ...recorded,
       ...start,
-      record: { location: locationName, key, checksum: read.checksum, storedAt: now },
+      record: { location: locationName, key, checksum: read.checksum, storedAt: ctx.now().toISOString() },
     },
     'Synced',
-    `imported from BackupLocation ${locationName}: backup ${from.namespace}/${from.name} of cluster ${from.cluster}`,
-    now,
   );
 }
 

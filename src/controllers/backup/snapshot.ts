@@ -5,13 +5,18 @@ import { labels } from '../../api/constants.js';
 import { resources } from '../../runtime/resources.js';
 import { snapshotState, volumeSnapshotForClaim } from '../../storage/snapshots.js';
 import { ensureCreated } from '../shared/objects.js';
-import { backupLabels, failed, withConditions, type BackupContext } from './context.js';
+import { advance, fail, wait } from '../shared/outcome.js';
+import { backupLabels, type BackupContext, type BackupOutcome } from './context.js';
 
-export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise<BackupStatus> {
+export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise<BackupOutcome> {
   const status = backup.status ?? {};
-  const now = ctx.now().toISOString();
   const namespace = backup.metadata.namespace ?? '';
   const volumes = status.volumes ?? [];
+  const taken = (volume: BackupVolume): BackupOutcome =>
+    fail(
+      'SnapshotFailed',
+      `VolumeSnapshot ${namespace}/${volume.volumeSnapshotName} already exists and belongs to something else.`,
+    );
   let ready = 0;
   // The snapshot controller retries a snapshot whose status reports an error and clears the error
   // on success (VolumeSnapshotStatus.error): progress to show, bounded by the backup's deadline.
@@ -33,51 +38,30 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
         }),
         labels.backup,
       );
-      if (result.outcome === 'taken') {
-        return failed(
-          status,
-          'SnapshotFailed',
-          `VolumeSnapshot ${namespace}/${volume.volumeSnapshotName} already exists and belongs to something else.`,
-          now,
-        );
-      }
+      if (result.outcome === 'taken') return taken(volume);
       continue;
     }
     // The cache holds every VolumeSnapshot labelled with some backup: one of this name may be another's.
-    if (snapshot.metadata.labels?.[labels.backup] !== backup.metadata.name) {
-      return failed(
-        status,
-        'SnapshotFailed',
-        `VolumeSnapshot ${namespace}/${volume.volumeSnapshotName} already exists and belongs to something else.`,
-        now,
-      );
-    }
+    if (snapshot.metadata.labels?.[labels.backup] !== backup.metadata.name) return taken(volume);
     const state = snapshotState(snapshot);
     if (state.ready) ready++;
     else if (state.error !== undefined) retried.push(`${volume.pvcName}: ${state.error}`);
   }
   if (ready < volumes.length) {
     const errors = retried.length === 0 ? '' : `; the snapshotter retries after: ${retried.join('; ')}`;
-    return withConditions(
-      status,
+    return wait(
       retried.length === 0 ? 'SnapshotsInProgress' : 'SnapshotsRetrying',
       `${ready}/${volumes.length} snapshot(s) ready${errors}`,
-      now,
     );
   }
-  return complete(ctx, backup, status, now);
+  return complete(ctx, backup, status);
 }
 
 /**
  * All snapshots are ready: read their handles and sizes from the contents, once. A backup that
  * waits for its record keeps them in its status, so its retries read nothing again.
  */
-async function complete(
-  ctx: BackupContext,
-  backup: Backup,
-  status: BackupStatus,
-  now: string,
-): Promise<BackupStatus> {
+async function complete(ctx: BackupContext, backup: Backup, status: BackupStatus): Promise<BackupOutcome> {
   const namespace = backup.metadata.namespace ?? '';
   const volumes: BackupVolume[] = [];
   for (const volume of status.volumes ?? []) {
@@ -93,11 +77,9 @@ async function complete(
         : await ctx.client.get(resources.volumeSnapshotContents, contentName);
     const state = snapshot === undefined ? undefined : snapshotState(snapshot, content);
     if (state?.handle === undefined) {
-      return failed(
-        status,
+      return fail(
         'SnapshotFailed',
         `the snapshot of ${volume.pvcName} is ready but records no snapshot handle.`,
-        now,
       );
     }
     volumes.push({
@@ -108,17 +90,9 @@ async function complete(
     });
   }
   const fileSize = volumes.reduce((sum, volume) => sum + (volume.sizeBytes ?? 0), 0);
-  return withConditions(
-    {
-      ...status,
-      phase: 'Completed',
-      volumes,
-      cloudSnapId: volumes[0]?.cloudSnapId ?? '',
-      fileSize,
-      completionTime: now,
-    },
-    'Completed',
-    `${volumes.length} snapshot(s) ready, ${fileSize} bytes`,
-    now,
-  );
+  return advance('Completed', `${volumes.length} snapshot(s) ready, ${fileSize} bytes`, {
+    volumes,
+    cloudSnapId: volumes[0]?.cloudSnapId ?? '',
+    fileSize,
+  });
 }

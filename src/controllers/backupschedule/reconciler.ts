@@ -80,7 +80,7 @@ class ScheduleSteps {
     const timeZone = schedule.spec.timeZone ?? DEFAULT_TIME_ZONE;
     const cron = parseCron(schedule.spec.schedule, timeZone, key);
     // A spec change wakes an invalid schedule: nothing to requeue for.
-    if ('invalid' in cron) return { status: invalidStatus(schedule, cron.invalid, now.toISOString()) };
+    if ('problem' in cron) return { status: invalidStatus(schedule, cron.problem, now.toISOString()) };
     const next = schedule.spec.suspend === true ? undefined : cron.after(now);
     if (schedule.spec.suspend !== true && next === undefined) {
       const problem = `spec.schedule "${schedule.spec.schedule}" has no run after ${now.toISOString()}`;

@@ -31,13 +31,13 @@ export function timeZoneProblem(timeZone: string): string | undefined {
  * The schedule's runs, or what is wrong with it in words its author can act on. `seed` fixes
  * what H ("hashed") fields resolve to, so every reconcile of one schedule agrees on its runs.
  */
-export function parseCron(schedule: string, timeZone: string, seed: string): Cron | { invalid: string } {
+export function parseCron(schedule: string, timeZone: string, seed: string): Cron | { problem: string } {
   const zone = timeZoneProblem(timeZone);
-  if (zone !== undefined) return { invalid: zone };
+  if (zone !== undefined) return { problem: zone };
   const expression = schedule.trim();
   const fields = expression.split(/\s+/).length;
   if (!expression.startsWith('@') && fields !== 5 && fields !== 6) {
-    return { invalid: `spec.schedule "${schedule}" has ${fields} fields; ${FIELDS_HELP}` };
+    return { problem: `spec.schedule "${schedule}" has ${fields} fields; ${FIELDS_HELP}` };
   }
   const options: CronExpressionOptions = { tz: timeZone, hashSeed: seed };
   try {
@@ -45,7 +45,7 @@ export function parseCron(schedule: string, timeZone: string, seed: string): Cro
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return {
-      invalid: `spec.schedule "${schedule}" is not a valid cron expression (${reason}); ${FIELDS_HELP}`,
+      problem: `spec.schedule "${schedule}" is not a valid cron expression (${reason}); ${FIELDS_HELP}`,
     };
   }
   // cron-parser's iterators are stateful: each question gets an expression of its own.

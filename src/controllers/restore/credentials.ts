@@ -29,7 +29,7 @@ export async function syncCredentials(
   ctx: RestoreContext,
   restore: Restore,
   backup: Backup,
-): Promise<{ name: string } | { failed: string }> {
+): Promise<{ name: string } | { problem: string }> {
   const locationName = backup.spec.backupLocation ?? '';
   const namespace = restore.metadata.namespace ?? '';
   const backupName = `${backup.metadata.namespace ?? ''}/${backup.metadata.name ?? ''}`;
@@ -37,17 +37,17 @@ export async function syncCredentials(
   const location = ctx.cache.locations.get(locationName);
   if (location === undefined) {
     return {
-      failed: `BackupLocation ${locationName}, which Backup ${backupName} was imported from, does not exist; create it, ${retry}.`,
+      problem: `BackupLocation ${locationName}, which Backup ${backupName} was imported from, does not exist; create it, ${retry}.`,
     };
   }
   const sourceName = `${ctx.namespace}/${location.spec.credentialsSecretName}`;
   const source = await attempt(`the operator could not read Secret ${sourceName}`, () =>
     ctx.client.get(resources.secrets, location.spec.credentialsSecretName, ctx.namespace),
   );
-  if (source !== undefined && 'failed' in source) return source;
+  if (source !== undefined && 'problem' in source) return source;
   if (source === undefined) {
     return {
-      failed: `Secret ${sourceName} with the credentials of BackupLocation ${locationName} does not exist; create it, ${retry}.`,
+      problem: `Secret ${sourceName} with the credentials of BackupLocation ${locationName} does not exist; create it, ${retry}.`,
     };
   }
   const data = Object.fromEntries(
@@ -89,11 +89,11 @@ export async function syncCredentials(
  * `call`'s result, or a failure naming what was refused when the API server says no for good (403,
  * 422, ...). Throttling, conflicts and timeouts (429, 409, 408) are thrown, to be retried.
  */
-async function attempt<T>(what: string, call: () => Promise<T>): Promise<T | { failed: string }> {
+async function attempt<T>(what: string, call: () => Promise<T>): Promise<T | { problem: string }> {
   try {
     return await call();
   } catch (err) {
-    if (isTerminal(err)) return { failed: `${what}: ${errorMessage(err)}.` };
+    if (isTerminal(err)) return { problem: `${what}: ${errorMessage(err)}.` };
     throw err;
   }
 }

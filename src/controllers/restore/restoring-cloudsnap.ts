@@ -28,7 +28,7 @@ import { eventsByInvolvedObject } from './indexes.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 /** A volume's status, and when to look again if no event comes first (a grace period ending). */
-type VolumeProgress = (VolumeRestoreStatus & { recheckAt?: number }) | { failed: string };
+type VolumeProgress = (VolumeRestoreStatus & { recheckAt?: number }) | { problem: string };
 
 export async function restoringCloudSnap(
   ctx: RestoreContext,
@@ -37,7 +37,7 @@ export async function restoringCloudSnap(
 ): Promise<StepOutcome> {
   if (plan.backup.spec.syncedFrom !== undefined && restore.status?.backupCredentialsSecret === undefined) {
     const copied = await syncCredentials(ctx, restore, plan.backup);
-    if ('failed' in copied) return fail('FailedBackupCredentialSync', copied.failed);
+    if ('problem' in copied) return fail('FailedBackupCredentialSync', copied.problem);
     return wait(
       'CredentialsSynced',
       `credentials of BackupLocation ${plan.backup.spec.backupLocation ?? ''} copied into Secret ${copied.name}`,
@@ -48,9 +48,9 @@ export async function restoringCloudSnap(
   let recheckAt = Infinity;
   for (const volume of plan.volumes) {
     const progress = await restoreVolume(ctx, restore, plan, volume);
-    if ('failed' in progress) {
-      return fail('CloudSnapRestoreFailed', progress.failed, {
-        volumes: markFailed(restore, volume, progress.failed),
+    if ('problem' in progress) {
+      return fail('CloudSnapRestoreFailed', progress.problem, {
+        volumes: markFailed(restore, volume, progress.problem),
       });
     }
     const { recheckAt: at, ...status } = progress;
@@ -76,7 +76,7 @@ async function restoreVolume(
   const namespace = restore.metadata.namespace ?? '';
   const base = { pvcName: volume.pvcName, cloudSnapId: volume.source.cloudSnapId ?? '' };
   const source = await snapshotInNamespace(ctx, restore, plan, volume);
-  if ('failed' in source) return source;
+  if ('problem' in source) return source;
   if (!source.ready) return { ...base, phase: 'Restoring', reason: source.waiting };
 
   const claim = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
@@ -98,7 +98,7 @@ async function restoreVolume(
     );
     if (created.outcome === 'taken') {
       return {
-        failed: `PersistentVolumeClaim ${namespace}/${volume.pvcName} was created by someone else meanwhile; nothing of theirs was changed.`,
+        problem: `PersistentVolumeClaim ${namespace}/${volume.pvcName} was created by someone else meanwhile; nothing of theirs was changed.`,
       };
     }
     return { ...base, phase: 'Restoring', reason: 'volume requested from the snapshot' };
@@ -106,7 +106,7 @@ async function restoreVolume(
   // The cache holds every claim labelled with some restore: one of this name may be another's.
   if (claim.metadata.labels?.[labels.restoreAttempt] !== restore.status?.customResourceName) {
     return {
-      failed: `PersistentVolumeClaim ${namespace}/${volume.pvcName} belongs to another restore attempt; nothing of theirs was changed.`,
+      problem: `PersistentVolumeClaim ${namespace}/${volume.pvcName} belongs to another restore attempt; nothing of theirs was changed.`,
     };
   }
   if (claim.status?.phase === 'Bound') return { ...base, phase: 'Bound' };
@@ -117,7 +117,7 @@ async function restoreVolume(
     ctx.config.provisioningFailureGraceSeconds * 1000,
   );
   const from = `volume ${volume.pvcName} could not be restored from snapshot ${volume.source.cloudSnapId ?? ''}`;
-  if (verdict.kind === 'failed') return { failed: `${from}: ${verdict.message}` };
+  if (verdict.kind === 'failed') return { problem: `${from}: ${verdict.message}` };
   if (verdict.kind === 'retrying') {
     const until =
       verdict.giveUpAt === undefined ? '' : `; the restore fails at ${verdict.giveUpAt} unless it succeeds`;
@@ -138,7 +138,7 @@ async function snapshotInNamespace(
   restore: Restore,
   plan: RestorePlan,
   volume: PlannedVolume,
-): Promise<{ ready: true; snapshotName: string } | { ready: false; waiting: string } | { failed: string }> {
+): Promise<{ ready: true; snapshotName: string } | { ready: false; waiting: string } | { problem: string }> {
   const namespace = restore.metadata.namespace ?? '';
   const synced = plan.backup.spec.syncedFrom !== undefined;
   if (plan.backup.metadata.namespace === namespace && !synced) {
@@ -150,7 +150,7 @@ async function snapshotInNamespace(
   const driver = volume.source.driver;
   if (handle === undefined || driver === undefined) {
     return {
-      failed: `Backup ${plan.backup.metadata.name ?? ''} does not record the snapshot handle and driver of ${volume.source.pvcName}, which a restore into another namespace needs.`,
+      problem: `Backup ${plan.backup.metadata.name ?? ''} does not record the snapshot handle and driver of ${volume.source.pvcName}, which a restore into another namespace needs.`,
     };
   }
   // The class the snapshot was taken with may not exist here; the location names this cluster's.

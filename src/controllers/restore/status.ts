@@ -90,7 +90,11 @@ export function applyOutcome(
   }
   if (isTerminal(phase) && !isTerminal(from)) next.completedAt = now;
   const reason =
-    outcome.type === 'wait' ? outcome.reason : outcome.type === 'fail' ? outcome.errorCode : phase;
+    outcome.type === 'wait'
+      ? outcome.reason
+      : outcome.type === 'fail'
+        ? outcome.errorCode
+        : (outcome.reason ?? phase);
   next.conditions = restoreConditions(current.conditions, phase, reason, outcome.message, now, generation);
   return next;
 }

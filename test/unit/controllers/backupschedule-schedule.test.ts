@@ -14,7 +14,7 @@ const at = (iso: string): Date => new Date(iso);
 
 function cron(schedule: string, timeZone = 'UTC'): Cron {
   const parsed = parseCron(schedule, timeZone, 'ns/name');
-  if ('invalid' in parsed) throw new Error(parsed.invalid);
+  if ('problem' in parsed) throw new Error(parsed.problem);
   return parsed;
 }
 
@@ -94,7 +94,7 @@ describe('parseCron', () => {
   it('resolves H fields the same way every time for one seed', () => {
     const first = parseCron('H 2 * * *', 'UTC', 'prod/nightly');
     const again = parseCron('H 2 * * *', 'UTC', 'prod/nightly');
-    if ('invalid' in first || 'invalid' in again) throw new Error('H is valid');
+    if ('problem' in first || 'problem' in again) throw new Error('H is valid');
     const from = at('2026-01-01T00:00:00Z');
     expect(first.after(from)).toEqual(again.after(from));
   });
@@ -112,7 +112,7 @@ describe('parseCron', () => {
     ],
   ])('refuses %j in %s, saying what to write', (schedule, timeZone, problem) => {
     const parsed = parseCron(schedule, timeZone, 'ns/name');
-    expect('invalid' in parsed ? parsed.invalid : 'valid').toMatch(problem);
+    expect('problem' in parsed ? parsed.problem : 'valid').toMatch(problem);
   });
 });
 
