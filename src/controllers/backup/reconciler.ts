@@ -8,14 +8,13 @@ import { annotations, finalizers, labels } from '../../api/constants.js';
 import type { Backup, BackupStatus, Restore } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
-import { ApiError, describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Finalized, type Next } from '../../runtime/status-reconciler.js';
 import { restoresByBackup } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
-import { requeueFor, RETRYING } from '../shared/conditions.js';
+import { requeueFor } from '../shared/conditions.js';
 import { capture } from './capture.js';
-import { advance, fail, wait } from '../shared/outcome.js';
+import { advance, fail, outcomeOfError } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
 import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
 import { takeSnapshots } from './snapshot.js';
@@ -84,19 +83,19 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
   const errorStatus = (backup: Backup, err: unknown, refused: boolean): BackupStatus | undefined => {
     const status = backup.status ?? {};
     if (status.phase !== undefined && status.phase !== 'InProgress') return undefined;
-    const cause = describeError(err);
-    if (refused) {
-      return apply(
-        backup,
-        fail(
-          'BackupInternalError',
-          `${err instanceof ApiError ? 'the API server refused a request of the backup' : 'the backup cannot go on'}: ${cause}; fix the cause, then create a new Backup.`,
-        ),
-      );
-    }
-    const started = { startTime: status.startTime ?? now() };
-    if (untilDeadline(backup) <= 0) return apply(backup, timedOut(`retrying after ${cause}`, started));
-    return apply(backup, wait(RETRYING, `retrying after an error: ${cause}`, started));
+    const started: BackupOutcome['status'] = { startTime: status.startTime ?? now() };
+    const outcome: BackupOutcome = outcomeOfError({
+      err,
+      refused,
+      what: 'the backup',
+      refusedCode: 'BackupInternalError',
+      advice: '; fix the cause, then create a new Backup.',
+      pastDeadline: untilDeadline(backup) <= 0,
+      timedOut: (last) => timedOut(last, started),
+      // A refusal records the failure only; a retried error also starts the backup's clock.
+      ...(refused ? {} : { status: started }),
+    });
+    return apply(backup, outcome);
   };
 
   /** The restores, in any namespace, that still read this backup. */

@@ -9,10 +9,10 @@ import type { Restore, RestoreErrorCode, RestorePhase, RestoreStatus } from '../
 import type { EventRecorder } from '../../observability/events.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import type { Reconcile } from '../../runtime/controller.js';
-import { ApiError, describeError } from '../../runtime/errors.js';
 import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
-import { requeueFor, RETRYING } from '../shared/conditions.js';
+import { requeueFor } from '../shared/conditions.js';
+import { outcomeOfError } from '../shared/outcome.js';
 import { cleanUpAttempt } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
 import { enteringNormalMode } from './entering-normal-mode.js';
@@ -136,15 +136,15 @@ export function restoreReconciler(
     const status = restore.status ?? {};
     if (status.phase === undefined || isTerminal(status.phase)) return undefined;
     const phase = status.phase as ActivePhase;
-    const cause = describeError(err);
-    const outcome = refused
-      ? fail(
-          REFUSED[phase],
-          `${err instanceof ApiError ? `the API server refused a request of phase ${phase}` : `phase ${phase} cannot go on`}: ${cause}. ${RETRY_HINT}`,
-        )
-      : untilDeadline(status, phase) <= 0
-        ? timedOut(status, phase, `retrying after ${cause}`)
-        : wait(RETRYING, `retrying after an error: ${cause}`);
+    const outcome: StepOutcome = outcomeOfError({
+      err,
+      refused,
+      what: `phase ${phase}`,
+      refusedCode: REFUSED[phase],
+      advice: `. ${RETRY_HINT}`,
+      pastDeadline: untilDeadline(status, phase) <= 0,
+      timedOut: (last) => timedOut(status, phase, last),
+    });
     return applyOutcome(status, outcome, now(), restore.metadata.generation);
   };
 
