@@ -9,7 +9,7 @@ import type {
 } from '../../api/generated/types.js';
 import type { Labels, VolumeSnapshot } from '../../api/kubernetes.js';
 import type { ObjectClient } from '../../runtime/client.js';
-import { setCondition } from '../shared/conditions.js';
+import { failedCondition, setCondition } from '../shared/conditions.js';
 import type { Outcome } from '../shared/outcome.js';
 import type { Cache } from '../../runtime/cache.js';
 
@@ -60,16 +60,7 @@ function withConditions(status: BackupStatus, reason: string, message: string, n
     { type: 'Ready', status: phase === 'Completed' ? 'True' : 'False', reason, message },
     now,
   );
-  conditions = setCondition(
-    conditions,
-    {
-      type: 'Failed',
-      status: phase === 'Failed' ? 'True' : 'False',
-      reason: phase === 'Failed' ? reason : 'NoFailure',
-      message: phase === 'Failed' ? message : '',
-    },
-    now,
-  );
+  conditions = setCondition(conditions, failedCondition(phase === 'Failed', reason, message), now);
   return { ...status, conditions };
 }
 

@@ -4,7 +4,7 @@
 import type { Restore, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
 import type { Condition } from '../../api/kubernetes.js';
 import { customResourceName } from '../../naming.js';
-import { setCondition } from '../shared/conditions.js';
+import { failedCondition, setCondition } from '../shared/conditions.js';
 import type { StepOutcome } from './outcome.js';
 import { isTerminal } from './transitions.js';
 
@@ -35,13 +35,7 @@ function restoreConditions(
   );
   return setCondition(
     conditions,
-    {
-      type: 'Failed',
-      status: phase === 'Failed' ? 'True' : 'False',
-      reason: phase === 'Failed' ? reason : 'NoFailure',
-      message: phase === 'Failed' ? message : '',
-      ...observed,
-    },
+    { ...failedCondition(phase === 'Failed', reason, message), ...observed },
     now,
   );
 }

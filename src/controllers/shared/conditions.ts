@@ -21,6 +21,18 @@ export function setCondition(
   return list;
 }
 
+/** The Failed condition of a kind that can fail: True with the failure's reason, else NoFailure. */
+export const failedCondition = (
+  failed: boolean,
+  reason: string,
+  message: string,
+): Omit<Condition, 'lastTransitionTime'> => ({
+  type: 'Failed',
+  status: failed ? 'True' : 'False',
+  reason: failed ? reason : 'NoFailure',
+  message: failed ? message : '',
+});
+
 /** setTimeout's ceiling is about 24.8 days; deadlines further out are looked at again within an hour. */
 const MAX_REQUEUE_MS = 3_600_000;
 
