@@ -60,6 +60,7 @@ export function buildOperator(options: {
       ...scope,
       fieldSelector: 'involvedObject.kind=PersistentVolumeClaim,type=Warning,reason=ProvisioningFailed',
     }),
+    storageClasses: manager.informer(resources.storageClasses),
   };
   const { restores, backups, locations, schedules } = informers;
   const observer = registerOperatorMetrics(metrics.registry, { restores, backups, locations, schedules });

@@ -69,7 +69,13 @@ export const BACKUP_LOCATION_REASONS = [
   'StoreError',
 ] as const;
 
-export const VOLUME_RESTORE_PHASES = ['Pending', 'Restoring', 'Bound', 'Failed'] as const;
+export const VOLUME_RESTORE_PHASES = [
+  'Pending',
+  'Restoring',
+  'WaitingForFirstConsumer',
+  'Bound',
+  'Failed',
+] as const;
 
 export const SUPPORTED_DEPLOYMENT_KINDS = ['StatefulSet'] as const;
 
@@ -261,9 +267,13 @@ const restoreStatus = object(
         {
           pvcName: string('The PVC created for the volume.'),
           cloudSnapId: string('The snapshot handle it is restored from.'),
-          phase: enumeration('How far the volume is.', VOLUME_RESTORE_PHASES, {
-            title: 'VolumeRestorePhase',
-          }),
+          phase: enumeration(
+            'How far the volume is. WaitingForFirstConsumer: its StorageClass binds it once the restored pod using it is scheduled.',
+            VOLUME_RESTORE_PHASES,
+            {
+              title: 'VolumeRestorePhase',
+            },
+          ),
           reason: string('Why the volume is not Bound yet, or why it failed.'),
         },
         { required: ['pvcName'], title: 'VolumeRestoreStatus' },

@@ -15,6 +15,7 @@ import type {
   KubeObject,
   PersistentVolumeClaim,
   StatefulSet,
+  StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../api/kubernetes.js';
@@ -36,6 +37,7 @@ export interface Informers {
   snapshots: Informer<VolumeSnapshot>;
   contents: Informer<VolumeSnapshotContent>;
   events: Informer<Event>;
+  storageClasses: Informer<StorageClass>;
 }
 
 export interface SetupContext {

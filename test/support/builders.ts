@@ -28,6 +28,7 @@ import type {
   Pod,
   Secret,
   StatefulSet,
+  StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../../src/api/kubernetes.js';
@@ -52,6 +53,7 @@ import { keyOf } from '../../src/controllers/setup.js';
 import { HAPPY_PATH } from '../../src/controllers/restore/transitions.js';
 import type { Manifest } from '../../src/dataservices/manifest.js';
 import { customResourceName } from '../../src/naming.js';
+import { SELECTED_NODE_ANNOTATION } from '../../src/storage/storage-classes.js';
 import type { Cache } from '../../src/runtime/cache.js';
 import { resources, type ResourceType } from '../../src/runtime/resources.js';
 import { FakeClient, type FakeCache } from './fake-client.js';
@@ -172,6 +174,7 @@ export function restoreContext(
       fieldSelector: 'involvedObject.kind=PersistentVolumeClaim,type=Warning,reason=ProvisioningFailed',
       indexes: [eventsByInvolvedObject],
     }),
+    storageClasses: fake.cache(resources.storageClasses),
   };
   const slots =
     overrides.slots ??
@@ -455,6 +458,14 @@ export function restoreIn(phase: RestorePhase, options: RestoreInOptions = {}): 
   return { ...base, status };
 }
 
+/** A volume as RestoringCloudSnap leaves it under a WaitForFirstConsumer class named "fast". */
+export const firstConsumerVolume = (ordinal = 0): VolumeRestoreStatus => ({
+  pvcName: destinationClaim(ordinal),
+  cloudSnapId: handleOf(ordinal),
+  phase: 'WaitingForFirstConsumer',
+  reason: 'binds when the restored pod is scheduled (StorageClass fast uses WaitForFirstConsumer)',
+});
+
 /** The labels the restore's attempt puts on what it creates (cleanup and the caches select on them). */
 export function attemptLabelsOf(
   restoreObject: Restore,
@@ -485,6 +496,10 @@ export interface ClaimOptions {
   phase?: 'Pending' | 'Bound' | 'Lost';
   storage?: string;
   snapshotName?: string;
+  /** spec.storageClassName; undefined: none named (the cluster's default class applies). */
+  storageClassName?: string;
+  /** The node the scheduler selected for a WaitForFirstConsumer claim (its annotation). */
+  selectedNode?: string;
 }
 
 export function claim(name: string, options: ClaimOptions = {}): PersistentVolumeClaim {
@@ -494,9 +509,13 @@ export function claim(name: string, options: ClaimOptions = {}): PersistentVolum
       namespace: options.namespace ?? NAMESPACE,
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.labels === undefined ? {} : { labels: options.labels }),
+      ...(options.selectedNode === undefined
+        ? {}
+        : { annotations: { [SELECTED_NODE_ANNOTATION]: options.selectedNode } }),
     },
     spec: {
       accessModes: ['ReadWriteOnce'],
+      ...(options.storageClassName === undefined ? {} : { storageClassName: options.storageClassName }),
       resources: { requests: { storage: options.storage ?? '10Gi' } },
       ...(options.snapshotName === undefined
         ? {}
@@ -509,6 +528,30 @@ export function claim(name: string, options: ClaimOptions = {}): PersistentVolum
           }),
     },
     ...(options.phase === undefined ? {} : { status: { phase: options.phase } }),
+  };
+}
+
+export interface StorageClassOptions {
+  volumeBindingMode?: 'Immediate' | 'WaitForFirstConsumer';
+  /** Marked as the cluster's default class. */
+  isDefault?: boolean;
+  creationTimestamp?: string;
+}
+
+/** A StorageClass of the CSI driver; Immediate binding unless told otherwise. */
+export function storageClass(name: string, options: StorageClassOptions = {}): StorageClass {
+  return {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: {
+      name,
+      ...(options.creationTimestamp === undefined ? {} : { creationTimestamp: options.creationTimestamp }),
+      ...(options.isDefault === true
+        ? { annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } }
+        : {}),
+    },
+    provisioner: DRIVER,
+    volumeBindingMode: options.volumeBindingMode ?? 'Immediate',
   };
 }
 

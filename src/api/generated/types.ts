@@ -285,8 +285,8 @@ export interface RestoreDestinationStatus {
   deploymentUid?: string;
 }
 
-/** How far the volume is. */
-export type VolumeRestorePhase = 'Pending' | 'Restoring' | 'Bound' | 'Failed';
+/** How far the volume is. WaitingForFirstConsumer: its StorageClass binds it once the restored pod using it is scheduled. */
+export type VolumeRestorePhase = 'Pending' | 'Restoring' | 'WaitingForFirstConsumer' | 'Bound' | 'Failed';
 
 /** A restored volume (per-resource status, as Huawei CSBS reports it). */
 export interface VolumeRestoreStatus {
@@ -294,7 +294,7 @@ export interface VolumeRestoreStatus {
   pvcName: string;
   /** The snapshot handle it is restored from. */
   cloudSnapId?: string;
-  /** How far the volume is. */
+  /** How far the volume is. WaitingForFirstConsumer: its StorageClass binds it once the restored pod using it is scheduled. */
   phase?: VolumeRestorePhase;
   /** Why the volume is not Bound yet, or why it failed. */
   reason?: string;

@@ -10,12 +10,14 @@ import type {
   Restore,
   RestoreErrorCode,
   RestorePhase,
+  VolumeRestoreStatus,
 } from '../../api/generated/types.js';
 import type {
   Event,
   Labels,
   PersistentVolumeClaim,
   StatefulSet,
+  StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../../api/kubernetes.js';
@@ -27,6 +29,7 @@ import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
 import { backupKeyOf, byAttempt } from './indexes.js';
+import type { StatusUpdate } from './outcome.js';
 import { phaseEnteredAt } from './status.js';
 import type { ConcurrencySlots } from './slots.js';
 
@@ -51,6 +54,7 @@ export interface RestoreCaches {
   contents: Cache<VolumeSnapshotContent>;
   events: Cache<Event>;
   locations: Cache<BackupLocation>;
+  storageClasses: Cache<StorageClass>;
 }
 
 export interface RestoreContext {
@@ -180,6 +184,32 @@ export async function whyUnhealthy(
   return {
     message: cause === undefined ? health : `${health}; ${cause}`,
     requeueAfterMs: DIAGNOSE_EVERY_MS,
+  };
+}
+
+/**
+ * status.volumes with the volumes RestoringCloudSnap left WaitingForFirstConsumer whose claims have
+ * bound since (the restored pods were scheduled), for the step that saw it to write; undefined when
+ * none has.
+ */
+export function volumesBoundSince(ctx: RestoreContext, restore: Restore): StatusUpdate | undefined {
+  const bound = new Set(
+    ctx.cache.claims
+      .byIndex(byAttempt, restore.status?.customResourceName ?? '')
+      .filter((claim) => claim.status?.phase === 'Bound')
+      .map((claim) => claim.metadata.name),
+  );
+  const nowBound = (volume: VolumeRestoreStatus): boolean =>
+    volume.phase === 'WaitingForFirstConsumer' && bound.has(volume.pvcName);
+  const volumes = restore.status?.volumes ?? [];
+  if (!volumes.some(nowBound)) return undefined;
+  return {
+    volumes: volumes.map((volume) => {
+      if (!nowBound(volume)) return volume;
+      // A Bound volume has no reason, as RestoringCloudSnap writes it.
+      const { reason: _waitingFor, ...rest } = volume;
+      return { ...rest, phase: 'Bound' };
+    }),
   };
 }
 

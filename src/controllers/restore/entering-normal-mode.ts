@@ -2,7 +2,13 @@
 // switch the deployment to normal mode, then wait until it is healthy.
 
 import type { Restore } from '../../api/generated/types.js';
-import { restoredDeployment, whyUnhealthy, type RestoreContext, type RestorePlan } from './context.js';
+import {
+  restoredDeployment,
+  volumesBoundSince,
+  whyUnhealthy,
+  type RestoreContext,
+  type RestorePlan,
+} from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 export async function enteringNormalMode(
@@ -43,5 +49,6 @@ export async function enteringNormalMode(
   return advance(
     'Successful',
     `${plan.adapter.kind} ${plan.deploymentName} restored and healthy (${health.message})`,
+    volumesBoundSince(ctx, restore),
   );
 }

@@ -1,11 +1,14 @@
 // RestoringCloudSnap (PDS RESTORING_CLOUDSNAP): a PVC per volume from the backup's snapshots,
-// then wait until all are Bound. A snapshot in another namespace, or taken on another cluster (a
+// then wait until all are Bound, or Pending by design: a claim of a WaitForFirstConsumer class is
+// provisioned only once a pod that mounts it is scheduled, which the restored deployment's pods do
+// in the phases after this one. A snapshot in another namespace, or taken on another cluster (a
 // synced Backup), is reached through a pre-provisioned VolumeSnapshotContent (by snapshot handle)
 // and a VolumeSnapshot bound to it; for a synced Backup the location's credentials are copied into
 // the namespace first.
 
 import { annotations, labels } from '../../api/constants.js';
-import type { Restore, VolumeRestoreStatus } from '../../api/generated/types.js';
+import type { Restore, VolumeRestorePhase, VolumeRestoreStatus } from '../../api/generated/types.js';
+import type { PersistentVolumeClaim, StorageClass } from '../../api/kubernetes.js';
 import { childName } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
 import {
@@ -15,6 +18,11 @@ import {
   snapshotState,
 } from '../../storage/snapshots.js';
 import { provisioningVerdict } from '../../storage/provisioning.js';
+import {
+  bindsOnFirstConsumer,
+  SELECTED_NODE_ANNOTATION,
+  storageClassOf,
+} from '../../storage/storage-classes.js';
 import { ensureCreated } from '../shared/objects.js';
 import {
   attemptLabels,
@@ -57,14 +65,25 @@ export async function restoringCloudSnap(
     recheckAt = Math.min(recheckAt, at ?? Infinity);
     volumes.push(status);
   }
-  const bound = volumes.filter((volume) => volume.phase === 'Bound').length;
-  if (bound === volumes.length) {
-    return advance('RestoringDataServiceDeploymentCR', `all ${bound} volume(s) restored and bound`, {
-      volumes,
-    });
+  const inPhase = (phase: VolumeRestorePhase): number =>
+    volumes.filter((volume) => volume.phase === phase).length;
+  const bound = inPhase('Bound');
+  const deferred = inPhase('WaitingForFirstConsumer');
+  if (bound + deferred === volumes.length) {
+    const message =
+      deferred === 0
+        ? `all ${bound} volume(s) restored and bound`
+        : `all ${volumes.length} volume(s) restored: ${bound} bound, ${deferred} bind when the restored pods are scheduled (WaitForFirstConsumer)`;
+    return advance('RestoringDataServiceDeploymentCR', message, { volumes });
   }
   const recheck = Number.isFinite(recheckAt) ? Math.max(0, recheckAt - ctx.now().getTime()) : undefined;
-  return wait('RestoringVolumes', `${bound}/${volumes.length} volume(s) bound`, { volumes }, recheck);
+  const waitingForConsumer = deferred === 0 ? '' : `, ${deferred} waiting for their first consumer`;
+  return wait(
+    'RestoringVolumes',
+    `${bound}/${volumes.length} volume(s) bound${waitingForConsumer}`,
+    { volumes },
+    recheck,
+  );
 }
 
 async function restoreVolume(
@@ -129,7 +148,22 @@ async function restoreVolume(
       ...(verdict.giveUpAt === undefined ? {} : { recheckAt: Date.parse(verdict.giveUpAt) }),
     };
   }
+  // Judged after the verdict: once a node is selected the class provisions, and its failures count.
+  const storageClass = storageClassOf(claim, ctx.cache.storageClasses);
+  if (storageClass !== undefined && bindsOnFirstConsumer(storageClass)) {
+    return { ...base, phase: 'WaitingForFirstConsumer', reason: firstConsumerReason(claim, storageClass) };
+  }
+  // An Immediate class is provisioning now; a class that does not exist (yet) is waited for too,
+  // as the provisioner's events explain.
   return { ...base, phase: 'Restoring', reason: 'waiting for the volume to be provisioned and bound' };
+}
+
+function firstConsumerReason(claim: PersistentVolumeClaim, storageClass: StorageClass): string {
+  const why = `StorageClass ${storageClass.metadata.name ?? ''} uses WaitForFirstConsumer`;
+  const node = claim.metadata.annotations?.[SELECTED_NODE_ANNOTATION];
+  return node === undefined
+    ? `binds when the restored pod is scheduled (${why})`
+    : `being provisioned for the pod scheduled on node ${node} (${why})`;
 }
 
 /** The VolumeSnapshot in the restore's namespace that the PVC is made from, creating it if needed. */

@@ -2,7 +2,13 @@
 // in restore mode; the restore process is done when it is healthy in that mode.
 
 import type { Restore } from '../../api/generated/types.js';
-import { restoredDeployment, whyUnhealthy, type RestoreContext, type RestorePlan } from './context.js';
+import {
+  restoredDeployment,
+  volumesBoundSince,
+  whyUnhealthy,
+  type RestoreContext,
+  type RestorePlan,
+} from './context.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 export async function restoringDeployment(
@@ -25,6 +31,7 @@ export async function restoringDeployment(
     return advance(
       'DataServiceDeploymentEnteringNormalMode',
       `restore mode finished (${health.message}); switching to normal mode`,
+      volumesBoundSince(ctx, restore),
     );
   }
   const why = await whyUnhealthy(ctx, restore, deployment, health.message);

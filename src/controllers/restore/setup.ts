@@ -1,6 +1,7 @@
 // The Restore controller's wiring: its indexes, what wakes a restore, and its reconciler.
 
 import { labels } from '../../api/constants.js';
+import type { RestorePhase } from '../../api/generated/types.js';
 import { dependency, keyOf, labelledOwner, type SetupContext } from '../setup.js';
 import { byAttempt, eventsByInvolvedObject, restoresByBackup, restoresByPhase } from './indexes.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
@@ -9,7 +10,7 @@ import { ConcurrencySlots } from './slots.js';
 import { isTerminal } from './transitions.js';
 
 export function setupRestoreController(setup: SetupContext, observer: RestoreObserver): void {
-  const { restores, backups, matrices, claims, statefulSets, snapshots, contents, events, locations } =
+  const { restores, backups, claims, statefulSets, snapshots, contents, events, storageClasses } =
     setup.informers;
   // A scan of every restore per event would make the first sync of a large cache quadratic
   // (`make bench`: 4 minutes for 100k objects, the lease lost meanwhile); the index makes it linear.
@@ -22,7 +23,8 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
   const reconcile = restoreReconciler(
     {
       client: setup.client,
-      cache: { restores, backups, matrices, claims, statefulSets, snapshots, contents, events, locations },
+      // Informers are caches: the steps read the ones RestoreCaches names.
+      cache: setup.informers,
       config: config.restore,
       slots: new ConcurrencySlots(restores, () => config.restore.maxConcurrentRestores),
       namespace: config.namespace,
@@ -32,9 +34,9 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
     setup.logger.child({ controller: 'restore' }),
     observer,
   );
-  const pendingRestores = (): string[] =>
+  const restoresIn = (phase: RestorePhase): string[] =>
     restores
-      .byIndex(restoresByPhase, 'Pending')
+      .byIndex(restoresByPhase, phase)
       .map((restore) => keyOf(restore.metadata.namespace, restore.metadata.name));
 
   setup.manager.controller({
@@ -62,9 +64,12 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
       // A restore that ends frees a concurrency slot: wake the ones waiting for it.
       dependency(restores, (restore) =>
         isTerminal(restore.status?.phase) || restore.metadata.deletionTimestamp !== undefined
-          ? pendingRestores()
+          ? restoresIn('Pending')
           : [],
       ),
+      // Whether a Pending claim is waited for depends on its class's binding mode (a class created
+      // or marked default after the claim): classes change rarely, so wake every restore that looks.
+      dependency(storageClasses, () => restoresIn('RestoringCloudSnap')),
     ],
   });
 }

@@ -6,8 +6,12 @@ import { annotations, labels } from '../../../../src/api/constants.js';
 import { enteringNormalMode } from '../../../../src/controllers/restore/entering-normal-mode.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
+  attemptLabelsOf,
+  claim,
   DEPLOYMENT_UID,
   deploymentPhaseWorld,
+  destinationClaim,
+  firstConsumerVolume,
   NAMESPACE,
   restoredStatefulSet,
   setStatus,
@@ -96,6 +100,24 @@ describe('enteringNormalMode', () => {
     });
     // Healthy and in normal mode: nothing more is patched.
     expect(fake.calls).toEqual([]);
+  });
+
+  it('on success writes Bound for a volume that waited for its first consumer and has bound', async () => {
+    const { fake, run, restore } = setup({
+      restore: { status: { volumes: [firstConsumerVolume(0)] } },
+      deployment: { mode: 'normal', replicas: 3 },
+    });
+    fake.seed(
+      resources.persistentVolumeClaims,
+      claim(destinationClaim(0), { labels: attemptLabelsOf(restore), phase: 'Bound' }),
+    );
+
+    expect(await run()).toEqual({
+      type: 'advance',
+      to: 'Successful',
+      message: 'StatefulSet pg-restored restored and healthy (3/3 replicas ready)',
+      status: { volumes: [{ pvcName: 'data-pg-restored-0', cloudSnapId: 'snap-handle-0', phase: 'Bound' }] },
+    });
   });
 
   it('waits while a rolling update is still in progress', async () => {

@@ -19,6 +19,8 @@ import {
   backupLocation,
   claim,
   completedBackup,
+  destinationClaim,
+  firstConsumerVolume,
   NAMESPACE,
   OPERATOR_NAMESPACE,
   restore as restoreObject,
@@ -30,6 +32,7 @@ import {
   scaffoldingLabelsOf,
   secret,
   setStatus,
+  storageClass,
   syncedBackup,
   T0,
   unschedulablePod,
@@ -513,6 +516,46 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
       ['DataServiceDeploymentEnteringNormalMode', 10],
     ]);
     expect(fake.peek(resources.statefulSets, 'pg-restored', NAMESPACE)?.spec.replicas).toBe(3);
+  });
+
+  it('goes on past a claim a WaitForFirstConsumer class leaves Pending, and marks it Bound once the pod is scheduled', async () => {
+    const { fake, clock, reconcile, status, restore } = inPhase('RestoringCloudSnap');
+    fake.seed(resources.storageClasses, storageClass('fast', { volumeBindingMode: 'WaitForFirstConsumer' }));
+    fake.seed(
+      resources.persistentVolumeClaims,
+      claim(destinationClaim(0), {
+        labels: attemptLabelsOf(restore),
+        phase: 'Pending',
+        storageClassName: 'fast',
+      }),
+    );
+
+    await reconcile();
+    expect(status()).toMatchObject({
+      phase: 'RestoringDataServiceDeploymentCR',
+      volumes: [firstConsumerVolume(0)],
+    });
+    await reconcile();
+    expect(status().phase).toBe('RestoringDataServiceDeployment');
+
+    // The scheduler placed the restored pod: the claim was provisioned on its node and bound.
+    setStatus(fake, resources.persistentVolumeClaims, destinationClaim(0), NAMESPACE, { phase: 'Bound' });
+    setStatus(fake, resources.statefulSets, 'pg-restored', NAMESPACE, {
+      observedGeneration: 1,
+      replicas: 1,
+      readyReplicas: 1,
+      updatedReplicas: 1,
+    });
+    clock.advance(5);
+    fake.clearCalls();
+    await reconcile();
+
+    expect(restoreWrites(fake)).toEqual([statusWrite]);
+    expect(status()).toMatchObject({
+      phase: 'DataServiceDeploymentEnteringNormalMode',
+      volumes: [{ pvcName: 'data-pg-restored-0', cloudSnapId: 'snap-handle-0', phase: 'Bound' }],
+    });
+    expect(status().volumes?.[0]?.reason).toBeUndefined();
   });
 
   it('writes nothing when the step finds nothing new', async () => {

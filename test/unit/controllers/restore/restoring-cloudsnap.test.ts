@@ -1,4 +1,5 @@
-// RestoringCloudSnap: a PVC per volume from the backup's snapshots, then wait until all are Bound.
+// RestoringCloudSnap: a PVC per volume from the backup's snapshots, then wait until all are Bound
+// (or, under a WaitForFirstConsumer StorageClass, Pending until the restored pod is scheduled).
 // First the cases that used to fail restores for what the cluster retries: ProvisioningFailed
 // Events written while kube-apiserver restarts, an imported snapshot with status.error, and the
 // credential copy's throttled or conflicting reads.
@@ -31,8 +32,10 @@ import {
   secret,
   setStatus,
   SNAPSHOT_CLASS,
+  storageClass,
   syncedBackup,
   volumeSnapshot,
+  type ClaimOptions,
   type RestoreInOptions,
 } from '../../../support/builders.js';
 import { apiError, connectionReset, type FakeClient } from '../../../support/fake-client.js';
@@ -83,6 +86,7 @@ function pendingClaim(
   restore: Restore,
   ordinal = 0,
   uid = CLAIM_UID,
+  options: ClaimOptions = {},
 ): PersistentVolumeClaim {
   return fake.seed(
     resources.persistentVolumeClaims,
@@ -91,6 +95,7 @@ function pendingClaim(
       labels: attemptLabelsOf(restore),
       phase: 'Pending',
       snapshotName: backupVolume(ordinal).volumeSnapshotName,
+      ...options,
     }),
   );
 }
@@ -719,5 +724,101 @@ describe('restoringCloudSnap: claims from snapshots in the same namespace', () =
       fake.failNext('create', 'persistentvolumeclaims', err);
       await expect(run()).rejects.toBe(err);
     }
+  });
+});
+
+describe('restoringCloudSnap: StorageClasses that bind on the first consumer (WaitForFirstConsumer)', () => {
+  const firstConsumerClass = (name = 'fast', options: { isDefault?: boolean } = {}) =>
+    storageClass(name, { volumeBindingMode: 'WaitForFirstConsumer', ...options });
+
+  it('advances with a Pending claim of a WaitForFirstConsumer class, saying it binds when the pod is scheduled', async () => {
+    const { fake, run, restore } = setup();
+    fake.seed(resources.storageClasses, firstConsumerClass());
+    pendingClaim(fake, restore, 0, CLAIM_UID, { storageClassName: 'fast' });
+    fake.clearCalls();
+
+    expect(await run()).toEqual({
+      type: 'advance',
+      to: 'RestoringDataServiceDeploymentCR',
+      message:
+        'all 1 volume(s) restored: 0 bound, 1 bind when the restored pods are scheduled (WaitForFirstConsumer)',
+      status: {
+        volumes: [
+          {
+            pvcName: 'data-pg-restored-0',
+            cloudSnapId: 'snap-handle-0',
+            phase: 'WaitingForFirstConsumer',
+            reason: 'binds when the restored pod is scheduled (StorageClass fast uses WaitForFirstConsumer)',
+          },
+        ],
+      },
+    });
+    // The class came from the cache.
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('waits, as before, for the claims of an Immediate class and of a class that does not exist', async () => {
+    const { fake, run, restore } = setup({
+      backup: completedBackup({ volumeCount: 3 }),
+      restore: { volumeCount: 3 },
+    });
+    fake.seed(resources.storageClasses, firstConsumerClass());
+    fake.seed(resources.storageClasses, storageClass('slow', { volumeBindingMode: 'Immediate' }));
+    ['fast', 'slow', 'gone'].forEach((storageClassName, ordinal) =>
+      pendingClaim(fake, restore, ordinal, `claim-${ordinal}`, { storageClassName }),
+    );
+
+    const outcome = expectWait(await run());
+
+    expect(outcome.message).toBe('0/3 volume(s) bound, 1 waiting for their first consumer');
+    expect(outcome.status?.volumes?.map((volume) => [volume.pvcName, volume.phase, volume.reason])).toEqual([
+      ['data-pg-restored-0', 'WaitingForFirstConsumer', expect.stringMatching(/^binds when/)],
+      ['data-pg-restored-1', 'Restoring', 'waiting for the volume to be provisioned and bound'],
+      ['data-pg-restored-2', 'Restoring', 'waiting for the volume to be provisioned and bound'],
+    ]);
+  });
+
+  it('judges a claim whose node is selected (provisioning started) by its ProvisioningFailed events', async () => {
+    const { fake, clock, run, restore } = setup();
+    fake.seed(resources.storageClasses, firstConsumerClass());
+    const pvc = pendingClaim(fake, restore, 0, CLAIM_UID, {
+      storageClassName: 'fast',
+      selectedNode: 'node-3',
+    });
+
+    const provisioning = await run();
+    expect(provisioning.type).toBe('advance');
+    expect(volumeReason(provisioning)).toBe(
+      'being provisioned for the pod scheduled on node node-3 (StorageClass fast uses WaitForFirstConsumer)',
+    );
+
+    fake.seed(resources.events, provisioningFailed(pvc, POOL_EXHAUSTED, { firstTimestamp: clock.at(-60) }));
+    const retrying = expectWait(await run());
+    expect(retrying.status?.volumes?.[0]?.phase).toBe('Restoring');
+    expect(volumeReason(retrying)).toMatch(/^provisioning failed, the provisioner retries: /);
+    expect(retrying.requeueAfterMs).toBe(240_000);
+
+    fake.seed(resources.events, provisioningFailed(pvc, INVALID_ARGUMENT, { firstTimestamp: clock.at(-1) }));
+    expect(await run()).toMatchObject({
+      type: 'fail',
+      errorCode: 'CloudSnapRestoreFailed',
+      message: expect.stringContaining(INVALID_ARGUMENT),
+    });
+  });
+
+  it("goes by the cluster's default class for a claim that names none, once there is one", async () => {
+    const { fake, run, restore } = setup();
+    fake.seed(resources.storageClasses, firstConsumerClass());
+    pendingClaim(fake, restore);
+
+    // No default class: nothing says how the claim binds.
+    expect(expectWait(await run()).status?.volumes?.[0]?.phase).toBe('Restoring');
+
+    fake.seed(resources.storageClasses, firstConsumerClass('standard', { isDefault: true }));
+    const outcome = await run();
+    expect(outcome.type).toBe('advance');
+    expect(volumeReason(outcome)).toBe(
+      'binds when the restored pod is scheduled (StorageClass standard uses WaitForFirstConsumer)',
+    );
   });
 });

@@ -6,8 +6,12 @@ import { restoringDeployment } from '../../../../src/controllers/restore/restori
 import { labels } from '../../../../src/api/constants.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
+  attemptLabelsOf,
+  claim,
   DEPLOYMENT_UID,
   deploymentPhaseWorld,
+  destinationClaim,
+  firstConsumerVolume,
   NAMESPACE,
   restoredStatefulSet,
   statefulSet,
@@ -44,6 +48,29 @@ describe('restoringDeployment', () => {
       message: 'restore mode finished (1/1 replicas ready); switching to normal mode',
     });
     expect(fake.calls).toEqual([]);
+  });
+
+  it('writes Bound for the volumes that waited for their first consumer and whose claims bound since', async () => {
+    const { fake, run, restore } = setup({
+      restore: { status: { volumes: [firstConsumerVolume(0), firstConsumerVolume(1)] } },
+    });
+    // Restore mode runs one replica: only its claim has bound.
+    const labelled = { labels: attemptLabelsOf(restore) };
+    fake.seed(resources.persistentVolumeClaims, claim(destinationClaim(0), { ...labelled, phase: 'Bound' }));
+    fake.seed(
+      resources.persistentVolumeClaims,
+      claim(destinationClaim(1), { ...labelled, phase: 'Pending' }),
+    );
+
+    const outcome = await run();
+
+    expect(outcome).toMatchObject({ type: 'advance', to: 'DataServiceDeploymentEnteringNormalMode' });
+    expect(outcome.status).toEqual({
+      volumes: [
+        { pvcName: 'data-pg-restored-0', cloudSnapId: 'snap-handle-0', phase: 'Bound' },
+        firstConsumerVolume(1),
+      ],
+    });
   });
 
   it.each<[string, Omit<StatefulSetOptions, 'labels'>, string]>([
