@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds the local test cluster's binaries (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, kwokctl, helm, snapshot-controller, versitygw) from the
-# Go wrapper modules under test/cluster/modules/ into .cache/bin/.
+# Builds the local test cluster's binaries from the Go wrapper modules under test/cluster/modules/
+# (and the project's own CSI driver under test/cluster/csi-driver/) into .cache/bin/: the control
+# plane (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok, kwokctl,
+# snapshot-controller), the real node (kubelet, kube-proxy, containerd, ctr, the runc shim, runc,
+# CNI plugins in cni/, csi-provisioner, csi-snapshotter, snapback-csi-driver), helm and versitygw.
 #
 # A module's binaries are rebuilt only when its go.mod/go.sum (the pinned versions)
-# or its build recipe below change: a stamp per module in .cache/bin/.stamps/ holds
-# the sha256 of those. With everything current this returns in well under 2 s.
+# or its build recipe below change (for the project's own module, its sources too): a stamp
+# per module in .cache/bin/.stamps/ holds the sha256 of those. With everything current this returns in well under 2 s.
 # Go's module and build caches stay in their default places, so a machine that
 # already built once (or another work tree on it) rebuilds nothing.
 #
@@ -21,7 +23,8 @@ STAMPS="$BIN/.stamps"
 # included (see test/cluster/README.md).
 COLD_BUILD_MINUTES=26
 
-# Always the machine's Go, no toolchain download; static binaries without cgo.
+# Always the machine's Go, no toolchain download; static binaries without cgo (but runc, whose
+# seccomp support is libseccomp through cgo).
 export GOTOOLCHAIN=local CGO_ENABLED=0
 GO="${GO:-go}"
 command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
@@ -30,17 +33,37 @@ FORCE=0
 
 # module -> binaries it builds ("name=package" pairs).
 declare -A BINARIES=(
-  [kubernetes]="kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler kubectl=k8s.io/kubernetes/cmd/kubectl"
+  [kubernetes]="kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler kubectl=k8s.io/kubernetes/cmd/kubectl kubelet=k8s.io/kubernetes/cmd/kubelet kube-proxy=k8s.io/kubernetes/cmd/kube-proxy"
   [etcd]="etcd=go.etcd.io/etcd/server/v3"
   [kwok]="kwok=sigs.k8s.io/kwok/cmd/kwok kwokctl=sigs.k8s.io/kwok/cmd/kwokctl"
   [helm]="helm=helm.sh/helm/v4/cmd/helm"
-  [snapshotter]="snapshot-controller=github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller"
+  [snapshotter]="snapshot-controller=github.com/kubernetes-csi/external-snapshotter/v8/cmd/snapshot-controller csi-snapshotter=github.com/kubernetes-csi/external-snapshotter/v8/cmd/csi-snapshotter"
   [versitygw]="versitygw=github.com/versity/versitygw/cmd/versitygw"
+  [containerd]="containerd=github.com/containerd/containerd/v2/cmd/containerd ctr=github.com/containerd/containerd/v2/cmd/ctr containerd-shim-runc-v2=github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"
+  [runc]="runc=github.com/opencontainers/runc"
+  [cni]="cni/bridge=github.com/containernetworking/plugins/plugins/main/bridge cni/host-local=github.com/containernetworking/plugins/plugins/ipam/host-local cni/loopback=github.com/containernetworking/plugins/plugins/main/loopback cni/portmap=github.com/containernetworking/plugins/plugins/meta/portmap"
+  [provisioner]="csi-provisioner=github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner"
+  [csi-driver]="snapback-csi-driver=snapback.local/test-cluster/csi-driver/cmd/snapback-csi-driver"
 )
-ORDER=(etcd kubernetes kwok snapshotter helm versitygw)
+ORDER=(etcd kubernetes kwok snapshotter helm versitygw containerd runc cni provisioner csi-driver)
+
+# The project's own module lives beside the wrappers' folder; its sources are part of its stamp.
+moduledir() { if [[ "$1" == csi-driver ]]; then echo "$ROOT/test/cluster/csi-driver"; else echo "$MODULES/$1"; fi; }
+sources() { if [[ "$1" == csi-driver ]]; then (cd "$(moduledir "$1")" && git ls-files -co --exclude-standard -- '*.go' | sort | xargs cat); fi; }
+
+# Build tags per binary: containerd without the storage drivers and docs this node never uses
+# (no cgo), the shim without its gRPC server, runc with seccomp (every sandbox needs it).
+buildtags() {
+  case "$1" in
+    containerd|ctr) echo "urfave_cli_no_docs no_btrfs no_devmapper no_zfs" ;;
+    containerd-shim-runc-v2) echo "no_grpc" ;;
+    runc) echo "seccomp" ;;
+  esac
+}
+cgo() { if [[ "$1" == runc ]]; then echo 1; else echo 0; fi; }
 
 # Bump when the ldflags/flags below change, so every module is rebuilt.
-RECIPE_VERSION=1
+RECIPE_VERSION=2
 
 # Version of a module as pinned by the wrapper module in the current directory.
 modversion() { "$GO" list -m -f '{{.Version}}' "$1"; }
@@ -69,6 +92,15 @@ ldflags() {
       echo "$base -X helm.sh/helm/v4/internal/version.version=$(modversion helm.sh/helm/v4) -X helm.sh/helm/v4/internal/version.gitTreeState=clean" ;;
     snapshotter)
       echo "$base -X main.version=$(modversion github.com/kubernetes-csi/external-snapshotter/v8)" ;;
+    provisioner)
+      echo "$base -X main.version=$(modversion github.com/kubernetes-csi/external-provisioner/v6)" ;;
+    containerd)
+      v="$(modversion github.com/containerd/containerd/v2)"
+      echo "$base -X github.com/containerd/containerd/v2/version.Version=$v -X github.com/containerd/containerd/v2/version.Revision=module-$v" ;;
+    runc)
+      echo "$base -X main.version=$(modversion github.com/opencontainers/runc)" ;;
+    cni)
+      echo "$base -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$(modversion github.com/containernetworking/plugins)" ;;
     versitygw)
       echo "$base -X main.Version=$(modversion github.com/versity/versitygw)" ;;
     *)
@@ -82,7 +114,8 @@ ldflags() {
 GOVERSION_CACHED="$("$GO" env GOVERSION)"
 stale=()
 for m in "${ORDER[@]}"; do
-  want="$( { echo "recipe=$RECIPE_VERSION go=$GOVERSION_CACHED"; echo "${BINARIES[$m]}"; cat "$MODULES/$m/go.mod" "$MODULES/$m/go.sum"; } | sha256sum | cut -d' ' -f1)"
+  dir="$(moduledir "$m")"
+  want="$( { echo "recipe=$RECIPE_VERSION go=$GOVERSION_CACHED"; echo "${BINARIES[$m]}"; cat "$dir/go.mod" "$dir/go.sum"; sources "$m"; } | sha256sum | cut -d' ' -f1)"
   have="$(cat "$STAMPS/$m" 2>/dev/null || true)"
   missing=0
   for pair in ${BINARIES[$m]}; do [[ -x "$BIN/${pair%%=*}" ]] || missing=1; done
@@ -106,7 +139,7 @@ start_all=$SECONDS
 n=0
 for s in "${stale[@]}"; do
   m="${s%%:*}" want="${s#*:}"
-  cd "$MODULES/$m"
+  cd "$(moduledir "$m")"
   # Download (no-op when the module cache has it) before timing the compile.
   nice -n 10 "$GO" mod download
   flags="$(ldflags "$m")"
@@ -117,8 +150,12 @@ for s in "${stale[@]}"; do
     t0=$SECONDS
     # Build to a temp name and rename, so an interrupted build never leaves a
     # half-written binary that looks current.
-    nice -n 10 "$GO" build -trimpath -ldflags "$flags" -o "$BIN/.$name.tmp" "$pkg"
-    mv -f "$BIN/.$name.tmp" "$BIN/$name"
+    out="$BIN/$name" tmp="$BIN/${name%/*}/.${name##*/}.tmp"
+    [[ "$name" == */* ]] || tmp="$BIN/.$name.tmp"
+    mkdir -p "${out%/*}"
+    CGO_ENABLED="$(cgo "$name")" nice -n 10 "$GO" build -trimpath -tags "$(buildtags "$name")" \
+      -ldflags "$flags" -o "$tmp" "$pkg"
+    mv -f "$tmp" "$out"
     echo "$(( SECONDS - t0 ))s"
   done
   echo "$want" > "$STAMPS/$m"

@@ -13,7 +13,9 @@ if [[ ! -d "$STATE" ]]; then
   exit 0
 fi
 
-# Our own processes first, so they don't log errors while the API server goes away.
+# Our own processes first, so they don't log errors while the API server goes away: the real
+# node (if any) and the storage simulator.
+if [[ -d "$STATE/node" ]]; then "$ROOT/test/cluster/node.sh" down; fi
 stop_pid storage-simulator "storage-simulator/main.ts"
 stop_pid snapshot-controller "$BIN/snapshot-controller"
 

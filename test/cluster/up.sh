@@ -5,7 +5,9 @@
 #   `kwokctl create cluster --runtime binary` from the binaries in .cache/bin;
 #   3 fake nodes that kwok keeps Ready and whose pods it makes Running/Ready;
 #   the VolumeSnapshot CRDs and snapshot-controller;
-#   the storage simulator (test/cluster/storage-simulator/main.ts).
+#   the storage simulator (test/cluster/storage-simulator/main.ts);
+#   for the default cluster, the real node (test/cluster/node.sh: containerd, kubelet, kube-proxy,
+#   the project's CSI driver with csi-provisioner and csi-snapshotter). SNAPBACK_REAL_NODE=0 skips it.
 # Builds missing binaries first (test/cluster/build.sh). Idempotent: when the
 # cluster is already up it returns at once; when it is half up, it completes it.
 #
@@ -24,9 +26,14 @@ SIM_WAIT_SECONDS=60
 t0=$(now_ms)
 "$ROOT/test/cluster/build.sh"
 
+# The real node needs this machine's ports, bridge and cgroups: the default cluster has it.
+REAL_NODE=0
+[[ "$CLUSTER_NAME" == snapback && "${SNAPBACK_REAL_NODE:-1}" != 0 ]] && REAL_NODE=1
+node_running() { (( ! REAL_NODE )) || { pid_alive kubelet "$STATE/node/kubelet.yaml" && pid_alive containerd "$STATE/node/ctrd"; }; }
+
 # Fast path: everything already running.
 if api_ready && pid_alive snapshot-controller "$BIN/snapshot-controller" &&
-   pid_alive storage-simulator "$SIM_MAIN"; then
+   pid_alive storage-simulator "$SIM_MAIN" && node_running; then
   log "already running ($(since "$t0")); KUBECONFIG=$KUBECONFIG_PATH"
   exit 0
 fi
@@ -39,9 +46,21 @@ mkdir -p "$STATE" "$LOGS" "$PIDS"
 #    clusters with other names do not clash. "Already exists" is fine: it then
 #    only restarts components that are down.
 log "starting control plane (kwokctl, binary runtime; state in ${STATE#$ROOT/})"
+# The committed configuration, plus the API server's client certificate for kubelets (logs, exec,
+# port-forward on the real node), whose path is this cluster's.
+PKI="$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki"
+{ cat "$ROOT/test/cluster/kwokctl.yaml"; cat <<EOF
+  - name: kube-apiserver
+    extraArgs:
+      - key: kubelet-client-certificate
+        value: $PKI/admin.crt
+      - key: kubelet-client-key
+        value: $PKI/admin.key
+EOF
+} > "$STATE/kwokctl.yaml"
 t=$(now_ms)
 "${KWOKCTL[@]}" create cluster \
-  --config "$ROOT/test/cluster/kwokctl.yaml" \
+  --config "$STATE/kwokctl.yaml" \
   --runtime binary \
   --kubeconfig "" \
   --timeout 5m \
@@ -76,8 +95,8 @@ CRD_DIR="$(cd "$ROOT/test/cluster/modules/snapshotter" && export GOTOOLCHAIN=loc
   { [[ -n "$("$GO" list -m -f '{{.Dir}}' $m)" ]] || "$GO" mod download $m; } && "$GO" list -m -f '{{.Dir}}' $m)/config/crd"
 CRD_FILES=("$CRD_DIR"/snapshot.storage.k8s.io_*.yaml "$CRD_DIR"/groupsnapshot.storage.k8s.io_*.yaml)
 kc apply --server-side --force-conflicts "${CRD_FILES[@]/#/-f}" >/dev/null
-kc wait --for=condition=Ready node --all --timeout=90s >/dev/null
-[[ "$(kc get nodes --no-headers | wc -l)" -eq "$NODES" ]] || { log "expected $NODES nodes"; kc get nodes >&2; exit 1; }
+kc wait --for=condition=Ready node -l type=kwok --timeout=90s >/dev/null
+[[ "$(kc get nodes -l type=kwok --no-headers | wc -l)" -eq "$NODES" ]] || { log "expected $NODES nodes"; kc get nodes >&2; exit 1; }
 kc wait --for=condition=Established --timeout=60s \
   crd/volumesnapshotclasses.snapshot.storage.k8s.io \
   crd/volumesnapshotcontents.snapshot.storage.k8s.io \
@@ -129,6 +148,9 @@ if ! pid_alive storage-simulator "$SIM_MAIN"; then
   fi
   log "storage simulator started, pid $(cat "$PIDS/storage-simulator.pid"), StorageClass $SIM_STORAGECLASS present ($(since "$t"))"
 fi
+
+# 5. The real node.
+if (( REAL_NODE )); then "$ROOT/test/cluster/node.sh" up; fi
 
 server_version="$(kc get --raw=/version | grep -o '"gitVersion": *"[^"]*"' | cut -d'"' -f4)"
 log "cluster '$CLUSTER_NAME' (Kubernetes $server_version) ready in $(since "$t0")"
