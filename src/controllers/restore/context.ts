@@ -28,7 +28,8 @@ import type { Manifest } from '../../dataservices/manifest.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
-import { backupKeyOf, byAttempt } from './indexes.js';
+import { provisioningVerdict, type ProvisioningVerdict } from '../../storage/provisioning.js';
+import { backupKeyOf, byAttempt, eventsByInvolvedObject } from './indexes.js';
 import type { StatusUpdate } from './outcome.js';
 import { phaseEnteredAt } from './status.js';
 import type { ConcurrencySlots } from './slots.js';
@@ -185,6 +186,36 @@ export async function whyUnhealthy(
     message: cause === undefined ? health : `${health}; ${cause}`,
     requeueAfterMs: DIAGNOSE_EVERY_MS,
   };
+}
+
+/** How provisioning of a restored claim goes, from the provisioner's events about it. */
+export function claimProvisioning(ctx: RestoreContext, claim: PersistentVolumeClaim): ProvisioningVerdict {
+  const { namespace = '', name = '', uid = '' } = claim.metadata;
+  return provisioningVerdict(
+    ctx.cache.events.byIndex(eventsByInvolvedObject, `${namespace}/${name}`),
+    uid,
+    ctx.now(),
+    ctx.config.provisioningFailureGraceSeconds * 1000,
+  );
+}
+
+export const notRestoredFrom = (volume: { pvcName: string; cloudSnapId?: string }): string =>
+  `volume ${volume.pvcName} could not be restored from snapshot ${volume.cloudSnapId ?? ''}`;
+
+/**
+ * Why a volume left WaitingForFirstConsumer will not bind: its provisioning, begun once the restored
+ * pod was scheduled, failed for good. Undefined while every such volume binds or may still.
+ */
+export function deferredProvisioningFailure(ctx: RestoreContext, restore: Restore): string | undefined {
+  const namespace = restore.metadata.namespace ?? '';
+  for (const volume of restore.status?.volumes ?? []) {
+    if (volume.phase !== 'WaitingForFirstConsumer') continue;
+    const claim = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
+    if (claim === undefined || claim.status?.phase === 'Bound') continue;
+    const verdict = claimProvisioning(ctx, claim);
+    if (verdict.kind === 'failed') return `${notRestoredFrom(volume)}: ${verdict.message}`;
+  }
+  return undefined;
 }
 
 /**

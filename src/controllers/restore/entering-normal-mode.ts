@@ -3,6 +3,7 @@
 
 import type { Restore } from '../../api/generated/types.js';
 import {
+  deferredProvisioningFailure,
   restoredDeployment,
   volumesBoundSince,
   whyUnhealthy,
@@ -41,6 +42,9 @@ export async function enteringNormalMode(
       `${plan.adapter.kind} ${plan.deploymentName} switched to normal mode`,
     );
   }
+  // The replicas normal mode adds have their volumes provisioned now (WaitForFirstConsumer).
+  const refused = deferredProvisioningFailure(ctx, restore);
+  if (refused !== undefined) return fail('CloudSnapRestoreFailed', refused);
   const health = plan.adapter.health(deployment);
   if (!health.healthy) {
     const why = await whyUnhealthy(ctx, restore, deployment, health.message);

@@ -17,7 +17,6 @@ import {
   snapshotOfContent,
   snapshotState,
 } from '../../storage/snapshots.js';
-import { provisioningVerdict } from '../../storage/provisioning.js';
 import {
   bindsOnFirstConsumer,
   SELECTED_NODE_ANNOTATION,
@@ -26,13 +25,14 @@ import {
 import { ensureCreated } from '../shared/objects.js';
 import {
   attemptLabels,
+  claimProvisioning,
+  notRestoredFrom,
   scaffoldingLabels,
   type PlannedVolume,
   type RestoreContext,
   type RestorePlan,
 } from './context.js';
 import { syncCredentials } from './credentials.js';
-import { eventsByInvolvedObject } from './indexes.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 /** A volume's status, and when to look again if no event comes first (a grace period ending). */
@@ -129,13 +129,8 @@ async function restoreVolume(
     };
   }
   if (claim.status?.phase === 'Bound') return { ...base, phase: 'Bound' };
-  const verdict = provisioningVerdict(
-    ctx.cache.events.byIndex(eventsByInvolvedObject, `${namespace}/${volume.pvcName}`),
-    claim.metadata.uid ?? '',
-    ctx.now(),
-    ctx.config.provisioningFailureGraceSeconds * 1000,
-  );
-  const from = `volume ${volume.pvcName} could not be restored from snapshot ${volume.source.cloudSnapId ?? ''}`;
+  const verdict = claimProvisioning(ctx, claim);
+  const from = notRestoredFrom(base);
   if (verdict.kind === 'failed') return { problem: `${from}: ${verdict.message}` };
   if (verdict.kind === 'retrying') {
     const until =

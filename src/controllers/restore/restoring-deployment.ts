@@ -3,6 +3,7 @@
 
 import type { Restore } from '../../api/generated/types.js';
 import {
+  deferredProvisioningFailure,
   restoredDeployment,
   volumesBoundSince,
   whyUnhealthy,
@@ -26,6 +27,9 @@ export async function restoringDeployment(
   }
   if (deployment === 'notCachedYet')
     return wait('RestoreModeRunning', `restore mode: ${plan.adapter.kind} ${name} created`);
+  // Volumes of a WaitForFirstConsumer class are provisioned now, as the restored pods are scheduled.
+  const refused = deferredProvisioningFailure(ctx, restore);
+  if (refused !== undefined) return fail('CloudSnapRestoreFailed', refused);
   const health = plan.adapter.health(deployment);
   if (plan.adapter.mode(deployment) === 'restore' && health.healthy) {
     return advance(

@@ -13,6 +13,7 @@ import {
   destinationClaim,
   firstConsumerVolume,
   NAMESPACE,
+  provisioningFailed,
   restoredStatefulSet,
   statefulSet,
   T0,
@@ -70,6 +71,34 @@ describe('restoringDeployment', () => {
         { pvcName: 'data-pg-restored-0', cloudSnapId: 'snap-handle-0', phase: 'Bound' },
         firstConsumerVolume(1),
       ],
+    });
+  });
+
+  it('fails CloudSnapRestoreFailed when a volume left for its first consumer is refused once its pod is scheduled', async () => {
+    const { fake, run, restore } = setup({
+      deployment: { readyReplicas: 0, updatedReplicas: 0 },
+      restore: { status: { volumes: [firstConsumerVolume(0)] } },
+    });
+    const pending = fake.seed(
+      resources.persistentVolumeClaims,
+      claim(destinationClaim(0), { labels: attemptLabelsOf(restore), phase: 'Pending', uid: 'claim-0' }),
+    );
+    // A transient failure is the provisioner's to retry: still waiting.
+    fake.seed(
+      resources.events,
+      provisioningFailed(pending, 'rpc error: code = Unavailable desc = driver restarting'),
+    );
+    expect(await run()).toMatchObject({ type: 'wait', reason: 'RestoreModeRunning' });
+
+    fake.seed(
+      resources.events,
+      provisioningFailed(pending, 'rpc error: code = InvalidArgument desc = snapshot of another pool'),
+    );
+    expect(await run()).toEqual({
+      type: 'fail',
+      errorCode: 'CloudSnapRestoreFailed',
+      message:
+        'volume data-pg-restored-0 could not be restored from snapshot snap-handle-0: rpc error: code = InvalidArgument desc = snapshot of another pool',
     });
   });
 
