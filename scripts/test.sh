@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite, as `make test` and CI run it: static checks and unit tests first (fast, no
-# cluster), then one local control plane for all integration tests, always torn down after.
+# cluster), then one local control plane (with its real node) for all integration tests, always torn
+# down after, and checked to leave nothing behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PWD/.cache/bin:$PATH"
@@ -15,6 +16,9 @@ npm run -s format:check
 step "unit tests"
 npm run -s test:unit
 
+step "the test CSI driver: csi-sanity (csi-test/v5) and its own tests"
+(cd test/cluster/csi-driver && GOTOOLCHAIN=local go test -count=1 ./...)
+
 step "local control planes"
 # A cluster someone started by hand (make cluster-up) is used and left running. The second one
 # (peer) is for the cross-cluster tests; its storage simulator shares the first one's backend.
@@ -27,6 +31,7 @@ started_here=1 peer_started_here=1
 running .cache/cluster/kubeconfig && started_here=0
 running .cache/clusters/peer/kubeconfig && peer_started_here=0
 cleanup() {
+  local status=$?
   [ -z "${SNAPBACK_KEEP_CLUSTER:-}" ] || return 0
   # The peer first: the storage backend it shares lives in the first cluster's state.
   if [ "$peer_started_here" = 1 ]; then
@@ -34,9 +39,13 @@ cleanup() {
     CLUSTER_NAME=peer test/cluster/down.sh || true
   fi
   if [ "$started_here" = 1 ]; then
-    step "stopping the local control plane"
+    step "stopping the local control plane and its real node"
     test/cluster/down.sh || true
+    # Container processes, mounts, the bridge, iptables chains and cgroups outlive a careless
+    # teardown: the run fails if any is left.
+    test/cluster/node.sh check || status=1
   fi
+  exit "$status"
 }
 trap cleanup EXIT
 test/cluster/up.sh

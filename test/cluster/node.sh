@@ -201,7 +201,7 @@ import_images() {
     stamp="$(sha256sum < "${archive%.tar}.ref" | cut -c1-12)-$(stat -c %Y "$archive")"
     # Imported already (same archive): containerd keeps images across node restarts.
     [[ "$(cat "$CTRD/imported-${archive##*/}" 2>/dev/null)" == "$stamp" ]] && continue
-    ctr_ images import --all-platforms "$archive" >/dev/null
+    ctr_ images import --all-platforms "$archive" >/dev/null 2>>"$LOGS/ctr.log"
     echo "$stamp" > "$CTRD/imported-${archive##*/}"
     log "imported $ref"
   done

@@ -56,6 +56,9 @@ PKI="$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki"
         value: $PKI/admin.crt
       - key: kubelet-client-key
         value: $PKI/admin.key
+      # The real node's name is no DNS name here: reach its kubelet by address.
+      - key: kubelet-preferred-address-types
+        value: InternalIP,Hostname
 EOF
 } > "$STATE/kwokctl.yaml"
 t=$(now_ms)

@@ -17,7 +17,11 @@ export const KUBECONFIG_PATH =
   process.env.SNAPBACK_TEST_KUBECONFIG ?? resolve(REPO_ROOT, '.cache', 'cluster', 'kubeconfig');
 
 export interface Node extends KubeObject {
-  status?: { conditions?: { type: string; status: string }[] };
+  spec?: { taints?: { key: string; value?: string; effect: string }[] };
+  status?: {
+    conditions?: { type: string; status: string }[];
+    nodeInfo?: { kubeletVersion?: string; containerRuntimeVersion?: string };
+  };
 }
 
 /** Nodes: the operator never reads them, so src/runtime/resources.ts has no entry. */

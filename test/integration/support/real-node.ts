@@ -1,0 +1,137 @@
+// The local cluster's real node (test/cluster/node.sh): its names, the sample PostgreSQL on it,
+// and psql from this machine against pod addresses (the pod bridge is this machine's).
+
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadAll } from 'js-yaml';
+import type { Pod, StatefulSet } from '../../../src/api/kubernetes.js';
+import type { KubeClient } from '../../../src/runtime/kube-client.js';
+import { resources } from '../../../src/runtime/resources.js';
+import { REPO_ROOT, waitFor } from './cluster.js';
+import { isHealthy } from './snapback.js';
+
+const run = promisify(execFile);
+
+export const REAL_NODE = 'snapback-node';
+export const REAL_NODE_TAINT = 'snapback.dev/real-node';
+export const CSI_DRIVER = 'csi.snapback.test';
+/** WaitForFirstConsumer, as most real drivers' classes. */
+export const CSI_STORAGE_CLASS = 'snapback-csi';
+export const CSI_IMMEDIATE_STORAGE_CLASS = 'snapback-csi-immediate';
+export const CSI_SNAPSHOT_CLASS = 'snapback-csi';
+export const CSI_DATA_DIR = join(REPO_ROOT, '.cache', 'cluster', 'node', 'csi-data');
+
+/** The reference of an image test/cluster/images/build.sh made (and node.sh imported). */
+export const imageRef = (name: 'postgres' | 'snapback' | 'sandbox'): string =>
+  readFileSync(join(REPO_ROOT, '.cache', 'images', `${name}.ref`), 'utf8').trim();
+
+/** Scheduling onto the real node: its label, and tolerating its taint. */
+export const onRealNode = {
+  nodeSelector: { [REAL_NODE_TAINT]: 'true' },
+  tolerations: [{ key: REAL_NODE_TAINT, operator: 'Exists', effect: 'NoSchedule' }],
+};
+
+/**
+ * The StatefulSet of examples/sample-dataservice.yaml (the demo's real PostgreSQL), renamed into
+ * `namespace`/`name`, with `replicas` and the volumes' StorageClass given.
+ */
+export function postgresStatefulSet(
+  namespace: string,
+  name: string,
+  {
+    replicas = 1,
+    storageClassName = CSI_STORAGE_CLASS,
+  }: { replicas?: number; storageClassName?: string } = {},
+): StatefulSet {
+  const docs = loadAll(readFileSync(join(REPO_ROOT, 'examples', 'sample-dataservice.yaml'), 'utf8'));
+  const example = docs.find(
+    (doc): doc is StatefulSet => (doc as { kind?: string } | null)?.kind === 'StatefulSet',
+  );
+  if (example === undefined) throw new Error('examples/sample-dataservice.yaml holds no StatefulSet');
+  const selector = { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': name };
+  const template = example.spec.template;
+  return {
+    ...example,
+    metadata: { ...example.metadata, name, namespace, labels: { ...example.metadata.labels, ...selector } },
+    spec: {
+      ...example.spec,
+      serviceName: name,
+      replicas,
+      selector: { matchLabels: selector },
+      template: { ...template, metadata: { ...template.metadata, labels: selector } },
+      volumeClaimTemplates: (example.spec.volumeClaimTemplates ?? []).map((claim) => ({
+        ...claim,
+        spec: { ...claim.spec, storageClassName },
+      })),
+    },
+  };
+}
+
+/** Creates the StatefulSet and waits until every replica is ready (PostgreSQL answering). */
+export async function deployPostgres(client: KubeClient, sts: StatefulSet): Promise<StatefulSet> {
+  const { name = '', namespace = '' } = sts.metadata;
+  const replicas = sts.spec.replicas ?? 1;
+  await client.create(resources.statefulSets, sts);
+  return waitFor(
+    `PostgreSQL StatefulSet ${namespace}/${name} with ${replicas} ready replica(s)`,
+    async () => {
+      const current = await client.get(resources.statefulSets, name, namespace);
+      return isHealthy(current, replicas) ? current : undefined;
+    },
+    180_000,
+  );
+}
+
+export async function podIP(client: KubeClient, namespace: string, pod: string): Promise<string> {
+  return waitFor(`the address of pod ${namespace}/${pod}`, async () => {
+    const current: Pod | undefined = await client.get(resources.pods, pod, namespace);
+    return current?.status?.podIP;
+  });
+}
+
+/** Runs SQL with this machine's psql against a pod's PostgreSQL; the unaligned output. */
+export async function psql(host: string, sql: string): Promise<string> {
+  const { stdout } = await run(
+    'psql',
+    ['--host', host, '--username', 'postgres', '--no-psqlrc', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql],
+    { env: { ...process.env, PGCONNECT_TIMEOUT: '5' } },
+  );
+  return stdout.trim();
+}
+
+export interface TableDigest {
+  rows: number;
+  /** md5 over every row, in key order. */
+  checksum: string;
+}
+
+/** Creates table `name` with `rows` rows of varied text and flushes it to disk (CHECKPOINT). */
+export async function fillTable(host: string, name: string, rows: number): Promise<void> {
+  await psql(
+    host,
+    `CREATE TABLE ${name} (id integer PRIMARY KEY, payload text NOT NULL);
+     INSERT INTO ${name} SELECT i, md5(i::text) || repeat(chr(65 + i % 26), i % 50) FROM generate_series(1, ${rows}) AS i;
+     CHECKPOINT;`,
+  );
+}
+
+export async function tableDigest(host: string, name: string): Promise<TableDigest> {
+  const out = await psql(
+    host,
+    `SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || payload, ',' ORDER BY id), '')) FROM ${name}`,
+  );
+  const [rows = '', checksum = ''] = out.split(' ');
+  return { rows: Number(rows), checksum };
+}
+
+/** A psql that answers within the wait: PostgreSQL in the pod accepts connections. */
+export async function waitForPostgres(host: string): Promise<void> {
+  await waitFor(`PostgreSQL at ${host}`, () =>
+    psql(host, 'SELECT 1').then(
+      (out) => out === '1',
+      () => false,
+    ),
+  );
+}
