@@ -79,12 +79,14 @@ afterAll(async () => {
 });
 
 describe('the test cluster', () => {
-  it('has 3 Ready nodes', async () => {
+  it('has 3 Ready kwok nodes and the real node', async () => {
     const { items } = await client.list(nodes);
-    const ready = items.filter((node) =>
-      (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-    );
-    expect(ready).toHaveLength(3);
+    const ready = items
+      .filter((node) =>
+        (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+      )
+      .map((node) => (node.metadata.labels?.type === 'kwok' ? 'kwok' : (node.metadata.name ?? '')));
+    expect(ready.sort()).toEqual(['kwok', 'kwok', 'kwok', 'snapback-node']);
   });
 
   it('runs the Kubernetes version its wrapper module pins', async () => {
