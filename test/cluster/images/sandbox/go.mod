@@ -1,0 +1,3 @@
+module snapback.local/test-cluster/sandbox
+
+go 1.26
