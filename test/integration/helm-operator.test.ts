@@ -16,23 +16,14 @@ import {
 } from './support/cluster.js';
 import { helm, kubectl } from './support/identity.js';
 import {
-  deployPostgres,
-  fillTable,
+  backUpAndRestore,
   imageRef,
   onRealNode,
-  podIP,
-  postgresStatefulSet,
+  postgresWithRows,
   REAL_NODE,
   tableDigest,
-  waitForPostgres,
 } from './support/real-node.js';
-import {
-  backupManifest,
-  installCrds,
-  restoreManifest,
-  waitForBackup,
-  waitForRestore,
-} from './support/snapback.js';
+import { installCrds } from './support/snapback.js';
 
 interface Deployment extends KubeObject {
   spec: { replicas?: number };
@@ -132,25 +123,15 @@ describe('the operator installed with Helm', () => {
   });
 
   it('backs up and restores a real PostgreSQL, rows and checksum equal', async () => {
-    await deployPostgres(client, postgresStatefulSet(namespace, 'pg'));
-    const source = await podIP(client, namespace, 'pg-0');
-    await waitForPostgres(source);
-    await fillTable(source, 'ledger', 2000);
-    const before = await tableDigest(source, 'ledger');
-
-    await client.create(resources.backups, backupManifest(namespace, 'pg-backup', 'pg'));
-    await waitForBackup(client, namespace, 'pg-backup', 'Completed');
-    await client.create(
-      resources.restores,
-      restoreManifest(namespace, 'pg-restore', {
-        source: { backupName: 'pg-backup' },
-        destination: { deploymentName: 'pg-copy' },
-      }),
-    );
-    const restore = await waitForRestore(client, namespace, 'pg-restore', 'Successful', 240_000);
+    const { digest: before } = await postgresWithRows(client, namespace, 'pg', {
+      table: 'ledger',
+      rows: 2000,
+    });
+    const { restore, host } = await backUpAndRestore(client, namespace, {
+      deployment: 'pg',
+      copy: 'pg-copy',
+    });
     expect(restore.status?.errorCode).toBeUndefined();
-    const copy = await podIP(client, namespace, 'pg-copy-0');
-    await waitForPostgres(copy);
-    expect(await tableDigest(copy, 'ledger')).toEqual(before);
+    expect(await tableDigest(host, 'ledger')).toEqual(before);
   });
 });

@@ -23,20 +23,19 @@ import {
 } from './support/cluster.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
+  backUpAndRestore,
   CSI_DATA_DIR,
   CSI_DRIVER,
   CSI_IMMEDIATE_STORAGE_CLASS,
   deployPostgres,
-  fillTable,
   imageRef,
   onRealNode,
-  podIP,
   postgresStatefulSet,
+  postgresWithRows,
   psql,
   REAL_NODE,
   REAL_NODE_TAINT,
   tableDigest,
-  waitForPostgres,
 } from './support/real-node.js';
 import {
   backupManifest,
@@ -177,38 +176,32 @@ describe('the real node', () => {
 
 describe('PostgreSQL backed up and restored through the real CSI sidecars', () => {
   it('restores the rows as they were at the backup into a new StatefulSet, on a WaitForFirstConsumer class', async () => {
-    await deployPostgres(client, postgresStatefulSet(namespace, 'pg'));
-    const source = await podIP(client, namespace, 'pg-0');
-    await waitForPostgres(source);
-    await fillTable(source, 'orders', 5000);
-    const before = await tableDigest(source, 'orders');
+    const { host: source, digest: before } = await postgresWithRows(client, namespace, 'pg', {
+      table: 'orders',
+      rows: 5000,
+    });
     expect(before.rows).toBe(5000);
 
     const started = Date.now();
-    await client.create(resources.backups, backupManifest(namespace, 'pg-backup', 'pg'));
-    const backup = await waitForBackup(client, namespace, 'pg-backup', 'Completed');
+    const {
+      backup,
+      restore,
+      host: restored,
+    } = await backUpAndRestore(client, namespace, {
+      deployment: 'pg',
+      copy: 'pg-restored',
+      // Written after the backup: the restore must not have it.
+      afterBackup: () =>
+        psql(source, 'INSERT INTO orders VALUES (100001, $$after the backup$$)').then(() => undefined),
+    });
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(`real-data backup and restore of 5000 rows: ${seconds.toFixed(1)} s\n`);
+    expect(restore.status?.errorCode).toBeUndefined();
     const [volume] = backup.status?.volumes ?? [];
     // The snapshot is a real copy in the driver's data directory.
     expect(volume?.driver).toBe(CSI_DRIVER);
     expect(existsSync(join(CSI_DATA_DIR, 'snapshots', volume?.cloudSnapId ?? 'none'))).toBe(true);
 
-    // Written after the backup: the restore must not have it.
-    await psql(source, 'INSERT INTO orders VALUES (100001, $$after the backup$$)');
-
-    await client.create(
-      resources.restores,
-      restoreManifest(namespace, 'pg-restore', {
-        source: { backupName: 'pg-backup' },
-        destination: { deploymentName: 'pg-restored' },
-      }),
-    );
-    const restore = await waitForRestore(client, namespace, 'pg-restore', 'Successful', 240_000);
-    const seconds = (Date.now() - started) / 1000;
-    process.stdout.write(`real-data backup and restore of 5000 rows: ${seconds.toFixed(1)} s\n`);
-    expect(restore.status?.errorCode).toBeUndefined();
-
-    const restored = await podIP(client, namespace, 'pg-restored-0');
-    await waitForPostgres(restored);
     expect(await tableDigest(restored, 'orders')).toEqual(before);
     expect((await tableDigest(source, 'orders')).rows).toBe(5001);
     const claim = await client.get(resources.persistentVolumeClaims, 'data-pg-restored-0', namespace);

@@ -10,7 +10,8 @@ import type { Pod, StatefulSet } from '../../../src/api/kubernetes.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { resources } from '../../../src/runtime/resources.js';
 import { REPO_ROOT, waitFor } from './cluster.js';
-import { isHealthy } from './snapback.js';
+import type { Backup, Restore } from '../../../src/api/generated/types.js';
+import { backupManifest, isHealthy, restoreManifest, waitForBackup, waitForRestore } from './snapback.js';
 
 const run = promisify(execFile);
 
@@ -134,4 +135,44 @@ export async function waitForPostgres(host: string): Promise<void> {
       () => false,
     ),
   );
+}
+
+/** A PostgreSQL `name` on the real node with `rows` rows in table `table`: its address and digest. */
+export async function postgresWithRows(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  { table, rows }: { table: string; rows: number },
+): Promise<{ host: string; digest: TableDigest }> {
+  await deployPostgres(client, postgresStatefulSet(namespace, name));
+  const host = await podIP(client, namespace, `${name}-0`);
+  await waitForPostgres(host);
+  await fillTable(host, table, rows);
+  return { host, digest: await tableDigest(host, table) };
+}
+
+/**
+ * Backs StatefulSet `deployment` up as `<deployment>-backup`, runs `afterBackup`, restores it into
+ * `copy` and returns the Backup, the Successful Restore and the restored database's address.
+ */
+export async function backUpAndRestore(
+  client: KubeClient,
+  namespace: string,
+  { deployment, copy, afterBackup }: { deployment: string; copy: string; afterBackup?: () => Promise<void> },
+): Promise<{ backup: Backup; restore: Restore; host: string }> {
+  const backupName = `${deployment}-backup`;
+  await client.create(resources.backups, backupManifest(namespace, backupName, deployment));
+  const backup = await waitForBackup(client, namespace, backupName, 'Completed');
+  await afterBackup?.();
+  await client.create(
+    resources.restores,
+    restoreManifest(namespace, `${copy}-restore`, {
+      source: { backupName },
+      destination: { deploymentName: copy },
+    }),
+  );
+  const restore = await waitForRestore(client, namespace, `${copy}-restore`, 'Successful', 240_000);
+  const host = await podIP(client, namespace, `${copy}-0`);
+  await waitForPostgres(host);
+  return { backup, restore, host };
 }
