@@ -43,6 +43,10 @@ pid_alive() {
   tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$marker"
 }
 
+# started_alive NAME: true while the process start_bg recorded for NAME exists. Unlike pid_alive it
+# does not look at the command line, which is the caller's until the fork has exec'd.
+started_alive() { [[ -s "$PIDS/$1.pid" ]] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
 # start_bg NAME CMD...: runs CMD detached in its own session (so it outlives the
 # calling shell and its process group can be stopped whole), output to
 # $LOGS/NAME.log (the previous one kept as .prev), pid to $PIDS/NAME.pid.

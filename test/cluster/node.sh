@@ -150,11 +150,9 @@ EOF
 
 # Cgroups for kubelet's cgroupRoot in every v1 hierarchy (cpuset needs its cpus and mems set).
 make_cgroups() {
-  local h dir
+  local h
   for h in "${HIERARCHIES[@]}"; do
-    dir="/sys/fs/cgroup/$h/$CGROUP_ROOT"
-    [[ -d "/sys/fs/cgroup/$h" ]] || continue
-    mkdir -p "$dir"
+    [[ -d "/sys/fs/cgroup/$h" ]] && mkdir -p "/sys/fs/cgroup/$h/$CGROUP_ROOT"
   done
   cat /sys/fs/cgroup/cpuset/cpuset.cpus > "/sys/fs/cgroup/cpuset/$CGROUP_ROOT/cpuset.cpus"
   cat /sys/fs/cgroup/cpuset/cpuset.mems > "/sys/fs/cgroup/cpuset/$CGROUP_ROOT/cpuset.mems"
@@ -163,7 +161,8 @@ make_cgroups() {
 start_anchor() {
   pid_alive node-anchor "snapback-node-anchor" && return 0
   # A private mount namespace, then shared propagation inside it (kubelet and containerd need
-  # rshared); the sysctl files and /var/log are bound there only. `exec -a` names the anchor.
+  # rshared); the sysctl files and /var/log are bound there only. `unshare` execs bash, which
+  # execs the named `sleep`: the recorded pid is the anchor throughout.
   start_bg node-anchor unshare -m --propagation private -- bash -c '
     set -e
     mount --make-rshared /
@@ -173,7 +172,6 @@ start_anchor() {
     mount --bind "$1/varlog" /var/log
     exec -a snapback-node-anchor sleep infinity' _ "$NODE"
   wait_for 10 "the node's mount namespace" grep -q snapback-node-anchor "/proc/$(cat "$PIDS/node-anchor.pid")/cmdline"
-  # `unshare` execs bash which execs sleep: the pid stays the same process throughout.
 }
 
 start_bridge() {

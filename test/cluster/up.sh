@@ -120,7 +120,7 @@ if ! pid_alive snapshot-controller "$BIN/snapshot-controller"; then
     --kubeconfig="$KUBECONFIG_PATH" --leader-election=false --v=2
   for (( i = 0; i < 150; i++ )); do
     grep -q 'Starting snapshot controller' "$LOGS/snapshot-controller.log" && break
-    pid_alive snapshot-controller "$BIN/snapshot-controller" || break
+    started_alive snapshot-controller || break
     sleep 0.2
   done
   if ! grep -q 'Starting snapshot controller' "$LOGS/snapshot-controller.log"; then
@@ -141,7 +141,7 @@ if ! pid_alive storage-simulator "$SIM_MAIN"; then
     start_bg storage-simulator node_modules/.bin/tsx "$SIM_MAIN")
   for (( i = 0; i < SIM_WAIT_SECONDS * 2; i++ )); do
     kc get storageclass "$SIM_STORAGECLASS" >/dev/null 2>&1 && break
-    pid_alive storage-simulator "$SIM_MAIN" || break
+    started_alive storage-simulator || break
     sleep 0.5
   done
   if ! kc get storageclass "$SIM_STORAGECLASS" >/dev/null 2>&1; then
