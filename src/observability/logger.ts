@@ -10,10 +10,23 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 export const REDACTED = '[REDACTED]';
 
-/** Field names whose values are credentials: token, password, secret and names ending so (clientSecret). */
-const SENSITIVE_FIELD = /(token|password|passwd|secret)$/i;
-/** Bearer credentials that end up inside messages (request dumps, error texts). */
-const BEARER = /(bearer\s+)[\w\-.~+/]+=*/gi;
+/**
+ * Field names whose values are credentials: token, password, secret and names ending so
+ * (clientSecret), and an object store's keys (accessKeyId, secretAccessKey, as in a location's
+ * credentials Secret).
+ */
+const SENSITIVE_FIELD = /(token|password|passwd|secret|accesskeyid|secretaccesskey)$/i;
+/**
+ * Credentials that end up inside messages (request dumps, error texts): bearer tokens, an S3
+ * request's signing key id and signature (SigV4 header and presigned query), and the two keys
+ * written as `name: value` or `name=value`.
+ */
+const IN_TEXT = [
+  /(bearer\s+)[\w\-.~+/]+=*/gi,
+  /((?:x-amz-)?credential=)[^/\s,&"]+/gi,
+  /((?:x-amz-)?signature=)[0-9a-f]+/gi,
+  /((?:accessKeyId|secretAccessKey)["']?\s*[:=]\s*["']?)[^\s"',&}]+/gi,
+];
 const MAX_DEPTH = 12;
 
 /**
@@ -30,7 +43,7 @@ function isSecret(value: Record<string, unknown>): boolean {
 }
 
 function redactString(text: string): string {
-  return text.replace(BEARER, `$1${REDACTED}`);
+  return IN_TEXT.reduce((redacted, pattern) => redacted.replace(pattern, `$1${REDACTED}`), text);
 }
 
 /** A redacted copy: the caller's objects (often cache entries) are never modified. */

@@ -85,6 +85,45 @@ describe('logger', () => {
     expect(fourth).toMatchObject({ kind: 'Secret', data: REDACTED });
   });
 
+  it("never lets an object store's access key id or secret key reach the output", async () => {
+    const { logger, lines, raw } = capture();
+    const keyId = 'AKIAEXAMPLEKEYID7Q2Z';
+    const secretKey = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+    const signature = 'fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024';
+    logger.info('credentials read', {
+      credentials: { accessKeyId: keyId, secretAccessKey: secretKey, region: 'us-east-1' },
+      location: { spec: { bucket: 'backups' } },
+    });
+    logger.warn(
+      `PUT failed: Authorization: AWS4-HMAC-SHA256 Credential=${keyId}/20261202/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${signature}`,
+    );
+    logger.warn(
+      `presigned GET https://s3.local/b/k?X-Amz-Credential=${keyId}%2F20261202&X-Amz-Signature=${signature}`,
+    );
+    logger.error('bad config', {
+      error: new Error(`{"accessKeyId":"${keyId}","secretAccessKey":"${secretKey}"}`),
+    });
+    logger.error(`secretAccessKey=${secretKey} accessKeyId: ${keyId}`);
+
+    const text = raw();
+    for (const value of [keyId, secretKey, signature]) expect(text).not.toContain(value);
+    const [first, second, third, fourth, fifth] = await lines();
+    expect(first).toMatchObject({
+      credentials: { accessKeyId: REDACTED, secretAccessKey: REDACTED, region: 'us-east-1' },
+      location: { spec: { bucket: 'backups' } },
+    });
+    expect(second?.message).toBe(
+      `PUT failed: Authorization: AWS4-HMAC-SHA256 Credential=${REDACTED}/20261202/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${REDACTED}`,
+    );
+    expect(third?.message).toBe(
+      `presigned GET https://s3.local/b/k?X-Amz-Credential=${REDACTED}&X-Amz-Signature=${REDACTED}`,
+    );
+    expect(fourth?.error).toMatchObject({
+      message: `{"accessKeyId":"${REDACTED}","secretAccessKey":"${REDACTED}"}`,
+    });
+    expect(fifth?.message).toBe(`secretAccessKey=${REDACTED} accessKeyId: ${REDACTED}`);
+  });
+
   it('does not modify the objects it logs', async () => {
     const { logger, lines } = capture();
     const cached = { metadata: { name: 'creds' }, type: 'Opaque', data: { key: 'dmFsdWU=' } };
