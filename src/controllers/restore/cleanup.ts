@@ -9,8 +9,21 @@ import { adapterFor } from '../../dataservices/index.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import { resources, type ResourceType } from '../../runtime/resources.js';
 
+/**
+ * Whether the restored deployment is the user's: after a success, and once it was healthy in
+ * restore mode (it may serve already, whatever failed after), deleting or recreating the Restore
+ * removes only the scaffolding, never the deployment or its volumes.
+ */
+export function deploymentHandedOver(restore: Restore): boolean {
+  const status = restore.status;
+  return (
+    status?.phase === 'Successful' ||
+    (status?.phaseHistory ?? []).some((entry) => entry.phase === 'DataServiceDeploymentEnteringNormalMode')
+  );
+}
+
 export interface CleanupScope {
-  /** Also remove the deployment and its PVCs (not after a successful restore: they are the user's now). */
+  /** Also remove the deployment and its PVCs (not once handed over: they are the user's then). */
   includeDeployment: boolean;
 }
 

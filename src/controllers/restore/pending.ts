@@ -21,9 +21,14 @@ export async function pending(
   // Authoritative reads: the caches hold only Snapback's own objects, a conflict is someone else's.
   const existing = await ctx.client.get(plan.adapter.resource, plan.deploymentName, namespace);
   if (existing !== undefined && !ownedByAttempt(existing, attempt)) {
+    const whose =
+      existing.metadata.labels?.[labels.restore] === restore.metadata.name
+        ? // Handed over by an earlier attempt (it was healthy in restore mode): the user's now.
+          'was restored by an earlier attempt of this Restore and is left to you'
+        : 'already exists and was not made by this restore';
     return fail(
       'DataServiceDeploymentNameAlreadyExist',
-      `${plan.adapter.kind} ${namespace}/${plan.deploymentName} already exists and was not made by this restore; nothing was changed. Create a new Restore with another spec.destination.deploymentName, or remove the existing deployment and change spec.recreateToken.`,
+      `${plan.adapter.kind} ${namespace}/${plan.deploymentName} ${whose}; nothing was changed. Create a new Restore with another spec.destination.deploymentName, or remove the existing deployment and change spec.recreateToken.`,
     );
   }
   for (const volume of plan.volumes) {

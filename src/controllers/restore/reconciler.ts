@@ -13,7 +13,7 @@ import { resources } from '../../runtime/resources.js';
 import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { requeueFor } from '../shared/conditions.js';
 import { outcomeOfError } from '../shared/outcome.js';
-import { cleanUpAttempt } from './cleanup.js';
+import { cleanUpAttempt, deploymentHandedOver } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
 import { enteringNormalMode } from './entering-normal-mode.js';
 import { initializing } from './initializing.js';
@@ -105,7 +105,9 @@ export function restoreReconciler(
       const generation = restore.metadata.generation;
       return generation === undefined ? {} : { status: { ...status, observedGeneration: generation } };
     }
-    const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment: true });
+    const remaining = await cleanUpAttempt(ctx.client, restore, {
+      includeDeployment: !deploymentHandedOver(restore),
+    });
     if (remaining > 0) {
       const message = `removing ${remaining} object(s) the failed attempt created before trying again`;
       return {
@@ -195,11 +197,11 @@ export function restoreReconciler(
     finalizer: {
       name: finalizers.restore,
       /**
-       * A deleted Restore stops and removes what its attempt created; after a success it removes
-       * only its own scaffolding: the restored deployment and PVCs belong to the user.
+       * A deleted Restore stops and removes what its attempt created; once the restored deployment
+       * is the user's, only its own scaffolding.
        */
       finalize: async (restore) => {
-        const includeDeployment = restore.status?.phase !== 'Successful';
+        const includeDeployment = !deploymentHandedOver(restore);
         const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment });
         return remaining > 0 ? { done: false, requeueAfterMs: CLEANUP_RECHECK_MS } : { done: true };
       },

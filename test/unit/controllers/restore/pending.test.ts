@@ -98,7 +98,12 @@ describe('pending', () => {
       statefulSet('pg-restored', { labels: attemptLabelsOf(restoreIn('Pending', { attempt: 2 })) }),
     );
     expect(restore.status?.attempt).toBe(1);
-    expect(await run()).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+    const outcome = await run();
+    expect(outcome).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+    // Left by an attempt whose deployment was handed over: the message says it is the user's.
+    expect(outcome.message).toMatch(
+      /^StatefulSet demo\/pg-restored was restored by an earlier attempt of this Restore and is left to you; nothing was changed\./,
+    );
   });
 
   it('fails for a claim the deployment would mount that it did not make (left by a deleted StatefulSet)', async () => {

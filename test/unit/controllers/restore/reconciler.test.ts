@@ -725,6 +725,49 @@ describe('a new attempt and deletion', () => {
     expect(fake.peek(resources.restores, RESTORE_NAME, NAMESPACE)).toBeUndefined();
   });
 
+  // A PhaseTimeout in normal mode leaves a StatefulSet that may serve already: it is the user's.
+  const failedInNormalMode = {
+    recreateToken: 'two',
+    status: {
+      observedRecreateToken: 'one',
+      errorCode: 'PhaseTimeout' as const,
+      phaseHistory: [
+        { phase: 'Initializing' as const, enteredAt: T0.toISOString() },
+        { phase: 'RestoringDataServiceDeployment' as const, enteredAt: T0.toISOString() },
+        { phase: 'DataServiceDeploymentEnteringNormalMode' as const, enteredAt: T0.toISOString() },
+        { phase: 'Failed' as const, enteredAt: T0.toISOString() },
+      ],
+    },
+  };
+  const handedOver = [
+    'StatefulSet/pg-restored',
+    'PersistentVolumeClaim/data-other-0',
+    'PersistentVolumeClaim/data-pg-restored-0',
+  ];
+
+  it('a deleted Restore that failed after restore mode was healthy leaves the StatefulSet and claims', async () => {
+    const { fake, reconcile, restore } = inPhase('Failed', { restore: failedInNormalMode });
+    leftovers(fake, restore);
+    await fake.delete(resources.restores, RESTORE_NAME, { namespace: NAMESPACE });
+
+    await reconcile();
+    await reconcile();
+
+    expect(names(fake)).toEqual(handedOver);
+    expect(fake.peek(resources.restores, RESTORE_NAME, NAMESPACE)).toBeUndefined();
+  });
+
+  it('recreating a Restore that failed after restore mode was healthy removes only the scaffolding', async () => {
+    const { fake, reconcile, restore, status } = inPhase('Failed', { restore: failedInNormalMode });
+    leftovers(fake, restore);
+
+    await reconcile();
+    await reconcile();
+
+    expect(names(fake)).toEqual(handedOver);
+    expect(status()).toMatchObject({ attempt: 2 });
+  });
+
   it('a deleted Successful Restore leaves the restored StatefulSet and claims to the user', async () => {
     const { fake, reconcile, restore } = inPhase('Successful');
     leftovers(fake, restore);
