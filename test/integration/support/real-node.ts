@@ -142,9 +142,9 @@ export async function postgresWithRows(
   client: KubeClient,
   namespace: string,
   name: string,
-  { table, rows }: { table: string; rows: number },
+  { table, rows, replicas = 1 }: { table: string; rows: number; replicas?: number },
 ): Promise<{ host: string; digest: TableDigest }> {
-  await deployPostgres(client, postgresStatefulSet(namespace, name));
+  await deployPostgres(client, postgresStatefulSet(namespace, name, { replicas }));
   const host = await podIP(client, namespace, `${name}-0`);
   await waitForPostgres(host);
   await fillTable(host, table, rows);
