@@ -14,10 +14,11 @@ import { loadAll } from 'js-yaml';
 import type { KubeObject } from '../../src/api/kubernetes.js';
 import { resolveConfig } from '../../src/config.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
-import { resources, type ResourceType } from '../../src/runtime/resources.js';
+import { resources } from '../../src/runtime/resources.js';
 import {
   createTestNamespace,
   deleteTestNamespace,
+  deployments,
   KUBECONFIG_PATH,
   REPO_ROOT,
   testClient,
@@ -27,14 +28,6 @@ import { backupManifest, customResourceDefinitions } from './support/snapback.js
 const run = promisify(execFile);
 const HELM = join(REPO_ROOT, '.cache', 'bin', 'helm');
 const CHART = join(REPO_ROOT, 'charts', 'snapback');
-
-const deployments: ResourceType<Manifest> = {
-  group: 'apps',
-  version: 'v1',
-  kind: 'Deployment',
-  plural: 'deployments',
-  namespaced: true,
-};
 
 type Manifest = KubeObject & { kind: string; spec?: Record<string, unknown>; data?: Record<string, string> };
 

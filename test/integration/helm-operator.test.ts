@@ -4,12 +4,12 @@
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeObject } from '../../src/api/kubernetes.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
-import { resources, type ResourceType } from '../../src/runtime/resources.js';
+import { resources } from '../../src/runtime/resources.js';
 import {
   createTestNamespace,
   deleteTestNamespace,
+  deployments,
   REPO_ROOT,
   testClient,
   waitFor,
@@ -24,18 +24,6 @@ import {
   tableDigest,
 } from './support/real-node.js';
 import { installCrds } from './support/snapback.js';
-
-interface Deployment extends KubeObject {
-  spec: { replicas?: number };
-  status?: { readyReplicas?: number; availableReplicas?: number };
-}
-const deployments: ResourceType<Deployment> = {
-  group: 'apps',
-  version: 'v1',
-  kind: 'Deployment',
-  plural: 'deployments',
-  namespaced: true,
-};
 
 let client: KubeClient;
 let namespace: string;

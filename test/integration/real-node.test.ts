@@ -3,10 +3,8 @@
 // restored with its rows compared. The operator runs as a local process here; the Helm-installed
 // pod is helm-operator.test.ts.
 
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labels } from '../../src/api/constants.js';
 import type { KubeObject, Pod } from '../../src/api/kubernetes.js';
@@ -15,12 +13,12 @@ import { resources, type ResourceType } from '../../src/runtime/resources.js';
 import {
   createTestNamespace,
   deleteTestNamespace,
-  KUBECONFIG_PATH,
   nodes,
   REPO_ROOT,
   testClient,
   waitFor,
 } from './support/cluster.js';
+import { kubectl } from './support/identity.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
   backUpAndRestore,
@@ -44,10 +42,6 @@ import {
   waitForBackup,
   waitForRestore,
 } from './support/snapback.js';
-
-const run = promisify(execFile);
-const kubectl = async (...args: string[]): Promise<string> =>
-  (await run(join(REPO_ROOT, '.cache', 'bin', 'kubectl'), ['--kubeconfig', KUBECONFIG_PATH, ...args])).stdout;
 
 let client: KubeClient;
 let namespace: string;

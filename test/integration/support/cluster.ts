@@ -33,6 +33,20 @@ export const nodes: ResourceType<Node> = {
   namespaced: false,
 };
 
+export interface Deployment extends KubeObject {
+  spec: { replicas?: number };
+  status?: { readyReplicas?: number; availableReplicas?: number };
+}
+
+/** Deployments (the chart's operator): the operator never reads them either. */
+export const deployments: ResourceType<Deployment> = {
+  group: 'apps',
+  version: 'v1',
+  kind: 'Deployment',
+  plural: 'deployments',
+  namespaced: true,
+};
+
 /** Marks namespaces made by tests, so leftovers of crashed runs can be found and removed. */
 export const TEST_NAMESPACE_LABEL = 'snapback.dev/test';
 

@@ -176,16 +176,11 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, spec.delay); err != nil {
+	unlock, err := d.lockAfterFaults(ctx, opCreateVolume, name, spec)
+	if err != nil {
 		return nil, err
 	}
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
-
-	if err := d.maybeFail(opCreateVolume, name, spec); err != nil {
-		return nil, err
-	}
+	defer unlock()
 
 	id := volumeIDForName(name)
 	existing, err := d.store.getVolume(id)
@@ -455,16 +450,11 @@ func (d *Driver) CreateSnapshot(ctx context.Context, req *csi.CreateSnapshotRequ
 	if err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, spec.delay); err != nil {
+	unlock, err := d.lockAfterFaults(ctx, opCreateSnapshot, name, spec)
+	if err != nil {
 		return nil, err
 	}
-
-	d.mu.Lock()
-	defer d.mu.Unlock()
-
-	if err := d.maybeFail(opCreateSnapshot, name, spec); err != nil {
-		return nil, err
-	}
+	defer unlock()
 	id := snapshotIDForName(name)
 	existing, err := d.store.getSnapshot(id)
 	if err != nil {

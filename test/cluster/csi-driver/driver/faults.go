@@ -144,3 +144,18 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return syncDir(filepath.Dir(path))
 }
+
+// lockAfterFaults is the opening of every call that takes fault parameters: it waits the injected
+// delay (outside the lock, so a slow call blocks no other), takes the driver's lock and injects the
+// failure for name. On success the caller holds the lock and releases it with the returned unlock.
+func (d *Driver) lockAfterFaults(ctx context.Context, op, name string, spec faultSpec) (func(), error) {
+	if err := sleepCtx(ctx, spec.delay); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if err := d.maybeFail(op, name, spec); err != nil {
+		d.mu.Unlock()
+		return nil, err
+	}
+	return d.mu.Unlock, nil
+}
