@@ -38,8 +38,6 @@ export const annotations = {
   mode: 'snapback.dev/mode',
   /** On a deployment: "true" when the data service serves TLS (recorded in backup metadata). */
   tlsEnabled: 'snapback.dev/tls-enabled',
-  /** On a PVC a restore creates: the Secret in its namespace with the backup location's credentials. */
-  backupCredentials: 'snapback.dev/backup-credentials',
 } as const;
 
 export const finalizers = {

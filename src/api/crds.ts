@@ -257,9 +257,6 @@ const restoreStatus = object(
       },
       { title: 'RestoreDestinationStatus' },
     ),
-    backupCredentialsSecret: string(
-      "The Secret in this namespace holding a copy of the backup location's credentials (restores of synced Backups); restored PVCs name it in annotation snapback.dev/backup-credentials.",
-    ),
     volumes: array(
       'Each volume being restored.',
       object(

@@ -61,6 +61,13 @@ export function sanitize(object: KubeObject): Manifest {
   return copy;
 }
 
+/** A manifest as read from a record, which may hold anything: sanitized as a capture is. */
+export function sanitizeRecorded(manifest: Record<string, unknown>): Manifest {
+  const { metadata } = manifest;
+  const isMap = typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata);
+  return sanitize({ ...manifest, metadata: isMap ? metadata : {} });
+}
+
 /** Replaces label values equal to `from` with `to`, so renamed pods stop matching the original's selectors. */
 export function renameLabelValues(set: Labels | undefined, from: string, to: string): Labels | undefined {
   if (set === undefined) return undefined;

@@ -2,7 +2,7 @@
 // annotated snapback.dev/mode=restore; normal mode brings back the backed-up replica count.
 
 import { annotations } from '../api/constants.js';
-import type { PersistentVolumeClaimSpec, PodSpec, StatefulSet } from '../api/kubernetes.js';
+import type { ObjectMeta, PersistentVolumeClaimSpec, PodSpec, StatefulSet } from '../api/kubernetes.js';
 import { resources } from '../runtime/resources.js';
 import type { DataServiceAdapter, DeploymentMode, Health, RestoreTarget, VolumePlan } from './adapter.js';
 import { mergeLabels, renameLabelValues, sanitize, type Manifest } from './manifest.js';
@@ -17,6 +17,14 @@ function claimTemplates(sts: StatefulSet) {
 
 function templateName(template: { metadata: { name?: string } }): string {
   return template.metadata.name ?? '';
+}
+
+function onlyNameAndLabels({ name, labels, annotations }: ObjectMeta): ObjectMeta {
+  return {
+    ...(name === undefined ? {} : { name }),
+    ...(labels === undefined ? {} : { labels }),
+    ...(annotations === undefined ? {} : { annotations }),
+  };
 }
 
 function withScheduling(spec: PodSpec | undefined, target: RestoreTarget): PodSpec | undefined {
@@ -88,11 +96,12 @@ export const statefulSetAdapter: DataServiceAdapter<StatefulSet> = {
     const rename = (labels: Record<string, string> | undefined) =>
       renameLabelValues(labels, sourceName, target.name);
     const template = source.spec.template;
+    // Of the recorded metadata only labels and annotations are carried over: finalizers or owner
+    // references in a record would block the cleanup or hand the restored deployment to the GC.
     return {
       apiVersion: 'apps/v1',
       kind: 'StatefulSet',
       metadata: {
-        ...source.metadata,
         name: target.name,
         namespace: target.namespace,
         labels: mergeLabels(rename(source.metadata.labels), target.labels),
@@ -106,12 +115,19 @@ export const statefulSetAdapter: DataServiceAdapter<StatefulSet> = {
         template: {
           ...template,
           metadata: {
-            ...template.metadata,
             labels: rename(template.metadata?.labels),
             annotations: { ...template.metadata?.annotations, [annotations.mode]: 'restore' },
           },
           spec: withScheduling(template.spec, target),
         },
+        ...(source.spec.volumeClaimTemplates === undefined
+          ? {}
+          : {
+              volumeClaimTemplates: source.spec.volumeClaimTemplates.map((claim) => ({
+                ...claim,
+                metadata: onlyNameAndLabels(claim.metadata),
+              })),
+            }),
       },
     };
   },

@@ -82,7 +82,6 @@ export function claimFromSnapshot(options: {
   claim: PersistentVolumeClaimSpec;
   minimumBytes?: number;
   labels: Labels;
-  annotations?: Record<string, string>;
 }): PersistentVolumeClaim {
   const requested = options.claim.resources?.requests?.storage;
   const storage =
@@ -95,7 +94,6 @@ export function claimFromSnapshot(options: {
       name: options.name,
       namespace: options.namespace,
       labels: options.labels,
-      ...(options.annotations === undefined ? {} : { annotations: options.annotations }),
     },
     spec: {
       accessModes: options.claim.accessModes ?? ['ReadWriteOnce'],

@@ -9,7 +9,7 @@
 // FailedBackupCredentialSync, and a recreate succeeds once it is back.
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { annotations, labels } from '../../src/api/constants.js';
+import { labels } from '../../src/api/constants.js';
 import type { Backup } from '../../src/api/generated/types.js';
 import { syncedBackupName } from '../../src/naming.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
@@ -204,7 +204,7 @@ describe('a Backup taken on one cluster', () => {
     expect((err as ApiError).message).toMatch(/immutable/);
   });
 
-  it('is restored there with the source volumes’ content, the credentials copied next to it', async () => {
+  it('is restored there with the source volumes’ content, the location credentials left where they are', async () => {
     await west.create(
       resources.restores,
       restoreManifest(westApp, 'from-east', {
@@ -229,16 +229,18 @@ describe('a Backup taken on one cluster', () => {
       `${location}-imports`,
     ]);
 
-    // The credentials: only the keys, owned by the Restore, named on the restored PVCs.
-    const secretName = restore.status?.backupCredentialsSecret ?? '';
-    const copy = await west.get(resources.secrets, secretName, westApp);
-    expect(Object.keys(copy?.data ?? {}).sort()).toEqual(['accessKeyId', 'secretAccessKey']);
-    expect(Buffer.from(copy?.data?.accessKeyId ?? '', 'base64').toString()).toBe(store.accessKeyId);
-    expect(copy?.metadata.ownerReferences).toEqual([
-      expect.objectContaining({ kind: 'Restore', name: 'from-east', uid: restore.metadata.uid }),
-    ]);
+    // The location's key, which every cluster on the bucket shares, is nowhere in the restore's
+    // namespace: not in a Secret, not named on the restored claims.
+    const { items: secrets } = await west.list(resources.secrets, { namespace: westApp });
+    const values = secrets.flatMap((item) =>
+      Object.values(item.data ?? {}).map((value) => Buffer.from(value, 'base64').toString()),
+    );
+    expect(values).not.toContain(store.secretAccessKey);
+    expect(restore.status).not.toHaveProperty('backupCredentialsSecret');
     const claim = await west.get(resources.persistentVolumeClaims, 'data-pg-0', westApp);
-    expect(claim?.metadata.annotations?.[annotations.backupCredentials]).toBe(secretName);
+    expect(
+      Object.keys(claim?.metadata.annotations ?? {}).filter((key) => key.startsWith('snapback.dev/')),
+    ).toEqual([]);
   });
 
   it('fails a restore with FailedBackupCredentialSync while the credentials are missing, and recreates once they are back', async () => {

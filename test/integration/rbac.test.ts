@@ -133,8 +133,8 @@ describe("the chart's RBAC", () => {
     await waitForRestore(client, elsewhere, 'there', 'Successful');
 
     // A backup location on a real store: its Secret read in the operator's namespace, its status
-    // written; another cluster's record imported as a Backup, restored (its credentials copied
-    // next to the restore), and the import removed once the record leaves the store.
+    // written; another cluster's record imported as a Backup, restored (its credentials read, never
+    // copied), and the import removed once the record leaves the store.
     await writeCredentials(client, operatorNs, 'store-key', store.accessKeyId, store.secretAccessKey);
     const location = uniqueName('rbac');
     await client.create(

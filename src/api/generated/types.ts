@@ -332,8 +332,6 @@ export interface RestoreStatus {
   backup?: ResolvedBackup;
   /** The deployment the restore creates. */
   destination?: RestoreDestinationStatus;
-  /** The Secret in this namespace holding a copy of the backup location's credentials (restores of synced Backups); restored PVCs name it in annotation snapback.dev/backup-credentials. */
-  backupCredentialsSecret?: string;
   /** Each volume being restored. */
   volumes?: VolumeRestoreStatus[];
   /** The phases of the current attempt with when each was entered. */

@@ -11,6 +11,7 @@ import {
   recordKey,
   recordOf,
 } from '../../storage/backup-record.js';
+import { sanitizeRecorded } from '../../dataservices/manifest.js';
 import { ObjectStore } from '../../storage/object-store.js';
 import { describeStoreError, openStore } from '../../storage/location-store.js';
 import { advance, fail, wait } from '../shared/outcome.js';
@@ -122,12 +123,14 @@ export async function importRecord(
     if (final) return fail(code, `${problem}; the next sync removes this Backup.`, start);
     return wait(IMPORT_PENDING, `${problem}; reading it again until the import's deadline`, start);
   }
-  const { phase, ...recorded } = read.record.status;
+  const { phase, manifest, ...recorded } = read.record.status;
   return advance(
     phase ?? 'Completed',
     `imported from BackupLocation ${locationName}: backup ${from.namespace}/${from.name} of cluster ${from.cluster}`,
     {
       ...recorded,
+      // Whatever the bucket holds, server-owned metadata (finalizers, owner references) never comes in.
+      ...(manifest === undefined ? {} : { manifest: sanitizeRecorded(manifest) }),
       ...start,
       record: { location: locationName, key, checksum: read.checksum, storedAt: ctx.now().toISOString() },
     },

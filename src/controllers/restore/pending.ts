@@ -1,10 +1,12 @@
-// Pending (PDS PENDING): make sure nothing would be overwritten, then wait for a free slot.
+// Pending (PDS PENDING): make sure nothing would be overwritten and a synced Backup's location
+// credentials are in place, then wait for a free slot.
 
 import { labels } from '../../api/constants.js';
 import type { Restore } from '../../api/generated/types.js';
 import type { KubeObject } from '../../api/kubernetes.js';
 import { resources } from '../../runtime/resources.js';
 import type { RestoreContext, RestorePlan } from './context.js';
+import { credentialsProblem } from './credentials.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 const ownedByAttempt = (object: KubeObject, attempt: string | undefined): boolean =>
@@ -39,6 +41,11 @@ export async function pending(
         `PersistentVolumeClaim ${namespace}/${volume.pvcName}, which ${plan.adapter.kind} ${plan.deploymentName} would mount, already exists (often left behind by a deleted StatefulSet of that name); nothing was changed. Choose another deployment name or delete the claim, then change spec.recreateToken.`,
       );
     }
+  }
+
+  if (plan.backup.spec.syncedFrom !== undefined) {
+    const problem = await credentialsProblem(ctx, plan.backup);
+    if (problem !== undefined) return fail('FailedBackupCredentialSync', problem);
   }
 
   const key = `${namespace}/${restore.metadata.name ?? ''}`;

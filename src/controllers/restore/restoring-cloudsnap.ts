@@ -3,10 +3,9 @@
 // provisioned only once a pod that mounts it is scheduled, which the restored deployment's pods do
 // in the phases after this one. A snapshot in another namespace, or taken on another cluster (a
 // synced Backup), is reached through a pre-provisioned VolumeSnapshotContent (by snapshot handle)
-// and a VolumeSnapshot bound to it; for a synced Backup the location's credentials are copied into
-// the namespace first.
+// and a VolumeSnapshot bound to it.
 
-import { annotations, labels } from '../../api/constants.js';
+import { labels } from '../../api/constants.js';
 import type { Restore, VolumeRestorePhase, VolumeRestoreStatus } from '../../api/generated/types.js';
 import type { PersistentVolumeClaim, StorageClass } from '../../api/kubernetes.js';
 import { childName } from '../../naming.js';
@@ -32,7 +31,6 @@ import {
   type RestoreContext,
   type RestorePlan,
 } from './context.js';
-import { syncCredentials } from './credentials.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 /** A volume's status, and when to look again if no event comes first (a grace period ending). */
@@ -43,15 +41,6 @@ export async function restoringCloudSnap(
   restore: Restore,
   plan: RestorePlan,
 ): Promise<StepOutcome> {
-  if (plan.backup.spec.syncedFrom !== undefined && restore.status?.backupCredentialsSecret === undefined) {
-    const copied = await syncCredentials(ctx, restore, plan.backup);
-    if ('problem' in copied) return fail('FailedBackupCredentialSync', copied.problem);
-    return wait(
-      'CredentialsSynced',
-      `credentials of BackupLocation ${plan.backup.spec.backupLocation ?? ''} copied into Secret ${copied.name}`,
-      { backupCredentialsSecret: copied.name },
-    );
-  }
   const volumes: VolumeRestoreStatus[] = [];
   let recheckAt = Infinity;
   for (const volume of plan.volumes) {
@@ -110,9 +99,6 @@ async function restoreVolume(
         claim: volume.claim,
         ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
         labels: attemptLabels(restore, plan.backup, plan.deploymentName),
-        ...(restore.status?.backupCredentialsSecret === undefined
-          ? {}
-          : { annotations: { [annotations.backupCredentials]: restore.status.backupCredentialsSecret } }),
       }),
     );
     if (created.outcome === 'taken') {

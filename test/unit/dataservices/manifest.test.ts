@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import type { StatefulSet } from '../../../src/api/kubernetes.js';
-import { mergeLabels, renameLabelValues, sanitize } from '../../../src/dataservices/manifest.js';
+import {
+  mergeLabels,
+  renameLabelValues,
+  sanitize,
+  sanitizeRecorded,
+} from '../../../src/dataservices/manifest.js';
 
 function liveStatefulSet(): StatefulSet {
   return {
@@ -120,6 +125,36 @@ describe('sanitize', () => {
     (manifest.spec as StatefulSet['spec']).replicas = 99;
     expect(live.spec.replicas).toBe(3);
   });
+});
+
+describe('sanitizeRecorded', () => {
+  it('drops what a record planted in the metadata, keeping labels and annotations', () => {
+    const recorded = {
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: {
+        name: 'pg',
+        labels: { app: 'pg' },
+        finalizers: ['example.com/never'],
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'u' }],
+      },
+      spec: { replicas: 1 },
+      status: { readyReplicas: 1 },
+    };
+    expect(sanitizeRecorded(recorded)).toEqual({
+      apiVersion: 'apps/v1',
+      kind: 'StatefulSet',
+      metadata: { name: 'pg', labels: { app: 'pg' } },
+      spec: { replicas: 1 },
+    });
+  });
+
+  it.each([undefined, 'x', ['a']])(
+    'replaces metadata that is not a map (%p) with an empty one',
+    (metadata) => {
+      expect(sanitizeRecorded({ kind: 'StatefulSet', metadata }).metadata).toEqual({});
+    },
+  );
 });
 
 describe('renameLabelValues', () => {

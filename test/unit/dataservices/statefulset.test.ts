@@ -231,6 +231,36 @@ describe('render', () => {
     );
   });
 
+  it('keeps only labels and annotations of the recorded metadata, wherever a record put more', () => {
+    // A record in the bucket may carry anything: finalizers would block the restore's cleanup,
+    // owner references would hand the restored deployment to the garbage collector.
+    const planted = {
+      finalizers: ['example.com/never'],
+      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'x', uid: 'u' }],
+      uid: 'u-source',
+      generateName: 'x-',
+    };
+    const source = statefulSet({ templates: ['data'] });
+    const manifest = manifestOf({
+      ...source,
+      metadata: { ...source.metadata, ...planted },
+      spec: {
+        ...source.spec,
+        template: { ...source.spec.template, metadata: { ...source.spec.template.metadata, ...planted } },
+        volumeClaimTemplates: (source.spec.volumeClaimTemplates ?? []).map((claim) => ({
+          ...claim,
+          metadata: { ...claim.metadata, ...planted },
+        })),
+      },
+    });
+
+    const sts = adapter.render(manifest, target());
+
+    expect(Object.keys(sts.metadata).sort()).toEqual(['annotations', 'labels', 'name', 'namespace']);
+    expect(Object.keys(sts.spec.template.metadata ?? {}).sort()).toEqual(['annotations', 'labels']);
+    expect(sts.spec.volumeClaimTemplates?.map((claim) => claim.metadata)).toEqual([{ name: 'data' }]);
+  });
+
   it('does not mutate the manifest', () => {
     const manifest = manifestOf(statefulSet());
     const before = structuredClone(manifest);

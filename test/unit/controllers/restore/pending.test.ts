@@ -1,19 +1,23 @@
 // Pending: make sure nothing would be overwritten, then wait for a free concurrency slot.
 
 import { describe, expect, it } from '@jest/globals';
-import type { Restore } from '../../../../src/api/generated/types.js';
+import type { Backup, Restore } from '../../../../src/api/generated/types.js';
 import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
 import { pending } from '../../../../src/controllers/restore/pending.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
   attemptLabelsOf,
+  backupLocation,
   claim,
   completedBackup,
   NAMESPACE,
+  OPERATOR_NAMESPACE,
   planOf,
   restoreIn,
   restoreWorld,
+  secret,
   statefulSet,
+  syncedBackup,
   type RestoreContextOverrides,
   type RestoreInOptions,
 } from '../../../support/builders.js';
@@ -24,12 +28,13 @@ function setup(
     restore?: RestoreInOptions;
     context?: Omit<RestoreContextOverrides, 'now'>;
     volumeCount?: number;
+    backup?: Backup;
   } = {},
 ) {
   const world = restoreWorld(options.context);
   const backup = world.fake.seed(
     resources.backups,
-    completedBackup({ volumeCount: options.volumeCount ?? 2 }),
+    options.backup ?? completedBackup({ volumeCount: options.volumeCount ?? 2 }),
   );
   const restore: Restore = world.fake.seed(
     resources.restores,
@@ -161,5 +166,80 @@ describe('pending', () => {
     fake.seed(resources.restores, restoreIn('Pending', { name: 'x', uid: 'uid-x' }));
     fake.seed(resources.restores, restoreIn('Initializing', { name: 'y', uid: 'uid-y' }));
     expect((await run()).type).toBe('advance');
+  });
+});
+
+describe('pending: the location credentials of a synced Backup', () => {
+  const KEYS = { accessKeyId: 'QUtJQQ==', secretAccessKey: 'czNjcjN0' };
+
+  const synced = (options: { location?: boolean; data?: Record<string, string> | false } = {}) => {
+    const world = setup({ backup: syncedBackup('shared-store', { volumeCount: 2 }) });
+    if (options.location !== false)
+      world.fake.seed(resources.backupLocations, backupLocation('shared-store'));
+    if (options.data !== false) {
+      world.fake.seed(
+        resources.secrets,
+        secret('store-credentials', OPERATOR_NAMESPACE, options.data ?? KEYS),
+      );
+    }
+    return world;
+  };
+
+  it("reads the Secret in the operator's namespace, copies it nowhere, and takes a slot", async () => {
+    const { fake, ctx, run } = synced();
+
+    expect((await run()).type).toBe('advance');
+
+    expect(ctx.slots.inUse()).toBe(1);
+    expect(fake.calls.filter((call) => call.plural === 'secrets')).toEqual([
+      { verb: 'get', plural: 'secrets', name: 'store-credentials', namespace: OPERATOR_NAMESPACE },
+    ]);
+    expect(fake.objects(resources.secrets).map((item) => item.metadata.namespace)).toEqual([
+      OPERATOR_NAMESPACE,
+    ]);
+  });
+
+  it.each([
+    [
+      'the BackupLocation is missing',
+      { location: false },
+      'BackupLocation shared-store, which Backup demo/pg-backup was imported from, does not exist; create it, then change spec.recreateToken to try again.',
+    ],
+    [
+      'the credentials Secret is missing',
+      { data: false },
+      'Secret snapback-system/store-credentials with the credentials of BackupLocation shared-store does not exist; create it, then change spec.recreateToken to try again.',
+    ],
+    [
+      'the Secret lacks a key',
+      { data: { accessKeyId: 'QUtJQQ==' } },
+      'Secret snapback-system/store-credentials of BackupLocation shared-store has no secretAccessKey; add it, then change spec.recreateToken to try again.',
+    ],
+  ] as const)('fails FailedBackupCredentialSync when %s, taking no slot', async (_what, options, message) => {
+    const { ctx, run } = synced(options);
+    expect(await run()).toEqual({ type: 'fail', errorCode: 'FailedBackupCredentialSync', message });
+    expect(ctx.slots.inUse()).toBe(0);
+  });
+
+  it('fails FailedBackupCredentialSync when the Secret GET answers 403', async () => {
+    const { fake, run } = synced();
+    fake.failNext('get', 'secrets', apiError(403, 'Forbidden', 'secrets "store-credentials" is forbidden'));
+    expect(await run()).toEqual({
+      type: 'fail',
+      errorCode: 'FailedBackupCredentialSync',
+      message:
+        'the operator could not read Secret snapback-system/store-credentials: secrets "store-credentials" is forbidden.',
+    });
+  });
+
+  it.each([
+    ['429', apiError(429)],
+    ['409', apiError(409, 'Conflict')],
+    ['a reset connection', connectionReset()],
+  ])('throws %s on the Secret GET, to be retried', async (_what, err) => {
+    const { fake, ctx, run } = synced();
+    fake.failNext('get', 'secrets', err);
+    await expect(run()).rejects.toBe(err);
+    expect(ctx.slots.inUse()).toBe(0);
   });
 });

@@ -5,14 +5,13 @@
 // credential copy's throttled or conflicting reads.
 
 import { describe, expect, it } from '@jest/globals';
-import { annotations, labels, MANAGED_BY } from '../../../../src/api/constants.js';
+import { labels, MANAGED_BY } from '../../../../src/api/constants.js';
 import type { Backup, Restore } from '../../../../src/api/generated/types.js';
 import type { PersistentVolumeClaim } from '../../../../src/api/kubernetes.js';
 import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
 import { restoringCloudSnap } from '../../../../src/controllers/restore/restoring-cloudsnap.js';
 import { applyOutcome } from '../../../../src/controllers/restore/status.js';
 import { childName } from '../../../../src/naming.js';
-import { isTransient } from '../../../../src/runtime/errors.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
   attemptLabelsOf,
@@ -38,7 +37,7 @@ import {
   type ClaimOptions,
   type RestoreInOptions,
 } from '../../../support/builders.js';
-import { apiError, connectionReset, type FakeClient } from '../../../support/fake-client.js';
+import { apiError, type FakeClient } from '../../../support/fake-client.js';
 
 const CLAIM_UID = '5e1f0c2a-2222-4222-8222-222222222222';
 
@@ -456,119 +455,17 @@ describe('restoringCloudSnap: an imported snapshot (Backup in another namespace)
   });
 });
 
-describe('restoringCloudSnap: credentials of a synced Backup', () => {
-  const credentials = {
-    accessKeyId: 'QUtJQQ==',
-    secretAccessKey: 'czNjcjN0',
-    sessionToken: 'dG9r',
-    region: 'ZXU=',
-  };
-
-  const synced = (options: { location?: boolean; secret?: boolean } = {}) => {
-    const world = setup({ backup: syncedBackup() });
-    if (options.location !== false)
-      world.fake.seed(
-        resources.backupLocations,
-        backupLocation('shared-store', { volumeSnapshotClassName: 'imported-class' }),
-      );
-    if (options.secret !== false)
-      world.fake.seed(resources.secrets, secret('store-credentials', OPERATOR_NAMESPACE, credentials));
-    return world;
-  };
-
-  const copies = (fake: FakeClient) =>
-    fake.objects(resources.secrets).filter((item) => item.metadata.namespace === NAMESPACE);
-
-  it.each([
-    ['429 TooManyRequests', apiError(429)],
-    [
-      '409 Conflict',
-      apiError(409, 'Conflict', 'Operation cannot be fulfilled on secrets "store-credentials"'),
-    ],
-    ['503 ServiceUnavailable', apiError(503)],
-    ['a reset connection', connectionReset()],
-  ])('throws (to be retried) when the Secret GET answers %s', async (_what, err) => {
-    const { fake, run } = synced();
-    fake.failNext('get', 'secrets', err);
-
-    await expect(run()).rejects.toBe(err);
-    expect(isTransient(err)).toBe(true);
-    expect(copies(fake)).toEqual([]);
-  });
-
-  it('fails FailedBackupCredentialSync when the Secret GET answers 403', async () => {
-    const { fake, run } = synced();
-    fake.failNext(
-      'get',
-      'secrets',
-      apiError(
-        403,
-        'Forbidden',
-        'secrets "store-credentials" is forbidden: User "system:serviceaccount:snapback-system:snapback" cannot get resource "secrets"',
-      ),
+describe('restoringCloudSnap: a synced Backup', () => {
+  it("imports with the location's snapshot class, and no credential reaches the restore's namespace", async () => {
+    const { fake, run, record } = setup({ backup: syncedBackup() });
+    fake.seed(
+      resources.backupLocations,
+      backupLocation('shared-store', { volumeSnapshotClassName: 'imported-class' }),
     );
-
-    const outcome = expectFail(await run());
-
-    expect(outcome.errorCode).toBe('FailedBackupCredentialSync');
-    expect(outcome.message).toBe(
-      'the operator could not read Secret snapback-system/store-credentials: secrets "store-credentials" is forbidden: ' +
-        'User "system:serviceaccount:snapback-system:snapback" cannot get resource "secrets".',
+    fake.seed(
+      resources.secrets,
+      secret('store-credentials', OPERATOR_NAMESPACE, { accessKeyId: 'QUtJQQ==' }),
     );
-  });
-
-  it('fails FailedBackupCredentialSync when creating the copy answers 403, and throws on 429', async () => {
-    const refused = synced();
-    refused.fake.failNext('create', 'secrets', apiError(403, 'Forbidden', 'secrets is forbidden'));
-    const outcome = expectFail(await refused.run());
-    expect(outcome.errorCode).toBe('FailedBackupCredentialSync');
-    expect(outcome.message).toMatch(
-      /^the operator could not create Secret demo\/pg-restore-backup-credentials-[a-z2-7]{5}: secrets is forbidden\.$/,
-    );
-
-    const throttled = synced();
-    const err = apiError(429);
-    throttled.fake.failNext('create', 'secrets', err);
-    await expect(throttled.run()).rejects.toBe(err);
-  });
-
-  it('copies only the credential keys into the restore namespace, owned by the Restore, and waits', async () => {
-    const { fake, run } = synced();
-
-    const outcome = expectWait(await run());
-
-    expect(outcome.reason).toBe('CredentialsSynced');
-    const [copy, ...others] = copies(fake);
-    expect(others).toEqual([]);
-    const name = copy?.metadata.name ?? '';
-    expect(name).toMatch(/^pg-restore-backup-credentials-[a-z2-7]{5}$/);
-    expect(outcome.status).toEqual({ backupCredentialsSecret: name });
-    expect(outcome.message).toBe(`credentials of BackupLocation shared-store copied into Secret ${name}`);
-    expect(copy?.data).toEqual({
-      accessKeyId: 'QUtJQQ==',
-      secretAccessKey: 'czNjcjN0',
-      sessionToken: 'dG9r',
-    });
-    expect(copy?.metadata.ownerReferences).toEqual([
-      { apiVersion: 'snapback.dev/v1alpha1', kind: 'Restore', name: 'pg-restore', uid: RESTORE_UID },
-    ]);
-    expect(copy?.metadata.labels).toEqual({ [labels.restore]: 'pg-restore', [labels.managedBy]: MANAGED_BY });
-    // Nothing is restored before the credentials are in place.
-    expect(fake.objects(resources.volumeSnapshotContents)).toEqual([]);
-  });
-
-  it('takes an existing copy of its own name (a restart) as done', async () => {
-    const { fake, run } = synced();
-    const first = expectWait(await run());
-    const second = expectWait(await run());
-    expect(second.status).toEqual(first.status);
-    expect(copies(fake)).toHaveLength(1);
-  });
-
-  it("then imports with the location's snapshot class and annotates the claim with the copy", async () => {
-    const { fake, run, record } = synced();
-    record(await run());
-    const secretName = copies(fake)[0]?.metadata.name ?? '';
 
     record(await run());
     const [content] = fake.objects(resources.volumeSnapshotContents);
@@ -578,26 +475,12 @@ describe('restoringCloudSnap: credentials of a synced Backup', () => {
 
     expectWait(await run());
     const made = fake.peek(resources.persistentVolumeClaims, 'data-pg-restored-0', NAMESPACE);
-    expect(made?.metadata.annotations).toEqual({ [annotations.backupCredentials]: secretName });
     expect(made?.spec.dataSource?.name).toBe(snapshot);
-  });
-
-  it.each([
-    [
-      'the BackupLocation is missing',
-      { location: false },
-      /^BackupLocation shared-store, which Backup demo\/pg-backup was imported from, does not exist; create it, then change spec.recreateToken to try again\.$/,
-    ],
-    [
-      'the credentials Secret is missing',
-      { secret: false },
-      /^Secret snapback-system\/store-credentials with the credentials of BackupLocation shared-store does not exist/,
-    ],
-  ])('fails FailedBackupCredentialSync when %s', async (_what, options, message) => {
-    const { run } = synced(options);
-    const outcome = expectFail(await run());
-    expect(outcome.errorCode).toBe('FailedBackupCredentialSync');
-    expect(outcome.message).toMatch(message);
+    expect(made?.metadata.annotations).toBeUndefined();
+    expect(fake.objects(resources.secrets).map((item) => item.metadata.namespace)).toEqual([
+      OPERATOR_NAMESPACE,
+    ]);
+    expect(fake.calls.filter((call) => call.plural === 'secrets')).toEqual([]);
   });
 });
 
