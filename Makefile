@@ -24,7 +24,7 @@ generate: deps ## Regenerate CRDs and types from src/api/crds.ts
 .PHONY: deploy-manifests
 deploy-manifests: deps ## Render deploy/base/snapback.yaml from the Helm chart (needs .cache/bin/helm)
 	@{ echo '# Generated from charts/snapback by `make deploy-manifests`. Do not edit.'; \
-	  helm template snapback charts/snapback --namespace snapback-system --set crds.install=false; } \
+	  helm template snapback charts/snapback --namespace snapback-system --set crds.install=false --skip-schema-validation; } \
 	  > deploy/base/snapback.yaml
 
 .PHONY: build

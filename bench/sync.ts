@@ -95,7 +95,7 @@ function sampleRecord(index: number): BackupRecord {
       },
       manifest,
     },
-    'east',
+    { name: 'east', uid: 'uid-east' },
   );
 }
 

@@ -5,7 +5,15 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { load } from 'js-yaml';
-import { integer, object, string, boolean, enumeration, type JSONSchemaProps } from './api/schema.js';
+import {
+  boolean,
+  DNS1123_LABEL,
+  enumeration,
+  integer,
+  object,
+  string,
+  type JSONSchemaProps,
+} from './api/schema.js';
 import { compileValidator } from './api/validation.js';
 import type { BackupConfig } from './controllers/backup/context.js';
 import type { RestoreConfig } from './controllers/restore/context.js';
@@ -44,13 +52,16 @@ const seconds = (description: string) => integer(description, { minimum: 1 });
 const TIMED_PHASES = HAPPY_PATH.filter((phase) => !isTerminal(phase));
 const PHASE_NOTES: Partial<Record<RestorePhase, string>> = {
   Initializing: ', including waiting for an in-progress backup',
-  Pending: ', including waiting for a concurrency slot',
+  Pending: ', not counting the wait for a concurrency slot',
 };
 
 export const configSchema: JSONSchemaProps = object(
   'Snapback operator configuration.',
   {
-    clusterName: string('Name of this cluster, recorded in backups.', { minLength: 1 }),
+    clusterName: string(
+      "Name of this cluster, recorded in backups: a DNS label, unique among the clusters that share a BackupLocation. Required: two clusters of one name would overwrite each other's records.",
+      { minLength: 1, maxLength: 63, pattern: DNS1123_LABEL },
+    ),
     namespace: string("The operator's namespace, where backup locations' credentials Secrets live.", {
       minLength: 1,
     }),
@@ -62,6 +73,10 @@ export const configSchema: JSONSchemaProps = object(
       'Restore settings.',
       {
         maxConcurrentRestores: integer('Restores allowed in the active phases at once.', { minimum: 1 }),
+        maxConcurrentRestoresPerNamespace: integer(
+          "One namespace's share of maxConcurrentRestores; a free slot goes first to a namespace running fewer.",
+          { minimum: 1 },
+        ),
         strictRestorability: boolean('Refuse data services the RestorabilityMatrix does not list.'),
         provisioningFailureGraceSeconds: seconds(
           'How long a restored volume may keep failing to provision (the provisioner retries) before the restore fails.',
@@ -77,6 +92,7 @@ export const configSchema: JSONSchemaProps = object(
       {
         required: [
           'maxConcurrentRestores',
+          'maxConcurrentRestoresPerNamespace',
           'strictRestorability',
           'provisioningFailureGraceSeconds',
           'phaseTimeoutSeconds',
@@ -130,9 +146,11 @@ export const configSchema: JSONSchemaProps = object(
   },
 );
 
-export function defaultConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+/** Every setting but clusterName, which has no default: each cluster must be given its own. */
+export type ConfigDefaults = Omit<OperatorConfig, 'clusterName'>;
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): ConfigDefaults {
   return {
-    clusterName: 'default',
     namespace: env.POD_NAMESPACE ?? 'default',
     watchNamespace: '',
     workers: 4,
@@ -140,6 +158,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): OperatorCon
     httpPort: 8080,
     restore: {
       maxConcurrentRestores: 20,
+      maxConcurrentRestoresPerNamespace: 5,
       strictRestorability: false,
       provisioningFailureGraceSeconds: 300,
       phaseTimeoutSeconds: {
@@ -151,7 +170,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): OperatorCon
         DataServiceDeploymentEnteringNormalMode: 1800,
       },
     },
-    backup: { clusterName: 'default', timeoutSeconds: 3600 },
+    // clusterName is set from the top-level one.
+    backup: { clusterName: '', timeoutSeconds: 3600 },
     leaderElection: {
       enabled: true,
       namespace: env.POD_NAMESPACE ?? 'default',

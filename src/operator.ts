@@ -61,6 +61,7 @@ export function buildOperator(options: {
       fieldSelector: 'involvedObject.kind=PersistentVolumeClaim,type=Warning,reason=ProvisioningFailed',
     }),
     storageClasses: manager.informer(resources.storageClasses),
+    referenceGrants: manager.informer(resources.referenceGrants, scope),
   };
   const { restores, backups, locations, schedules } = informers;
   const observer = registerOperatorMetrics(metrics.registry, { restores, backups, locations, schedules });

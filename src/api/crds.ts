@@ -38,6 +38,7 @@ export const RESTORE_ERROR_CODES = [
   'BackupNotCompleted',
   'IncompatibleBackup',
   'CloudSnapNotFound',
+  'ReferenceNotGranted',
   'CloudSnapRestoreFailed',
   'DataServiceDeploymentRestoreFailed',
   'PhaseTimeout',
@@ -53,6 +54,7 @@ export const BACKUP_ERROR_CODES = [
   'PhaseTimeout',
   'RecordNotFound',
   'RecordCorrupt',
+  'ClusterNameConflict',
   'BackupInternalError',
 ] as const;
 
@@ -232,6 +234,9 @@ const restoreStatus = object(
     }),
     errorMessage: string('What went wrong and what to do about it.'),
     startedAt: dateTime('When the current attempt started.'),
+    queuedAt: dateTime(
+      'When the current attempt began to wait for a concurrency slot (Progressing reason WaitingForSlot); the wait does not count against the Pending timeout.',
+    ),
     completedAt: dateTime('When the current attempt reached Successful or Failed.'),
     customResourceName: string(
       '"restore-" + name + "-" + short id; names the objects this attempt creates for itself.',
@@ -801,12 +806,72 @@ export const backupScheduleCrd: CustomResourceDefinitionSource = {
   ),
 };
 
+// --- ReferenceGrant ------------------------------------------------------------------------------
+
+// The shape of Gateway API's ReferenceGrant (gateway.networking.k8s.io/v1beta1), which the
+// cross-namespace volume data sources of KEP-3294 use too, in Snapback's own group: it works where
+// Gateway API is not installed, and it reads as the grant users already know. Only what Snapback
+// honours is accepted, so a grant that would grant nothing is refused when it is applied.
+export const referenceGrantCrd: CustomResourceDefinitionSource = {
+  kind: 'ReferenceGrant',
+  plural: 'referencegrants',
+  singular: 'referencegrant',
+  shortNames: ['sbrefgrant'],
+  scope: 'Namespaced',
+  description:
+    "ReferenceGrant lets Restores of other namespaces read Backups of its own namespace (the shape of Gateway API's ReferenceGrant). Without one, a Restore naming another namespace's Backup fails with ReferenceNotGranted and creates nothing.",
+  printerColumns: [age],
+  selectableFields: [],
+  schema: object(
+    'ReferenceGrant',
+    {
+      apiVersion: string('APIVersion of the object.'),
+      kind: string('Kind of the object.'),
+      metadata: { type: 'object' },
+      spec: object(
+        'Who may refer to what in this namespace.',
+        {
+          from: array(
+            'The namespaces whose Restores may refer to the objects in `to`.',
+            object(
+              'Restores of one namespace.',
+              {
+                group: enumeration('The group of the referring kind.', [GROUP]),
+                kind: enumeration('The referring kind.', ['Restore']),
+                namespace: dnsLabel('The namespace of the referring Restores.'),
+              },
+              { required: ['group', 'kind', 'namespace'], title: 'ReferenceGrantFrom' },
+            ),
+            { minItems: 1, maxItems: 16 },
+          ),
+          to: array(
+            'The objects of this namespace they may refer to.',
+            object(
+              'Backups of this namespace: one by name, or all of them.',
+              {
+                group: enumeration('The group of the referent.', [GROUP]),
+                kind: enumeration('The referent kind.', ['Backup']),
+                name: dnsSubdomain('The one Backup granted; absent grants every Backup of this namespace.'),
+              },
+              { required: ['group', 'kind'], title: 'ReferenceGrantTo' },
+            ),
+            { minItems: 1, maxItems: 16 },
+          ),
+        },
+        { required: ['from', 'to'], title: 'ReferenceGrantSpec' },
+      ),
+    },
+    { required: ['spec'] },
+  ),
+};
+
 export const CRDS: readonly CustomResourceDefinitionSource[] = [
   backupCrd,
   restoreCrd,
   restorabilityMatrixCrd,
   backupLocationCrd,
   backupScheduleCrd,
+  referenceGrantCrd,
 ];
 
 export const crdName = (crd: CustomResourceDefinitionSource): string => `${crd.plural}.${GROUP}`;

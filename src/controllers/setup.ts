@@ -7,6 +7,7 @@ import type {
   Backup,
   BackupLocation,
   BackupSchedule,
+  ReferenceGrant,
   RestorabilityMatrix,
   Restore,
 } from '../api/generated/types.js';
@@ -38,6 +39,7 @@ export interface Informers {
   contents: Informer<VolumeSnapshotContent>;
   events: Informer<Event>;
   storageClasses: Informer<StorageClass>;
+  referenceGrants: Informer<ReferenceGrant>;
 }
 
 export interface SetupContext {

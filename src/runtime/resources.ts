@@ -3,6 +3,7 @@ import type {
   Backup,
   BackupLocation,
   BackupSchedule,
+  ReferenceGrant,
   RestorabilityMatrix,
   Restore,
 } from '../api/generated/types.js';
@@ -116,4 +117,5 @@ export const resources = {
   ),
   backupLocations: resource<BackupLocation>(GROUP, VERSION, 'BackupLocation', 'backuplocations', false),
   backupSchedules: resource<BackupSchedule>(GROUP, VERSION, 'BackupSchedule', 'backupschedules', true),
+  referenceGrants: resource<ReferenceGrant>(GROUP, VERSION, 'ReferenceGrant', 'referencegrants', true),
 } as const;

@@ -4,16 +4,26 @@
 // Backup schema would not take (another version's, or a writer's bug) is refused the same way.
 
 import { createHash } from 'node:crypto';
+import { labels as LABELS } from '../api/constants.js';
 import { backupCrd } from '../api/crds.js';
+import { DNS1123_LABEL } from '../api/schema.js';
 import type { Backup, BackupSpec, BackupStatus } from '../api/generated/types.js';
 import { compileValidator } from '../api/validation.js';
 
 export const RECORD_FORMAT = 'snapback.dev/backup-record/v1';
 
+/** A cluster as records name it: its clusterName, and the UID of its kube-system namespace. */
+export interface ClusterIdentity {
+  name: string;
+  uid: string;
+}
+
 export interface BackupRecord {
   format: typeof RECORD_FORMAT;
   /** The cluster the backup was taken on (the operator's clusterName). */
   cluster: string;
+  /** That cluster's identity: two clusters given one name still differ here. */
+  clusterUid: string;
   metadata: {
     name: string;
     namespace: string;
@@ -75,12 +85,13 @@ export function parseRecordKey(key: string): RecordSource | undefined {
 }
 
 /** The record of a Completed backup taken on `cluster`. */
-export function recordOf(backup: Backup, status: BackupStatus, cluster: string): BackupRecord {
+export function recordOf(backup: Backup, status: BackupStatus, cluster: ClusterIdentity): BackupRecord {
   const { record: _record, conditions: _conditions, ...kept } = status;
   const { name = '', namespace = '', uid = '', creationTimestamp, labels } = backup.metadata;
   return {
     format: RECORD_FORMAT,
-    cluster,
+    cluster: cluster.name,
+    clusterUid: cluster.uid,
     metadata: {
       name,
       namespace,
@@ -99,6 +110,34 @@ const schemaOf = (part: 'spec' | 'status') => {
   return compileValidator(schema);
 };
 const validators = { spec: schemaOf('spec'), status: schemaOf('status') };
+
+const PROJECT_LABEL = LABELS.project;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+const DNS_LABEL = new RegExp(DNS1123_LABEL);
+
+/**
+ * What is wrong with the fields an import turns into names and label values: one record that
+ * breaks them must be refused alone, not stop the sync of the whole location.
+ */
+function identityProblems(record: BackupRecord): string[] {
+  const problems: string[] = [];
+  const isString = (value: unknown): value is string => typeof value === 'string';
+  if (!isString(record.cluster) || record.cluster.length > 63 || !DNS_LABEL.test(record.cluster))
+    problems.push(`cluster ${JSON.stringify(record.cluster)} is not a DNS label`);
+  if (!isString(record.clusterUid) || record.clusterUid === '')
+    problems.push('clusterUid is missing: the record does not say which cluster wrote it');
+  const { name, namespace, labels } = (record.metadata as BackupRecord['metadata'] | undefined) ?? {};
+  if (!isString(namespace) || namespace.length > 63 || !DNS_LABEL.test(namespace))
+    problems.push(`metadata.namespace ${JSON.stringify(namespace)} is not a DNS label`);
+  if (!isString(name) || name === '') problems.push('metadata.name is missing');
+  const deployment = (record.spec as BackupSpec | undefined)?.deployment.name;
+  if (isString(deployment) && !LABEL_VALUE.test(deployment))
+    problems.push(`spec.deployment.name ${JSON.stringify(deployment)} is not a valid label value`);
+  const project = labels?.[PROJECT_LABEL];
+  if (project !== undefined && !LABEL_VALUE.test(project))
+    problems.push(`label ${PROJECT_LABEL} ${JSON.stringify(project)} is not a valid label value`);
+  return problems;
+}
 
 export function encodeRecord(record: BackupRecord): { body: string; checksum: string } {
   const checksum = checksumOf(record);
@@ -127,9 +166,12 @@ export function decodeRecord(key: string, body: string): { record: BackupRecord;
   const actual = checksumOf(record);
   if (actual !== envelope.checksum)
     throw new CorruptRecordError(key, `checksum ${actual} does not match the recorded ${envelope.checksum}`);
-  const problems = (['spec', 'status'] as const).flatMap((part) =>
-    validators[part](record[part]).errors.map((error) => `${part}.${error}`),
-  );
+  const problems = [
+    ...identityProblems(record),
+    ...(['spec', 'status'] as const).flatMap((part) =>
+      validators[part](record[part]).errors.map((error) => `${part}.${error}`),
+    ),
+  ];
   if (problems.length > 0)
     throw new CorruptRecordError(
       key,

@@ -30,7 +30,7 @@ import {
   type RunningObjectStore,
 } from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
-import { decodeRecord, encodeRecord, recordKey } from '../../src/storage/backup-record.js';
+import { decodeRecord, encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
 import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const FREQUENCY_SECONDS = 2;
@@ -252,6 +252,45 @@ describe('a Backup stored in a BackupLocation', () => {
       async () => (await client.get(resources.backups, 'pg-stored', namespace)) === undefined,
     );
     expect(await stored(BUCKET, `cluster-a/${key}`)).toBeUndefined();
+  });
+
+  it("carries this cluster's identity, and never overwrites the record of another cluster of the same name", async () => {
+    const location = await createLocation('records-taken');
+    await waitForReason(location, 'Available');
+    const own = await client.create(
+      resources.backups,
+      backupManifest(namespace, 'pg-own', 'pg', { backupLocation: location }),
+    );
+    await waitForBackup(client, namespace, 'pg-own', 'Completed');
+    const kubeSystem = await client.get(resources.namespaces, 'kube-system');
+    const ownKey = `backups/${CLUSTER}/${namespace}/pg-own.json`;
+    expect(decodeRecord(ownKey, (await stored(BUCKET, ownKey)) ?? '').record.clusterUid).toBe(
+      kubeSystem?.metadata.uid,
+    );
+
+    // Another cluster, also named "test", stored pg-twin first.
+    const key = `backups/${CLUSTER}/${namespace}/pg-twin.json`;
+    const theirs = encodeRecord(
+      recordOf(
+        { ...own, metadata: { ...own.metadata, name: 'pg-twin', uid: 'uid-of-their-backup' } },
+        { phase: 'Completed' },
+        {
+          name: CLUSTER,
+          uid: 'uid-of-another-cluster',
+        },
+      ),
+    ).body;
+    await store.inBucket(BUCKET, (writer) => writer.put(key, theirs));
+    await client.create(
+      resources.backups,
+      backupManifest(namespace, 'pg-twin', 'pg', { backupLocation: location }),
+    );
+    const failed = await waitForBackup(client, namespace, 'pg-twin', 'Failed');
+    expect(failed.status?.errorCode).toBe('ClusterNameConflict');
+    expect(failed.status?.errorMessage).toContain(
+      `record ${key} in BackupLocation ${location} was written by another cluster that is also named ${CLUSTER} (its kube-system namespace is uid-of-another-cluster`,
+    );
+    expect(await stored(BUCKET, key)).toBe(theirs);
   });
 
   it('stays InProgress, saying why, while the store cannot take the record, and completes once it can', async () => {

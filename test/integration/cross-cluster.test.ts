@@ -15,6 +15,7 @@ import { syncedBackupName } from '../../src/naming.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { resources } from '../../src/runtime/resources.js';
+import { referenceGrant } from '../support/builders.js';
 import { encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
 import {
   createTestNamespace,
@@ -72,6 +73,8 @@ beforeAll(async () => {
   eastNs = await createTestNamespace(east, 'xc-east');
   westNs = await createTestNamespace(west, 'xc-west');
   westApp = await createTestNamespace(west, 'xc-app');
+  // Imports live in west's operator namespace: the admin grants the app's namespace to restore them.
+  await west.create(resources.referenceGrants, referenceGrant(westNs, westApp));
   store = await startObjectStore(eastNs);
   await store.createBucket(BUCKET);
   await writeCredentials(east, eastNs, SECRET, store.accessKeyId, store.secretAccessKey);
@@ -300,7 +303,9 @@ describe('backup sync', () => {
       metadata: { name: 'genuine', namespace: eastNs, uid: 'u-1' },
       spec: { deployment: { name: 'pg' } },
     };
-    const { body } = encodeRecord(recordOf(backup, { phase: 'Completed' }, 'east'));
+    const { body } = encodeRecord(
+      recordOf(backup, { phase: 'Completed' }, { name: 'east', uid: 'uid-east' }),
+    );
     const altered = body.replace('"genuine"', '"forged"');
     const keys = {
       altered: recordKey('east', eastNs, 'forged'),
@@ -317,7 +322,7 @@ describe('backup sync', () => {
       const unfit = recordOf(
         { ...backup, metadata: { ...backup.metadata, name: 'unfit' } },
         { phase: 'Completed', manifest: { apiVersion: 'apps/v1', metadata: { name: 'pg' } } },
-        'east',
+        { name: 'east', uid: 'uid-east' },
       );
       await writer.put(keys.unfit, encodeRecord(unfit).body);
       await writer.put(keys.stray, '{}');
@@ -362,7 +367,7 @@ describe('backup sync', () => {
         };
         await writer.put(
           recordKey('north', 'shop', `nightly-${String(i)}`),
-          encodeRecord(recordOf(backup, { phase: 'Completed' }, 'north')).body,
+          encodeRecord(recordOf(backup, { phase: 'Completed' }, { name: 'north', uid: 'uid-north' })).body,
         );
       }
     });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labels } from '../../src/api/constants.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
+import { referenceGrant } from '../support/builders.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from './support/cluster.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
 import {
@@ -30,6 +31,8 @@ beforeAll(async () => {
   await installCrds(client);
   source = await createTestNamespace(client, 'xns-source');
   target = await createTestNamespace(client, 'xns-target');
+  // The source namespace consents (tenancy.test.ts shows what happens without).
+  await client.create(resources.referenceGrants, referenceGrant(source, target, 'pg-backup'));
   operator = await startOperator(`xns-${source}`, { watchNamespace: '' });
 });
 

@@ -36,7 +36,10 @@ async function helm(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** `helm template` of the chart with --set values; the rendered objects. */
+/** The one value without a default. */
+const CLUSTER_NAME = 'operator.clusterName=chart-test';
+
+/** `helm template` of the chart with its cluster name and --set values; the rendered objects. */
 async function render(...sets: string[]): Promise<Manifest[]> {
   const out = await helm(
     'template',
@@ -44,7 +47,7 @@ async function render(...sets: string[]): Promise<Manifest[]> {
     CHART,
     '--namespace',
     'snapback-system',
-    ...sets.flatMap((s) => ['--set', s]),
+    ...[CLUSTER_NAME, ...sets].flatMap((s) => ['--set', s]),
   );
   return loadAll(out).filter((doc): doc is Manifest => doc !== null && typeof doc === 'object');
 }
@@ -53,7 +56,9 @@ const ofKind = (objects: Manifest[], kind: string): Manifest[] => objects.filter
 
 describe('the chart rendered', () => {
   it('passes helm lint', async () => {
-    expect(await helm('lint', CHART)).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(await helm('lint', CHART, '--set', CLUSTER_NAME)).toMatch(
+      /1 chart\(s\) linted, 0 chart\(s\) failed/,
+    );
   });
 
   it('ships the CRDs of crds/, kept on uninstall', async () => {
@@ -144,6 +149,8 @@ describe('the chart rendered', () => {
     ['operator.phaseTimeoutSeconds.Pending=0', /Pending/],
     ['metrics.port=80', /port/],
     ['surprise=1', /surprise/],
+    ['operator.clusterName=', /clusterName/],
+    ['operator.clusterName=Two Words', /clusterName/],
   ])('refuses %s, naming the value', async (set, field) => {
     const error = await render(set).then(
       () => undefined,
@@ -166,6 +173,8 @@ describe('the kustomize base (deploy/base)', () => {
       'snapback-system',
       '--set',
       'crds.install=false',
+      // The base leaves clusterName for each install to set: the operator refuses to start without.
+      '--skip-schema-validation',
     );
     const committed = readFileSync(join(REPO_ROOT, 'deploy', 'base', 'snapback.yaml'), 'utf8');
     expect(committed.slice(committed.indexOf('\n') + 1)).toBe(rendered);
@@ -225,7 +234,16 @@ describe('the chart on the cluster', () => {
     const release = `sb-${namespace.slice(-8)}`;
     // --take-ownership: the suite installed the CRDs before, as a cluster upgraded from a plain
     // `kubectl apply` install has them.
-    await helm('install', release, CHART, '--namespace', namespace, '--take-ownership');
+    await helm(
+      'install',
+      release,
+      CHART,
+      '--namespace',
+      namespace,
+      '--take-ownership',
+      '--set',
+      CLUSTER_NAME,
+    );
     const deployment = await client.get(deployments, `${release}-snapback`, namespace);
     expect(deployment?.spec).toMatchObject({ replicas: 2 });
     const status = await helm('status', release, '--namespace', namespace);
@@ -249,6 +267,8 @@ describe('the chart on the cluster', () => {
       '--namespace',
       namespace,
       '--force-conflicts',
+      '--set',
+      CLUSTER_NAME,
       '--set',
       'operator.logLevel=debug',
     );

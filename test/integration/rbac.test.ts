@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
+import { referenceGrant } from '../support/builders.js';
 import { syncedBackupName } from '../../src/naming.js';
 import { encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
 import {
@@ -124,6 +125,7 @@ describe("the chart's RBAC", () => {
       }),
     );
     await waitForRestore(client, workloads, 'here', 'Successful');
+    await client.create(resources.referenceGrants, referenceGrant(workloads, elsewhere, 'pg-backup'));
     await client.create(
       resources.restores,
       restoreManifest(elsewhere, 'there', {
@@ -143,10 +145,13 @@ describe("the chart's RBAC", () => {
     );
     const pgBackup = await waitForBackup(client, workloads, 'pg-backup', 'Completed');
     const key = recordKey('east', workloads, 'pg-backup');
-    const record = encodeRecord(recordOf(pgBackup, pgBackup.status ?? {}, 'east')).body;
+    const record = encodeRecord(
+      recordOf(pgBackup, pgBackup.status ?? {}, { name: 'east', uid: 'uid-east' }),
+    ).body;
     await store.inBucket(BUCKET, (writer) => writer.put(key, record));
     const imported = syncedBackupName({ cluster: 'east', namespace: workloads, name: 'pg-backup' });
     await waitForBackup(client, operatorNs, imported, 'Completed');
+    await client.create(resources.referenceGrants, referenceGrant(operatorNs, elsewhere));
     await client.create(
       resources.restores,
       restoreManifest(elsewhere, 'synced', {

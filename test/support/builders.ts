@@ -6,10 +6,11 @@
 // template "data"), restored by Restore demo/pg-restore into StatefulSet pg-restored, whose
 // claims are data-pg-restored-<ordinal>.
 
-import { API_VERSION, finalizers, labels, MANAGED_BY } from '../../src/api/constants.js';
+import { API_VERSION, finalizers, GROUP, labels, MANAGED_BY } from '../../src/api/constants.js';
 import type {
   Backup,
   BackupLocation,
+  ReferenceGrant,
   PhaseTransition,
   BackupStatus,
   BackupVolume,
@@ -40,6 +41,7 @@ import type {
 } from '../../src/controllers/restore/context.js';
 import { defaultConfig } from '../../src/config.js';
 import { planRestore } from '../../src/controllers/restore/context.js';
+import { grantsByNamespace } from '../../src/controllers/restore/grants.js';
 import {
   backupKeyOf,
   byAttempt,
@@ -175,12 +177,13 @@ export function restoreContext(
       indexes: [eventsByInvolvedObject],
     }),
     storageClasses: fake.cache(resources.storageClasses),
+    referenceGrants: fake.cache(resources.referenceGrants, { indexes: [grantsByNamespace] }),
   };
   const slots =
     overrides.slots ??
     new ConcurrencySlots(
       cache.restores,
-      () => config.maxConcurrentRestores,
+      () => ({ total: config.maxConcurrentRestores, perNamespace: config.maxConcurrentRestoresPerNamespace }),
       () => now().getTime(),
     );
   return {
@@ -338,6 +341,19 @@ export function backupLocation(
     kind: 'BackupLocation',
     metadata: { name },
     spec: { s3: { bucket: 'backups' }, credentialsSecretName: 'store-credentials', ...spec },
+  };
+}
+
+/** A ReferenceGrant in `namespace` letting Restores of `from` read Backup `backup` (every Backup when absent). */
+export function referenceGrant(namespace: string, from: string, backup?: string): ReferenceGrant {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'ReferenceGrant',
+    metadata: { name: `to-${from}`, namespace },
+    spec: {
+      from: [{ group: GROUP, kind: 'Restore', namespace: from }],
+      to: [{ group: GROUP, kind: 'Backup', ...(backup === undefined ? {} : { name: backup }) }],
+    },
   };
 }
 

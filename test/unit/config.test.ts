@@ -3,6 +3,9 @@ import { compileValidator } from '../../src/api/validation.js';
 import { ConfigError, configSchema, defaultConfig, resolveConfig } from '../../src/config.js';
 
 const ENV = { POD_NAMESPACE: 'snapback-system', POD_NAME: 'snapback-0' };
+/** The one setting without a default. */
+const NAMED = 'clusterName: east-1\n';
+const named = (env: NodeJS.ProcessEnv = ENV) => ({ ...defaultConfig(env), clusterName: 'east-1' });
 
 function configError(fileText: string | undefined, env: NodeJS.ProcessEnv = ENV): ConfigError {
   try {
@@ -15,8 +18,8 @@ function configError(fileText: string | undefined, env: NodeJS.ProcessEnv = ENV)
 }
 
 describe('defaultConfig', () => {
-  it('is valid against the configuration schema', () => {
-    expect(compileValidator(configSchema)(defaultConfig(ENV))).toEqual({ valid: true, errors: [] });
+  it('is valid against the configuration schema once a cluster name is given', () => {
+    expect(compileValidator(configSchema)(named())).toEqual({ valid: true, errors: [] });
   });
 
   it('takes the leader election namespace and identity from the pod', () => {
@@ -34,13 +37,29 @@ describe('defaultConfig', () => {
 });
 
 describe('resolveConfig', () => {
-  it('is the defaults without a file or environment overrides', () => {
-    expect(resolveConfig(undefined, ENV)).toEqual(defaultConfig(ENV));
+  it('is the defaults and the cluster name without other settings or environment overrides', () => {
+    expect(resolveConfig(NAMED, ENV)).toEqual({
+      ...named(),
+      backup: { ...named().backup, clusterName: 'east-1' },
+    });
   });
 
-  it.each(['', '# only a comment\n', 'null'])('treats an empty file (%j) as no overrides', (text) => {
-    expect(resolveConfig(text, ENV)).toEqual(defaultConfig(ENV));
-  });
+  it.each([undefined, '', '# only a comment\n', 'null', 'workers: 4'])(
+    'refuses to start without a cluster name (file %j), saying why it is required',
+    (text) => {
+      const error = configError(text);
+      expect(error.problems.join('\n')).toContain('clusterName');
+    },
+  );
+
+  it.each(['default cluster', 'East', 'a_b', 'x'.repeat(64), '-east'])(
+    'refuses the cluster name %j: it must be a DNS label',
+    (name) => {
+      expect(configError(`clusterName: ${JSON.stringify(name)}`).problems.join('\n')).toContain(
+        'clusterName',
+      );
+    },
+  );
 
   it('deep-merges a YAML file over the defaults', () => {
     const config = resolveConfig(
@@ -72,7 +91,7 @@ describe('resolveConfig', () => {
   });
 
   it('always records backups under the operator cluster name', () => {
-    expect(resolveConfig('backup:\n  clusterName: other\n', ENV).backup.clusterName).toBe('default');
+    expect(resolveConfig(`${NAMED}backup:\n  clusterName: other\n`, ENV).backup.clusterName).toBe('east-1');
   });
 
   it.each([
@@ -80,11 +99,11 @@ describe('resolveConfig', () => {
     { env: { SNAPBACK_WATCH_NAMESPACE: '' }, field: 'watchNamespace', value: '' },
     { env: { SNAPBACK_LOG_LEVEL: 'debug' }, field: 'logLevel', value: 'debug' },
   ] as const)('takes $field from the environment', ({ env, field, value }) => {
-    expect(resolveConfig(undefined, { ...ENV, ...env })[field]).toBe(value);
+    expect(resolveConfig(NAMED, { ...ENV, ...env })[field]).toBe(value);
   });
 
   it('lets the environment win over the file', () => {
-    const config = resolveConfig('watchNamespace: from-file\nlogLevel: warn\n', {
+    const config = resolveConfig(`${NAMED}watchNamespace: from-file\nlogLevel: warn\n`, {
       ...ENV,
       SNAPBACK_WATCH_NAMESPACE: 'from-env',
       SNAPBACK_LOG_LEVEL: 'error',
@@ -118,14 +137,14 @@ describe('resolveConfig', () => {
     { name: 'an unknown top-level key', text: 'workerz: 4', field: 'workerz' },
     { name: 'an unknown nested key', text: 'restore:\n  maxConcurrent: 4', field: 'maxConcurrent' },
   ])('rejects $name, naming $field', ({ text, field }) => {
-    const error = configError(text);
+    const error = configError(text.startsWith('clusterName') ? text : `${NAMED}${text}`);
     expect(error.name).toBe('ConfigError');
     expect(error.problems.join('\n')).toContain(field);
     expect(error.message).toContain(field);
   });
 
   it('rejects a bad log level from the environment, naming logLevel', () => {
-    expect(configError(undefined, { ...ENV, SNAPBACK_LOG_LEVEL: 'loud' }).problems.join('\n')).toContain(
+    expect(configError(NAMED, { ...ENV, SNAPBACK_LOG_LEVEL: 'loud' }).problems.join('\n')).toContain(
       'logLevel',
     );
   });

@@ -46,6 +46,14 @@ export interface BackupSchedule extends KubeObject {
   status?: BackupScheduleStatus;
 }
 
+/** ReferenceGrant lets Restores of other namespaces read Backups of its own namespace (the shape of Gateway API's ReferenceGrant). Without one, a Restore naming another namespace's Backup fails with ReferenceNotGranted and creates nothing. */
+export interface ReferenceGrant extends KubeObject {
+  apiVersion?: 'snapback.dev/v1alpha1';
+  kind?: 'ReferenceGrant';
+  metadata: ObjectMeta;
+  spec: ReferenceGrantSpec;
+}
+
 /** The data service deployment to back up, in the Backup's namespace. */
 export interface DeploymentReference {
   /** API version of the deployment. */
@@ -90,6 +98,7 @@ export type BackupErrorCode =
   | 'PhaseTimeout'
   | 'RecordNotFound'
   | 'RecordCorrupt'
+  | 'ClusterNameConflict'
   | 'BackupInternalError';
 
 /** A backed-up volume. */
@@ -261,6 +270,7 @@ export type RestoreErrorCode =
   | 'BackupNotCompleted'
   | 'IncompatibleBackup'
   | 'CloudSnapNotFound'
+  | 'ReferenceNotGranted'
   | 'CloudSnapRestoreFailed'
   | 'DataServiceDeploymentRestoreFailed'
   | 'PhaseTimeout';
@@ -318,6 +328,8 @@ export interface RestoreStatus {
   errorMessage?: string;
   /** When the current attempt started. */
   startedAt?: string;
+  /** When the current attempt began to wait for a concurrency slot (Progressing reason WaitingForSlot); the wait does not count against the Pending timeout. */
+  queuedAt?: string;
   /** When the current attempt reached Successful or Failed. */
   completedAt?: string;
   /** "restore-" + name + "-" + short id; names the objects this attempt creates for itself. */
@@ -489,4 +501,32 @@ export interface BackupScheduleStatus {
   observedGeneration?: number;
   /** Ready: True (Scheduled) when runs create Backups as scheduled; False when Suspended, InvalidSchedule, SkippedOverlap or BackupNameTaken. */
   conditions?: Condition[];
+}
+
+/** Restores of one namespace. */
+export interface ReferenceGrantFrom {
+  /** The group of the referring kind. */
+  group: 'snapback.dev';
+  /** The referring kind. */
+  kind: 'Restore';
+  /** The namespace of the referring Restores. */
+  namespace: string;
+}
+
+/** Backups of this namespace: one by name, or all of them. */
+export interface ReferenceGrantTo {
+  /** The group of the referent. */
+  group: 'snapback.dev';
+  /** The referent kind. */
+  kind: 'Backup';
+  /** The one Backup granted; absent grants every Backup of this namespace. */
+  name?: string;
+}
+
+/** Who may refer to what in this namespace. */
+export interface ReferenceGrantSpec {
+  /** The namespaces whose Restores may refer to the objects in `to`. */
+  from: ReferenceGrantFrom[];
+  /** The objects of this namespace they may refer to. */
+  to: ReferenceGrantTo[];
 }

@@ -31,6 +31,8 @@ export interface BackupContext {
   config: BackupConfig;
   /** The operator's namespace, where backup locations' credentials are read. */
   namespace: string;
+  /** This cluster's identity (the kube-system namespace's UID), which records carry. */
+  clusterUid(): Promise<string>;
   now(): Date;
 }
 

@@ -41,6 +41,18 @@ async function withStore<T>(
   }
 }
 
+/** The identity of the cluster that wrote the record in `body`; undefined for none or one that does not decode. */
+function writerOf(key: string, body: string | undefined): string | undefined {
+  if (body === undefined) return undefined;
+  try {
+    return decodeRecord(key, body).record.clusterUid;
+  } catch (err) {
+    // A damaged record at this cluster's own key says nothing about its writer: it is replaced.
+    if (err instanceof CorruptRecordError) return undefined;
+    throw err;
+  }
+}
+
 /**
  * The snapshots are done (`done`, the advance to Completed): Completed with the record stored, or
  * still InProgress with the reason it is not. Writing again after a restart is harmless: the key is
@@ -56,8 +68,11 @@ export async function storeRecord(
   const now = ctx.now().toISOString();
   const completed = applyBackupOutcome(backup.status ?? {}, done, now);
   const key = recordKey(ctx.config.clusterName, backup.metadata.namespace ?? '', backup.metadata.name ?? '');
-  const { body, checksum } = encodeRecord(recordOf(backup, completed, ctx.config.clusterName));
+  const cluster = { name: ctx.config.clusterName, uid: await ctx.clusterUid() };
+  const { body, checksum } = encodeRecord(recordOf(backup, completed, cluster));
   const stored = await withStore(ctx, locationName, async (store) => {
+    const owner = writerOf(key, await store.get(key));
+    if (owner !== undefined && owner !== cluster.uid) return { taken: owner };
     await store.put(key, body);
     const readBack = await store.get(key);
     if (readBack === undefined) return { problem: `record ${key} was written but cannot be read back` };
@@ -66,6 +81,13 @@ export async function storeRecord(
       ? { checksum }
       : { problem: `record ${key} read back with checksum ${verified.checksum}, not ${checksum}` };
   });
+  if ('taken' in stored) {
+    return fail(
+      'ClusterNameConflict',
+      `record ${key} in BackupLocation ${locationName} was written by another cluster that is also named ${cluster.name} (its kube-system namespace is ${stored.taken}, this cluster's is ${cluster.uid}); nothing was overwritten. Give each cluster its own clusterName, then create a new Backup.`,
+      done.status,
+    );
+  }
   if ('problem' in stored) {
     // The snapshots' handles and sizes stay, so that the retries need not read them again.
     return wait(RECORD_PENDING, `snapshots ready; storing the record failed: ${stored.problem}`, done.status);

@@ -2,6 +2,7 @@
 // cache's by-Backup index, which the Restore controller registers.
 
 import { labels } from '../../api/constants.js';
+import { clusterUid } from '../../runtime/cluster-identity.js';
 import { backupKeyOf } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
 import { dependency, keyOf, labelledOwner, type SetupContext } from '../setup.js';
@@ -15,6 +16,7 @@ export function setupBackupController(setup: SetupContext): void {
       cache: { backups, snapshots, restores, locations },
       config: setup.config.backup,
       namespace: setup.config.namespace,
+      clusterUid: clusterUid(setup.client),
       now: setup.now,
     },
     setup.recorder,

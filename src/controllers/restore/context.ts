@@ -6,6 +6,7 @@ import type {
   Backup,
   BackupLocation,
   BackupVolume,
+  ReferenceGrant,
   RestorabilityMatrix,
   Restore,
   RestoreErrorCode,
@@ -29,6 +30,7 @@ import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
 import { provisioningVerdict, type ProvisioningVerdict } from '../../storage/provisioning.js';
+import { missingGrant, referencePermitted } from './grants.js';
 import { backupKeyOf, byAttempt, eventsByInvolvedObject } from './indexes.js';
 import type { StatusUpdate } from './outcome.js';
 import { phaseEnteredAt } from './status.js';
@@ -37,6 +39,8 @@ import type { ConcurrencySlots } from './slots.js';
 export interface RestoreConfig {
   /** Restores allowed in the active phases at once. */
   maxConcurrentRestores: number;
+  /** One namespace's share of them. */
+  maxConcurrentRestoresPerNamespace: number;
   /** Refuse data services the RestorabilityMatrix does not list. */
   strictRestorability: boolean;
   /** How long a volume may keep failing to provision (the provisioner retries) before it fails. */
@@ -56,6 +60,7 @@ export interface RestoreCaches {
   events: Cache<Event>;
   locations: Cache<BackupLocation>;
   storageClasses: Cache<StorageClass>;
+  referenceGrants: Cache<ReferenceGrant>;
 }
 
 export interface RestoreContext {
@@ -105,9 +110,23 @@ export interface PlanProblem {
   errorCode: RestoreErrorCode;
 }
 
+/** Until the data is in the restore's volumes, a withdrawn grant stops the restore. */
+const GRANT_NEEDED_IN: readonly (RestorePhase | undefined)[] = [
+  'Initializing',
+  'Pending',
+  'RestoringCloudSnap',
+];
+
 /** Either the plan, or why there can be none (for a Failed outcome). */
 export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan | PlanProblem {
-  const ref = restore.status?.backup ?? backupKeyOf(restore);
+  const requested = backupKeyOf(restore);
+  if (
+    GRANT_NEEDED_IN.includes(restore.status?.phase) &&
+    !referencePermitted(ctx.cache.referenceGrants, restore, requested)
+  ) {
+    return { errorCode: 'ReferenceNotGranted', problem: missingGrant(restore, requested) };
+  }
+  const ref = restore.status?.backup ?? requested;
   const backup = ctx.cache.backups.get(`${ref.namespace ?? ''}/${ref.name ?? ''}`);
   if (backup === undefined) {
     return {

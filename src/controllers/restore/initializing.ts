@@ -5,6 +5,7 @@ import { BACKUP_FORMAT_CAPABILITIES, DEFAULT_MATRIX_NAME } from '../../api/const
 import type { Restore } from '../../api/generated/types.js';
 import { evaluateRestorability } from '../../dataservices/capabilities.js';
 import { planRestore, type RestoreContext } from './context.js';
+import { grants, missingGrant, referencePermitted } from './grants.js';
 import { backupKeyOf } from './indexes.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 import { resources } from '../../runtime/resources.js';
@@ -14,6 +15,18 @@ const retryHint = 'then change spec.recreateToken to try again';
 export async function initializing(ctx: RestoreContext, restore: Restore): Promise<StepOutcome> {
   const ref = backupKeyOf(restore);
   const backupName = `${ref.namespace}/${ref.name}`;
+  // Consent first: whether another namespace's Backup exists is not told to whoever is not granted it.
+  if (!referencePermitted(ctx.cache.referenceGrants, restore, ref)) {
+    // As with the Backup, the cache may lag behind a grant applied together with the Restore.
+    const { items } = await ctx.client.list(resources.referenceGrants, { namespace: ref.namespace });
+    if (!grants(items, restore.metadata.namespace ?? '', ref.name)) {
+      return fail('ReferenceNotGranted', `${missingGrant(restore, ref)}.`);
+    }
+    return wait(
+      'WaitingForGrant',
+      `the ReferenceGrant in ${ref.namespace} was just created; waiting for it to be seen`,
+    );
+  }
   if (ctx.cache.backups.get(backupName) === undefined) {
     // The cache may not have a Backup created a moment ago (a GitOps sync applies the Backup and
     // the Restore together): only the API server can say it does not exist.
@@ -53,7 +66,7 @@ function decide(ctx: RestoreContext, restore: Restore): StepOutcome {
   }
 
   const plan = planRestore(ctx, restore);
-  if ('problem' in plan) return fail('IncompatibleBackup', `${plan.problem}.`);
+  if ('problem' in plan) return fail(plan.errorCode, `${plan.problem}.`);
   const wanted = restore.spec.source.cloudSnapId;
   if (plan.volumes.length === 0) {
     const handles = (backup.status?.volumes ?? []).map((volume) => volume.cloudSnapId ?? '?').join(', ');

@@ -7,6 +7,7 @@ import type { KubeObject } from '../../api/kubernetes.js';
 import { resources } from '../../runtime/resources.js';
 import type { RestoreContext, RestorePlan } from './context.js';
 import { credentialsProblem } from './credentials.js';
+import { WAITING_FOR_SLOT } from './slots.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 const ownedByAttempt = (object: KubeObject, attempt: string | undefined): boolean =>
@@ -48,12 +49,11 @@ export async function pending(
     if (problem !== undefined) return fail('FailedBackupCredentialSync', problem);
   }
 
-  const key = `${namespace}/${restore.metadata.name ?? ''}`;
-  if (!ctx.slots.tryAcquire(key)) {
-    return wait(
-      'WaitingForSlot',
-      `${ctx.slots.inUse()} restores are running, the limit is ${ctx.config.maxConcurrentRestores}; this one starts when one finishes`,
-    );
+  const slot = ctx.slots.tryAcquire(`${namespace}/${restore.metadata.name ?? ''}`);
+  if (!slot.granted) {
+    return wait(WAITING_FOR_SLOT, `${slot.why}; this one starts when its turn comes`, {
+      queuedAt: restore.status?.queuedAt ?? ctx.now().toISOString(),
+    });
   }
   return advance(
     'RestoringCloudSnap',

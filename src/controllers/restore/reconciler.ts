@@ -65,6 +65,8 @@ export function restoreReconciler(
   const now = (): string => ctx.now().toISOString();
 
   const untilDeadline = (status: RestoreStatus, phase: ActivePhase): number => {
+    // A restore in the queue for a slot waits its turn: running restores have deadlines of their own.
+    if (phase === 'Pending' && status.queuedAt !== undefined) return Infinity;
     const enteredAt = Date.parse(phaseEnteredAt(status) ?? status.startedAt ?? '');
     if (Number.isNaN(enteredAt)) return Infinity;
     return enteredAt + ctx.config.phaseTimeoutSeconds[phase] * 1000 - ctx.now().getTime();

@@ -3,6 +3,7 @@
 import { labels } from '../../api/constants.js';
 import type { RestorePhase } from '../../api/generated/types.js';
 import { dependency, keyOf, labelledOwner, type SetupContext } from '../setup.js';
+import { grantsByNamespace } from './grants.js';
 import { byAttempt, eventsByInvolvedObject, restoresByBackup, restoresByPhase } from './indexes.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import { restoreReconciler } from './reconciler.js';
@@ -10,14 +11,24 @@ import { ConcurrencySlots } from './slots.js';
 import { isTerminal } from './transitions.js';
 
 export function setupRestoreController(setup: SetupContext, observer: RestoreObserver): void {
-  const { restores, backups, claims, statefulSets, snapshots, contents, events, storageClasses } =
-    setup.informers;
+  const {
+    restores,
+    backups,
+    claims,
+    statefulSets,
+    snapshots,
+    contents,
+    events,
+    storageClasses,
+    referenceGrants,
+  } = setup.informers;
   // A scan of every restore per event would make the first sync of a large cache quadratic
   // (`make bench`: 4 minutes for 100k objects, the lease lost meanwhile); the index makes it linear.
   restores.addIndex(restoresByPhase);
   restores.addIndex(restoresByBackup);
   for (const informer of [claims, statefulSets, snapshots, contents] as const) informer.addIndex(byAttempt);
   events.addIndex(eventsByInvolvedObject);
+  referenceGrants.addIndex(grantsByNamespace);
 
   const config = setup.config;
   const reconcile = restoreReconciler(
@@ -26,7 +37,10 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
       // Informers are caches: the steps read the ones RestoreCaches names.
       cache: setup.informers,
       config: config.restore,
-      slots: new ConcurrencySlots(restores, () => config.restore.maxConcurrentRestores),
+      slots: new ConcurrencySlots(restores, () => ({
+        total: config.restore.maxConcurrentRestores,
+        perNamespace: config.restore.maxConcurrentRestoresPerNamespace,
+      })),
       namespace: config.namespace,
       now: setup.now,
     },
@@ -70,6 +84,12 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
       // Whether a Pending claim is waited for depends on its class's binding mode (a class created
       // or marked default after the claim): classes change rarely, so wake every restore that looks.
       dependency(storageClasses, () => restoresIn('RestoringCloudSnap')),
+      // A grant seen at last lets a restore waiting for it go on; one withdrawn stops those it let in.
+      dependency(referenceGrants, () => [
+        ...restoresIn('Initializing'),
+        ...restoresIn('Pending'),
+        ...restoresIn('RestoringCloudSnap'),
+      ]),
     ],
   });
 }

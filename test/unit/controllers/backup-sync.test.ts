@@ -70,7 +70,7 @@ describe('syncedBackup', () => {
     metadata: { name: 'pg-1', namespace: 'shop', uid: 'u1', labels: { [labels.project]: 'p1' } },
     spec: { deployment: { name: 'pg' }, backupLocation: 'their-name', volumeSnapshotClassName: 'fast' },
   };
-  const record = recordOf(source, { phase: 'Completed' }, 'east');
+  const record = recordOf(source, { phase: 'Completed' }, { name: 'east', uid: 'uid-east' });
 
   it("names this cluster's location, the source, and keeps the project label for listing", () => {
     const backup = syncedBackup('shared', 'snapback-system', 'east-shop-pg-1-abcdef', record);

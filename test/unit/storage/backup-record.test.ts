@@ -37,11 +37,12 @@ const completed: BackupStatus = {
 
 describe('a backup record', () => {
   it('holds metadata, spec and the completed status, without conditions, its own reference or resourceVersion', () => {
-    const record = recordOf(backup, completed, 'cluster-a');
+    const record = recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' });
     const { resourceVersion: _, ...kept } = backup.metadata;
     expect(record).toEqual({
       format: 'snapback.dev/backup-record/v1',
       cluster: 'cluster-a',
+      clusterUid: 'uid-cluster-a',
       metadata: kept,
       spec: backup.spec,
       status: {
@@ -59,14 +60,14 @@ describe('a backup record', () => {
   });
 
   it('decodes to what was encoded, with the same checksum', () => {
-    const record = recordOf(backup, completed, 'cluster-a');
+    const record = recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' });
     const { body, checksum } = encodeRecord(record);
     expect(checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(decodeRecord('k', body)).toEqual({ record, checksum });
   });
 
   it('has a checksum independent of key order', () => {
-    const record = recordOf(backup, completed, 'cluster-a');
+    const record = recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' });
     const { status, ...rest } = record;
     const reordered = { status, ...rest };
     expect(Object.keys(reordered)[0]).toBe('status');
@@ -83,7 +84,7 @@ describe('a backup record', () => {
     ['no checksum', (body: string) => body.replace('"checksum"', '"sum"'), /no checksum or record/],
     ['another format', (body: string) => body.replace('backup-record/v1', 'backup-record/v9'), /format .*v9/],
   ])('is refused with %s', (_what, damage, reason) => {
-    const { body } = encodeRecord(recordOf(backup, completed, 'cluster-a'));
+    const { body } = encodeRecord(recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' }));
     const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', damage(body));
     expect(decode).toThrow(CorruptRecordError);
     expect(decode).toThrow(reason);
@@ -106,13 +107,64 @@ describe('a backup record', () => {
     'is refused, checksum and all, with %s (it would not fit the Backup schema)',
     (_what, change, reason) => {
       const { body } = encodeRecord(
-        recordOf(backup, { ...completed, ...change } as BackupStatus, 'cluster-a'),
+        recordOf(backup, { ...completed, ...change } as BackupStatus, {
+          name: 'cluster-a',
+          uid: 'uid-cluster-a',
+        }),
       );
       const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', body);
       expect(decode).toThrow(CorruptRecordError);
       expect(decode).toThrow(reason);
     },
   );
+});
+
+describe('a record whose names would break an import', () => {
+  const CLUSTER = { name: 'cluster-a', uid: 'uid-cluster-a' };
+  const withBackup = (change: { metadata?: Partial<Backup['metadata']>; spec?: Partial<Backup['spec']> }) =>
+    encodeRecord(
+      recordOf(
+        {
+          ...backup,
+          metadata: { ...backup.metadata, ...change.metadata },
+          spec: { ...backup.spec, ...change.spec },
+        },
+        completed,
+        CLUSTER,
+      ),
+    ).body;
+
+  it.each([
+    [
+      'a cluster name with a space',
+      encodeRecord(recordOf(backup, completed, { ...CLUSTER, name: 'two words' })).body,
+      /cluster "two words" is not a DNS label/,
+    ],
+    [
+      'no cluster identity',
+      encodeRecord(recordOf(backup, completed, { ...CLUSTER, uid: '' })).body,
+      /clusterUid is missing/,
+    ],
+    [
+      'a namespace that is not a DNS label',
+      withBackup({ metadata: { namespace: 'Shop_1' } }),
+      /metadata\.namespace "Shop_1" is not a DNS label/,
+    ],
+    [
+      'a deployment name too long for a label',
+      withBackup({ spec: { deployment: { name: `pg.${'x'.repeat(70)}` } } }),
+      /spec\.deployment\.name ".*" is not a valid label value/,
+    ],
+    [
+      'a project label that is not a label value',
+      withBackup({ metadata: { labels: { 'snapback.dev/project': 'a b' } } }),
+      /label snapback\.dev\/project "a b" is not a valid label value/,
+    ],
+  ])('is refused alone with %s, checksum and all', (_what, body, reason) => {
+    const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', body);
+    expect(decode).toThrow(CorruptRecordError);
+    expect(decode).toThrow(reason);
+  });
 });
 
 describe('record keys', () => {

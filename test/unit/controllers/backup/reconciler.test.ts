@@ -3,6 +3,7 @@
 // writes the VolumeSnapshots' status and their contents as the CSI snapshot controller would.
 // Backups here have no backupLocation (records need S3).
 
+import { clusterUid } from '../../../../src/runtime/cluster-identity.js';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import winston from 'winston';
 import { annotations, finalizers, labels } from '../../../../src/api/constants.js';
@@ -80,6 +81,7 @@ function world(): World {
   const clock = (): Date => new Date(now);
   const fake = new FakeClient({ now: clock });
   const snapshots = fake.cache(resources.volumeSnapshots);
+  fake.seed(resources.namespaces, { metadata: { name: 'kube-system', uid: 'uid-east' } });
   const ctx: BackupContext = {
     client: fake,
     cache: {
@@ -93,6 +95,7 @@ function world(): World {
     },
     config: { clusterName: 'east', timeoutSeconds: TIMEOUT_SECONDS },
     namespace: 'snapback-system',
+    clusterUid: clusterUid(fake),
     now: clock,
   };
   const events = new RecordingEvents();

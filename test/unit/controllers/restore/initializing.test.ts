@@ -11,6 +11,8 @@ import {
   backupVolume,
   BACKUP_NAME,
   completedBackup,
+  NAMESPACE,
+  referenceGrant,
   restoreIn,
   restoreWorld,
   statefulSetManifest,
@@ -91,14 +93,17 @@ describe('initializing', () => {
     expect(outcome.status?.volumes?.map((volume) => volume.pvcName)).toEqual(['data-pg-0']);
   });
 
-  it('resolves a Backup of another namespace through backupRef', async () => {
-    const { run } = setup({
+  it('resolves a Backup of another namespace through backupRef where that namespace grants it', async () => {
+    const { fake, run } = setup({
       backup: completedBackup({ namespace: 'prod' }),
       restore: { backupRef: { namespace: 'prod', name: BACKUP_NAME } },
     });
+    fake.seed(resources.referenceGrants, referenceGrant('prod', NAMESPACE, BACKUP_NAME));
+    fake.clearCalls();
     const outcome = await run();
     expect(outcome.type).toBe('advance');
     expect(outcome.status?.backup).toMatchObject({ namespace: 'prod', name: 'pg-backup' });
+    expect(fake.calls).toEqual([]);
   });
 
   it('waits when the cache does not have a Backup the API server has (created a moment ago)', async () => {
@@ -227,5 +232,58 @@ describe('initializing', () => {
         );
       }
     });
+  });
+});
+
+describe('initializing: consent of the namespace a Backup is in', () => {
+  const crossNamespace = (backup: Backup | null = completedBackup({ namespace: 'prod' })) =>
+    setup({ backup, restore: { backupRef: { namespace: 'prod', name: BACKUP_NAME } } });
+  const REFUSED =
+    'no ReferenceGrant in namespace prod lets Restores of namespace demo read Backup prod/pg-backup, so nothing was created. ' +
+    'Someone who may create ReferenceGrants in prod can grant it (from: [{group: snapback.dev, kind: Restore, namespace: demo}], ' +
+    'to: [{group: snapback.dev, kind: Backup, name: pg-backup}]); then change spec.recreateToken.';
+
+  it.each([
+    ['no grant at all', []],
+    ['a grant to another namespace', [referenceGrant('prod', 'elsewhere')]],
+    ['a grant of another Backup', [referenceGrant('prod', NAMESPACE, 'other-backup')]],
+    ['a grant in another namespace', [referenceGrant('staging', NAMESPACE)]],
+  ])('fails ReferenceNotGranted with %s, after asking the API server', async (_what, grants) => {
+    const { fake, run } = crossNamespace();
+    for (const grant of grants) fake.seed(resources.referenceGrants, grant);
+    fake.clearCalls();
+
+    expect(await run()).toEqual({ type: 'fail', errorCode: 'ReferenceNotGranted', message: REFUSED });
+    expect(fake.calls).toEqual([{ verb: 'list', plural: 'referencegrants', namespace: 'prod' }]);
+  });
+
+  it('says the same whether the Backup exists or not: a refusal tells nothing about the other namespace', async () => {
+    const missing = crossNamespace(null);
+    expect(await missing.run()).toEqual({ type: 'fail', errorCode: 'ReferenceNotGranted', message: REFUSED });
+  });
+
+  it('takes a grant of every Backup of the namespace (no name)', async () => {
+    const { fake, run } = crossNamespace();
+    fake.seed(resources.referenceGrants, referenceGrant('prod', NAMESPACE));
+    expect((await run()).type).toBe('advance');
+  });
+
+  it('waits when the API server has a grant the cache does not show yet', async () => {
+    const { fake, ctx, run } = crossNamespace();
+    ctx.cache.referenceGrants.freeze();
+    fake.seed(resources.referenceGrants, referenceGrant('prod', NAMESPACE, BACKUP_NAME));
+
+    expect(await run()).toEqual({
+      type: 'wait',
+      reason: 'WaitingForGrant',
+      message: 'the ReferenceGrant in prod was just created; waiting for it to be seen',
+    });
+  });
+
+  it('needs no grant for a Backup of its own namespace', async () => {
+    const { fake, run } = setup({ restore: { backupRef: { namespace: NAMESPACE, name: BACKUP_NAME } } });
+    fake.clearCalls();
+    expect((await run()).type).toBe('advance');
+    expect(fake.calls).toEqual([]);
   });
 });

@@ -143,9 +143,19 @@ describe('pending', () => {
     expect(outcome).toEqual({
       type: 'wait',
       reason: 'WaitingForSlot',
-      message: '2 restores are running, the limit is 2; this one starts when one finishes',
+      message: '2 restores are running, the limit is 2; this one starts when its turn comes',
+      status: { queuedAt: ctx.now().toISOString() },
     });
     expect(ctx.slots.inUse()).toBe(2);
+  });
+
+  it('keeps the time it began to wait, so the wait is not counted against the Pending timeout', async () => {
+    const { fake, run } = setup({
+      context: { config: { maxConcurrentRestores: 1 } },
+      restore: { status: { queuedAt: '2026-01-01T00:00:00Z' } },
+    });
+    fake.seed(resources.restores, running('a'));
+    expect(await run()).toMatchObject({ type: 'wait', status: { queuedAt: '2026-01-01T00:00:00Z' } });
   });
 
   it('takes the slot a finished restore frees', async () => {

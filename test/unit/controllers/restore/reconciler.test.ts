@@ -264,6 +264,26 @@ describe('errors a step throws', () => {
     expect(status().errorMessage).toMatch(/could not read Secret snapback-system\/store-credentials/);
   });
 
+  it('a restore queued for a slot past the Pending deadline keeps waiting, its errors retried', async () => {
+    const { fake, reconcile, status } = inPhase('Pending', {
+      restore: { enteredAt: ago(7200), status: { queuedAt: ago(7000) } },
+      context: { config: { maxConcurrentRestores: 1 } },
+    });
+    fake.seed(
+      resources.restores,
+      restoreIn('RestoringCloudSnap', { name: 'busy', uid: 'uid-busy', deploymentName: 'busy-db' }),
+    );
+
+    expect(await reconcile()).toBeUndefined();
+    expect(status().phase).toBe('Pending');
+    expect(condition(status(), 'Progressing')?.reason).toBe('WaitingForSlot');
+
+    const err = connectionReset();
+    fake.failNext('get', 'statefulsets', err);
+    await expect(reconcile()).rejects.toBe(err);
+    expect(status().phase).toBe('Pending');
+  });
+
   it('a transient one past the deadline fails PhaseTimeout naming the cause, and still rejects', async () => {
     const { fake, reconcile, status } = inPhase('Pending', { restore: { enteredAt: ago(3600) } });
     const err = connectionReset();

@@ -9,6 +9,7 @@ import { labels, MANAGED_BY } from '../../../../src/api/constants.js';
 import type { Backup, Restore } from '../../../../src/api/generated/types.js';
 import type { PersistentVolumeClaim } from '../../../../src/api/kubernetes.js';
 import type { StepOutcome } from '../../../../src/controllers/restore/outcome.js';
+import { planRestore } from '../../../../src/controllers/restore/context.js';
 import { restoringCloudSnap } from '../../../../src/controllers/restore/restoring-cloudsnap.js';
 import { applyOutcome } from '../../../../src/controllers/restore/status.js';
 import { childName } from '../../../../src/naming.js';
@@ -25,6 +26,7 @@ import {
   OPERATOR_NAMESPACE,
   planOf,
   provisioningFailed,
+  referenceGrant,
   restoreIn,
   restoreWorld,
   RESTORE_UID,
@@ -349,11 +351,14 @@ describe('restoringCloudSnap: ProvisioningFailed events', () => {
 });
 
 describe('restoringCloudSnap: an imported snapshot (Backup in another namespace)', () => {
-  const crossNamespace = () =>
-    setup({
+  const crossNamespace = () => {
+    const world = setup({
       backup: completedBackup({ namespace: 'prod' }),
       restore: { backupRef: { namespace: 'prod', name: BACKUP_NAME } },
     });
+    world.fake.seed(resources.referenceGrants, referenceGrant('prod', NAMESPACE, BACKUP_NAME));
+    return world;
+  };
 
   const importedName = (restore: Restore): string =>
     childName(restore.status?.customResourceName ?? '', RESTORE_UID, 'snap', 0);
@@ -444,14 +449,32 @@ describe('restoringCloudSnap: an imported snapshot (Backup in another namespace)
   });
 
   it('fails when the Backup does not record the handle and driver an import needs', async () => {
-    const { run } = setup({
+    const { fake, run } = setup({
       backup: completedBackup({ namespace: 'prod', volumes: [backupVolume(0, { driver: undefined })] }),
       restore: { backupRef: { namespace: 'prod', name: BACKUP_NAME } },
     });
+    fake.seed(resources.referenceGrants, referenceGrant('prod', NAMESPACE, BACKUP_NAME));
 
     const outcome = expectFail(await run());
     expect(outcome.errorCode).toBe('CloudSnapRestoreFailed');
     expect(outcome.message).toMatch(/does not record the snapshot handle and driver of data-pg-0/);
+  });
+});
+
+describe('restoringCloudSnap: a grant withdrawn before the data is in', () => {
+  it('has no plan: ReferenceNotGranted, naming the grant', () => {
+    const { fake, ctx } = setup({
+      backup: completedBackup({ namespace: 'prod' }),
+      restore: { backupRef: { namespace: 'prod', name: BACKUP_NAME } },
+    });
+    const restore = fake.objects(resources.restores)[0];
+    if (restore === undefined) throw new Error('no restore');
+    expect(planRestore(ctx, restore)).toEqual({
+      errorCode: 'ReferenceNotGranted',
+      problem: expect.stringMatching(
+        /^no ReferenceGrant in namespace prod lets Restores of namespace demo read/,
+      ),
+    });
   });
 });
 
