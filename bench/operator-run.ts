@@ -11,7 +11,7 @@ export const BENCH_OPERATOR = {
   logLevel: 'info' as const,
   // The design's default (20 restores in the active phases) paces work on purpose; the benchmark
   // measures the machinery, so every restore may run at once.
-  restore: { maxConcurrentRestores: 100_000 },
+  restore: { maxConcurrentRestores: 100_000, maxConcurrentRestoresPerNamespace: 100_000 },
   leaderElection: { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2 },
 };
 

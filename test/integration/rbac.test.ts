@@ -144,6 +144,17 @@ describe("the chart's RBAC", () => {
       locationManifest(store, location, BUCKET, { validationFrequencySeconds: 1, syncPeriodSeconds: 1 }),
     );
     const pgBackup = await waitForBackup(client, workloads, 'pg-backup', 'Completed');
+    // A Backup stored in the location: its record carries this cluster's identity (kube-system's UID).
+    await client.create(
+      resources.backups,
+      backupManifest(workloads, 'pg-stored', 'pg', { backupLocation: location }),
+    );
+    await waitForBackup(client, workloads, 'pg-stored', 'Completed');
+    await client.delete(resources.backups, 'pg-stored', { namespace: workloads });
+    await waitFor(
+      'the stored Backup and its record to go',
+      async () => (await client.get(resources.backups, 'pg-stored', workloads)) === undefined,
+    );
     const key = recordKey('east', workloads, 'pg-backup');
     const record = encodeRecord(
       recordOf(pgBackup, pgBackup.status ?? {}, { name: 'east', uid: 'uid-east' }),

@@ -70,7 +70,8 @@ async function leftIn(namespace: string, restore: string) {
     admin.list(resources.volumeSnapshots, selector),
     admin.list(resources.volumeSnapshotContents, { labelSelector: `snapback.dev/restore=${restore}` }),
   ]);
-  return [...claims.items, ...statefulSets.items, ...snapshots.items, ...contents.items].map(
+  const imported = contents.items.filter((content) => content.spec.volumeSnapshotRef.namespace === namespace);
+  return [...claims.items, ...statefulSets.items, ...snapshots.items, ...imported].map(
     (object) => object.metadata.name,
   );
 }
@@ -90,6 +91,9 @@ beforeAll(async () => {
     {
       clusterName: release,
       watchNamespace: '',
+      // Other test files' restores count too (this operator watches every namespace): the total is
+      // left high, the share of one namespace small.
+      restore: { maxConcurrentRestores: 20, maxConcurrentRestoresPerNamespace: 2 },
       namespace: operatorNs,
       leaderElection: { namespace: operatorNs, leaseName: release },
     },
@@ -197,7 +201,20 @@ describe('what only the operator writes (finding 3)', () => {
     await tenantA.delete(resources.backups, 'plain', { namespace: teamA });
   });
 
-  it('refuses a tenant’s write of a Restore status, and lets the operator’s ServiceAccount write both', async () => {
+  it('refuses a tenant’s write of a Restore status, even one whose role allows it, and lets the operator’s ServiceAccount write both', async () => {
+    // `edit` does not grant status writes; a role that grants everything Snapback has still
+    // meets the admission policy.
+    const subject = `--serviceaccount=${teamA}:tenant`;
+    await kubectl(
+      'create',
+      'role',
+      'all-of-snapback',
+      '-n',
+      teamA,
+      '--verb=*',
+      '--resource=restores.snapback.dev,restores.snapback.dev/status',
+    );
+    await kubectl('create', 'rolebinding', 'all-of-snapback', '-n', teamA, '--role=all-of-snapback', subject);
     const restore = await tenantA.get(resources.restores, 'probe', teamA);
     if (restore === undefined) throw new Error('the probe restore is gone');
     const forged: Restore = { ...restore, status: { ...restore.status, phase: 'Successful' } };
@@ -269,5 +286,50 @@ describe('an imported Backup (findings 1 and 2)', () => {
     expect(values).not.toContain(store.secretAccessKey);
     expect(values).not.toContain(store.accessKeyId);
     expect((await refusal(tenantA.get(resources.secrets, 'store-key', operatorNs))).statusCode).toBe(403);
+  });
+});
+
+describe('restore slots (finding 7)', () => {
+  const stuck = (name: string): Restore =>
+    restoreManifest(teamA, name, {
+      source: { backupName: 'own-backup' },
+      destination: { deploymentName: `db-${name}` },
+      // Pods that can never be scheduled: the restore holds its slot in RestoringDataServiceDeployment.
+      podSchedulingConfig: { nodeSelector: { 'snapback.dev/test-never': 'true' } },
+    });
+
+  it('are not all taken by one tenant: team A holds its share, team B still restores', async () => {
+    await deploySampleDataService(tenantA, teamA, 'own', 1);
+    await tenantA.create(resources.backups, backupManifest(teamA, 'own-backup', 'own'));
+    await waitForBackup(tenantA, teamA, 'own-backup', 'Completed');
+    const names = ['hog-1', 'hog-2', 'hog-3', 'hog-4'];
+    for (const name of names) await tenantA.create(resources.restores, stuck(name));
+
+    const waiting = await waitFor('two of team A’s restores to run and two to wait', async () => {
+      const restores = await Promise.all(names.map((name) => tenantA.get(resources.restores, name, teamA)));
+      const running = restores.filter((r) => r?.status?.phase === 'RestoringDataServiceDeployment');
+      const queued = restores.filter((r) =>
+        r?.status?.conditions?.some((c) => c.type === 'Progressing' && c.reason === 'WaitingForSlot'),
+      );
+      return running.length === 2 && queued.length === 2 ? queued : undefined;
+    });
+    for (const restore of waiting) {
+      expect(restore?.status?.phase).toBe('Pending');
+      expect(restore?.status?.queuedAt).toBeDefined();
+      const progressing = restore?.status?.conditions?.find((c) => c.type === 'Progressing');
+      expect(progressing?.message).toContain(
+        `2 restores of namespace ${teamA} are running, the limit per namespace is 2`,
+      );
+    }
+
+    await tenantB.create(
+      resources.restores,
+      restoreManifest(teamB, 'own-copy', {
+        source: { backupName: 'pg-backup' },
+        destination: { deploymentName: 'pg-copy' },
+      }),
+    );
+    await waitForRestore(tenantB, teamB, 'own-copy', 'Successful');
+    for (const name of names) await tenantA.delete(resources.restores, name, { namespace: teamA });
   });
 });

@@ -43,7 +43,10 @@ export class ConcurrencySlots {
       ACTIVE_PHASES.flatMap((phase) => this.restores.byIndex(restoresByPhase, phase)).map(keyOf),
     );
     for (const [key, grantedAt] of this.grants) {
-      if (active.has(key) || this.now() - grantedAt > GRANT_TTL_MS) this.grants.delete(key);
+      // A grant covers only the cache's lag: once the cache shows the restore past Pending (running,
+      // or already finished) or gone, the grant has done its work.
+      const lagging = this.restores.get(key)?.status?.phase === 'Pending';
+      if (!lagging || this.now() - grantedAt > GRANT_TTL_MS) this.grants.delete(key);
       else active.add(key);
     }
     return active;

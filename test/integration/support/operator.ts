@@ -75,8 +75,13 @@ export async function startOperator(
     workers: 4,
     logLevel: 'debug',
     ...overrides,
-    // A storage failure the tests inject is meant to fail its restore within the test's time.
-    restore: { provisioningFailureGraceSeconds: 3, ...overrides.restore },
+    restore: {
+      // A storage failure the tests inject is meant to fail its restore within the test's time.
+      provisioningFailureGraceSeconds: 3,
+      // Each test file works in a namespace of its own; sharing across namespaces is tenancy.test.ts's.
+      maxConcurrentRestoresPerNamespace: 20,
+      ...overrides.restore,
+    },
     httpPort: port,
     leaderElection: {
       enabled: true,

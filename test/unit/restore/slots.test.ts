@@ -76,6 +76,8 @@ describe('ConcurrencySlots', () => {
 
   it('gives the last slot to one of two restores only', () => {
     const { cache, slots } = setup(3);
+    cache.set('ns/c', 'Pending');
+    cache.set('ns/d', 'Pending');
     cache.set('ns/a', 'RestoringCloudSnap');
     cache.set('ns/b', 'RestoringDataServiceDeployment');
     expect(slots.tryAcquire('ns/c').granted).toBe(true);
@@ -91,6 +93,8 @@ describe('ConcurrencySlots', () => {
       () => ({ total: limit, perNamespace: limit }),
       () => 0,
     );
+    cache.set('ns/a', 'Pending');
+    cache.set('ns/b', 'Pending');
     expect(slots.tryAcquire('ns/a').granted).toBe(true);
     expect(slots.tryAcquire('ns/b').granted).toBe(false);
     limit = 2;
@@ -113,8 +117,21 @@ describe('ConcurrencySlots', () => {
     expect(slots.tryAcquire('ns/b').granted).toBe(true);
   });
 
+  it('drops a grant once the cache shows its restore finished, even if it was never seen running', () => {
+    // A restore can pass every active phase between two looks at the cache; its grant must not
+    // hold a slot for the rest of its time to live, when nothing wakes the restores waiting.
+    const { cache, slots } = setup(1);
+    cache.set('ns/fast', 'Pending');
+    expect(slots.tryAcquire('ns/fast').granted).toBe(true);
+    cache.set('ns/fast', 'Successful');
+    cache.set('ns/next', 'Pending');
+    expect(slots.tryAcquire('ns/next').granted).toBe(true);
+  });
+
   it('lets a grant expire when the cache never shows the restore active', () => {
-    const { clock, slots } = setup(1);
+    const { cache, clock, slots } = setup(1);
+    cache.set('ns/a', 'Pending');
+    cache.set('ns/b', 'Pending');
     expect(slots.tryAcquire('ns/a').granted).toBe(true);
     clock.now = TTL_MS;
     expect(slots.inUse()).toBe(1);
@@ -125,7 +142,10 @@ describe('ConcurrencySlots', () => {
   });
 
   it('re-acquiring with the same key is idempotent and takes no second slot', () => {
-    const { slots } = setup(2);
+    const { cache, slots } = setup(2);
+    cache.set('ns/a', 'Pending');
+    cache.set('ns/b', 'Pending');
+    cache.set('ns/c', 'Pending');
     expect(slots.tryAcquire('ns/a').granted).toBe(true);
     expect(slots.tryAcquire('ns/a').granted).toBe(true);
     expect(slots.inUse()).toBe(1);
@@ -136,7 +156,9 @@ describe('ConcurrencySlots', () => {
   it('a re-acquire after the grant expired holds the slot again, so no one else takes it', () => {
     // When tryAcquire says yes, the caller holds a slot: at limit 1 nobody else may get one
     // until its grant expires again.
-    const { clock, slots } = setup(1);
+    const { cache, clock, slots } = setup(1);
+    cache.set('ns/a', 'Pending');
+    cache.set('ns/b', 'Pending');
     expect(slots.tryAcquire('ns/a').granted).toBe(true);
     clock.now = TTL_MS + 1_000;
     expect(slots.tryAcquire('ns/a').granted).toBe(true);
