@@ -9,14 +9,7 @@ import type { Backup } from '../src/api/generated/types.js';
 import type { KubeClient } from '../src/runtime/kube-client.js';
 import { resources } from '../src/runtime/resources.js';
 import { syncedBackupName } from '../src/naming.js';
-import {
-  decodeRecord,
-  encodeRecord,
-  RECORDS_PREFIX,
-  recordKey,
-  recordOf,
-  type BackupRecord,
-} from '../src/storage/backup-record.js';
+import { RECORDS_PREFIX, recordKey, recordOf, type BackupRecord } from '../src/storage/backup-record.js';
 import { syncedBackup } from '../src/controllers/backuplocation/sync.js';
 import { forEachLimit } from '../src/runtime/async.js';
 import { createTestNamespace, deleteTestNamespace } from '../test/integration/support/cluster.js';
@@ -112,7 +105,7 @@ export async function runSync(admin: KubeClient, identity: Identity, count: numb
     16,
     async (i) => {
       const record = sampleRecord(i);
-      const { body } = encodeRecord(record);
+      const { body } = store.records.encode(record);
       recordBytes = body.length;
       const key = recordKey(record.cluster, record.metadata.namespace, record.metadata.name);
       keys.push(key);
@@ -124,7 +117,7 @@ export async function runSync(admin: KubeClient, identity: Identity, count: numb
   const baselineNs = await createTestNamespace(admin, 'bench-sync-baseline');
   const baselineStart = performance.now();
   for (const key of await writer.list(RECORDS_PREFIX)) {
-    const { record } = decodeRecord(key, (await writer.get(key)) ?? '');
+    const { record } = store.records.decode(key, (await writer.get(key)) ?? '');
     const source = {
       cluster: record.cluster,
       namespace: record.metadata.namespace,

@@ -54,6 +54,7 @@ export const BACKUP_ERROR_CODES = [
   'PhaseTimeout',
   'RecordNotFound',
   'RecordCorrupt',
+  'RecordUnauthenticated',
   'ClusterNameConflict',
   'BackupInternalError',
 ] as const;

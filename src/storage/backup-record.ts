@@ -1,9 +1,11 @@
 // A Backup's record in its location: what another cluster needs to restore it (metadata, the
 // deployment's manifest, snapshot handles and sizes), with a checksum over the content so that a
-// record damaged in the store is refused, never imported; and a record that this operator's
-// Backup schema would not take (another version's, or a writer's bug) is refused the same way.
+// record damaged in the store is refused, never imported; a signature (HMAC-SHA256 under a key
+// derived from the location's key, which the bucket never holds) so that a record anyone with
+// write access to the bucket planted is refused too; and a record that this operator's Backup
+// schema would not take (another version's, or a writer's bug) is refused the same way.
 
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { labels as LABELS } from '../api/constants.js';
 import { backupCrd } from '../api/crds.js';
 import { DNS1123_LABEL } from '../api/schema.js';
@@ -40,11 +42,23 @@ export class CorruptRecordError extends Error {
   constructor(
     readonly key: string,
     detail: string,
+    what = 'is corrupt',
   ) {
-    super(`backup record ${key} is corrupt: ${detail}`);
+    super(`backup record ${key} ${what}: ${detail}`);
     this.name = 'CorruptRecordError';
   }
 }
+
+/** A record whole and unaltered by accident, but not signed with this location's key. */
+export class UnauthenticatedRecordError extends CorruptRecordError {
+  constructor(key: string, detail: string) {
+    super(key, detail, "is not signed with this location's key");
+    this.name = 'UnauthenticatedRecordError';
+  }
+}
+
+/** The length of a location key: 32 random bytes. */
+export const LOCATION_KEY_BYTES = 32;
 
 /** JSON with object keys sorted, so that equal content always hashes the same. */
 function canonical(value: unknown): string {
@@ -139,43 +153,80 @@ function identityProblems(record: BackupRecord): string[] {
   return problems;
 }
 
-export function encodeRecord(record: BackupRecord): { body: string; checksum: string } {
-  const checksum = checksumOf(record);
-  return { body: `${JSON.stringify({ checksum, record }, null, 2)}\n`, checksum };
-}
+/**
+ * Encodes and decodes the records of one location, signed under a key derived from the location's
+ * key (HKDF, so the same location key can serve other purposes without one use revealing another).
+ */
+export class RecordCodec {
+  private readonly signingKey: Buffer;
 
-/** The record in `body`, read from `key`; throws CorruptRecordError unless it is whole and unaltered. */
-export function decodeRecord(key: string, body: string): { record: BackupRecord; checksum: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch (err) {
-    throw new CorruptRecordError(key, `not JSON (${(err as Error).message})`);
+  constructor(locationKey: Buffer) {
+    if (locationKey.length < LOCATION_KEY_BYTES)
+      throw new Error(
+        `a location key has at least ${LOCATION_KEY_BYTES} bytes, this one ${locationKey.length}`,
+      );
+    this.signingKey = Buffer.from(hkdfSync('sha256', locationKey, Buffer.alloc(0), RECORD_FORMAT, 32));
   }
-  const envelope = parsed as { checksum?: unknown; record?: unknown } | null;
-  if (
-    typeof envelope?.checksum !== 'string' ||
-    typeof envelope.record !== 'object' ||
-    envelope.record === null
-  )
-    throw new CorruptRecordError(key, 'no checksum or record');
-  const format = (envelope.record as { format?: unknown }).format;
-  if (format !== RECORD_FORMAT)
-    throw new CorruptRecordError(key, `format ${String(format)}, expected ${RECORD_FORMAT}`);
-  const record = envelope.record as BackupRecord;
-  const actual = checksumOf(record);
-  if (actual !== envelope.checksum)
-    throw new CorruptRecordError(key, `checksum ${actual} does not match the recorded ${envelope.checksum}`);
-  const problems = [
-    ...identityProblems(record),
-    ...(['spec', 'status'] as const).flatMap((part) =>
-      validators[part](record[part]).errors.map((error) => `${part}.${error}`),
-    ),
-  ];
-  if (problems.length > 0)
-    throw new CorruptRecordError(
-      key,
-      `it does not fit the Backup schema: ${problems.slice(0, 3).join('; ')}`,
-    );
-  return { record, checksum: actual };
+
+  private signatureOf(record: BackupRecord): string {
+    return `hmac-sha256:${createHmac('sha256', this.signingKey).update(canonical(record)).digest('hex')}`;
+  }
+
+  encode(record: BackupRecord): { body: string; checksum: string } {
+    const checksum = checksumOf(record);
+    const signature = this.signatureOf(record);
+    return { body: `${JSON.stringify({ checksum, signature, record }, null, 2)}\n`, checksum };
+  }
+
+  /**
+   * The record in `body`, read from `key`. Throws CorruptRecordError unless it is whole and
+   * unaltered, UnauthenticatedRecordError unless it was signed with this location's key.
+   */
+  decode(key: string, body: string): { record: BackupRecord; checksum: string } {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch (err) {
+      throw new CorruptRecordError(key, `not JSON (${(err as Error).message})`);
+    }
+    const envelope = parsed as { checksum?: unknown; signature?: unknown; record?: unknown } | null;
+    if (
+      typeof envelope?.checksum !== 'string' ||
+      typeof envelope.record !== 'object' ||
+      envelope.record === null
+    )
+      throw new CorruptRecordError(key, 'no checksum or record');
+    const format = (envelope.record as { format?: unknown }).format;
+    if (format !== RECORD_FORMAT)
+      throw new CorruptRecordError(key, `format ${String(format)}, expected ${RECORD_FORMAT}`);
+    const record = envelope.record as BackupRecord;
+    const actual = checksumOf(record);
+    if (actual !== envelope.checksum)
+      throw new CorruptRecordError(
+        key,
+        `checksum ${actual} does not match the recorded ${envelope.checksum}`,
+      );
+    // Authenticated before anything in it is looked at further: a checksum anyone can recompute.
+    if (typeof envelope.signature !== 'string')
+      throw new UnauthenticatedRecordError(key, 'it has no signature');
+    const expected = Buffer.from(this.signatureOf(record));
+    const given = Buffer.from(envelope.signature);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      throw new UnauthenticatedRecordError(
+        key,
+        'its signature does not verify (written with another key, or not by a Snapback cluster of this location)',
+      );
+    const problems = [
+      ...identityProblems(record),
+      ...(['spec', 'status'] as const).flatMap((part) =>
+        validators[part](record[part]).errors.map((error) => `${part}.${error}`),
+      ),
+    ];
+    if (problems.length > 0)
+      throw new CorruptRecordError(
+        key,
+        `it does not fit the Backup schema: ${problems.slice(0, 3).join('; ')}`,
+      );
+    return { record, checksum: actual };
+  }
 }

@@ -30,7 +30,7 @@ import {
   type RunningObjectStore,
 } from './support/object-store.js';
 import { startOperator, type RunningOperator } from './support/operator.js';
-import { decodeRecord, encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
+import { recordKey, recordOf } from '../../src/storage/backup-record.js';
 import { backupManifest, deploySampleDataService, installCrds, waitForBackup } from './support/snapback.js';
 
 const FREQUENCY_SECONDS = 2;
@@ -235,7 +235,7 @@ describe('a Backup stored in a BackupLocation', () => {
 
     const body = await stored(BUCKET, `cluster-a/${key}`);
     expect(body).toBeDefined();
-    const { record, checksum } = decodeRecord(key, body ?? '');
+    const { record, checksum } = store.records.decode(key, body ?? '');
     expect(checksum).toBe(backup.status?.record?.checksum);
     expect(record.cluster).toBe(CLUSTER);
     expect(record.metadata).toMatchObject({ name: 'pg-stored', namespace, uid: backup.metadata.uid });
@@ -264,13 +264,13 @@ describe('a Backup stored in a BackupLocation', () => {
     await waitForBackup(client, namespace, 'pg-own', 'Completed');
     const kubeSystem = await client.get(resources.namespaces, 'kube-system');
     const ownKey = `backups/${CLUSTER}/${namespace}/pg-own.json`;
-    expect(decodeRecord(ownKey, (await stored(BUCKET, ownKey)) ?? '').record.clusterUid).toBe(
+    expect(store.records.decode(ownKey, (await stored(BUCKET, ownKey)) ?? '').record.clusterUid).toBe(
       kubeSystem?.metadata.uid,
     );
 
     // Another cluster, also named "test", stored pg-twin first.
     const key = `backups/${CLUSTER}/${namespace}/pg-twin.json`;
-    const theirs = encodeRecord(
+    const theirs = store.records.encode(
       recordOf(
         { ...own, metadata: { ...own.metadata, name: 'pg-twin', uid: 'uid-of-their-backup' } },
         { phase: 'Completed' },
@@ -385,9 +385,9 @@ describe('a Backup claiming to be synced, written by hand', () => {
 
     // The record appears, as another cluster would write it.
     const sourceKey = source.status?.record?.key ?? '';
-    const { record } = decodeRecord(sourceKey, (await stored(BUCKET, sourceKey)) ?? '');
+    const { record } = store.records.decode(sourceKey, (await stored(BUCKET, sourceKey)) ?? '');
     const key = recordKey('elsewhere', namespace, 'pg-late');
-    const { body } = encodeRecord({
+    const { body } = store.records.encode({
       ...record,
       cluster: 'elsewhere',
       metadata: { ...record.metadata, name: 'pg-late' },

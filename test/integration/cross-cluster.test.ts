@@ -16,7 +16,7 @@ import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { resources } from '../../src/runtime/resources.js';
 import { referenceGrant } from '../support/builders.js';
-import { encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
+import { recordKey, recordOf } from '../../src/storage/backup-record.js';
 import {
   createTestNamespace,
   deleteTestNamespace,
@@ -303,7 +303,7 @@ describe('backup sync', () => {
       metadata: { name: 'genuine', namespace: eastNs, uid: 'u-1' },
       spec: { deployment: { name: 'pg' } },
     };
-    const { body } = encodeRecord(
+    const { body } = store.records.encode(
       recordOf(backup, { phase: 'Completed' }, { name: 'east', uid: 'uid-east' }),
     );
     const altered = body.replace('"genuine"', '"forged"');
@@ -324,7 +324,7 @@ describe('backup sync', () => {
         { phase: 'Completed', manifest: { apiVersion: 'apps/v1', metadata: { name: 'pg' } } },
         { name: 'east', uid: 'uid-east' },
       );
-      await writer.put(keys.unfit, encodeRecord(unfit).body);
+      await writer.put(keys.unfit, store.records.encode(unfit).body);
       await writer.put(keys.stray, '{}');
     });
     const reported = await waitForLocation(
@@ -367,7 +367,8 @@ describe('backup sync', () => {
         };
         await writer.put(
           recordKey('north', 'shop', `nightly-${String(i)}`),
-          encodeRecord(recordOf(backup, { phase: 'Completed' }, { name: 'north', uid: 'uid-north' })).body,
+          store.records.encode(recordOf(backup, { phase: 'Completed' }, { name: 'north', uid: 'uid-north' }))
+            .body,
         );
       }
     });

@@ -5,13 +5,14 @@
 // Team A tries to read team B's database, to import records by hand, to forge statuses and to get
 // the bucket's key; only what the owners and the admin granted works.
 
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Backup, Restore } from '../../src/api/generated/types.js';
 import { syncedBackupName } from '../../src/naming.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
-import { encodeRecord, recordKey, recordOf } from '../../src/storage/backup-record.js';
+import { RecordCodec, recordKey, recordOf } from '../../src/storage/backup-record.js';
 import { referenceGrant } from '../support/builders.js';
 import {
   createTestNamespace,
@@ -244,7 +245,9 @@ describe('an imported Backup (findings 1 and 2)', () => {
     // Another cluster's record of team B's backup, as that cluster would have written it.
     const source = await waitForBackup(admin, teamB, 'pg-backup', 'Completed');
     const key = recordKey('east', teamB, 'pg-backup');
-    const body = encodeRecord(recordOf(source, source.status ?? {}, { name: 'east', uid: 'uid-east' })).body;
+    const body = store.records.encode(
+      recordOf(source, source.status ?? {}, { name: 'east', uid: 'uid-east' }),
+    ).body;
     await store.inBucket(BUCKET, (writer) => writer.put(key, body));
     imported = syncedBackupName({ cluster: 'east', namespace: teamB, name: 'pg-backup' });
     await waitForBackup(admin, operatorNs, imported, 'Completed');
@@ -252,6 +255,57 @@ describe('an imported Backup (findings 1 and 2)', () => {
 
   afterAll(async () => {
     await admin.delete(resources.backupLocations, release);
+  });
+
+  it('refuses a record planted by someone who can write the bucket but lacks the location key (finding 4)', async () => {
+    const source = await waitForBackup(admin, teamB, 'pg-backup', 'Completed');
+    const key = recordKey('east', teamB, 'planted');
+    const planted = recordOf(
+      { ...source, metadata: { ...source.metadata, name: 'planted' } },
+      source.status ?? {},
+      { name: 'east', uid: 'uid-east' },
+    );
+    // A valid record, checksum and all, signed with a key that is not this location's.
+    await store.inBucket(BUCKET, (writer) =>
+      writer.put(key, new RecordCodec(randomBytes(32)).encode(planted).body),
+    );
+
+    const refused = await waitFor('the location to refuse the planted record', async () => {
+      const location = await admin.get(resources.backupLocations, release);
+      return location?.status?.corruptRecords?.find((entry) => entry.key === key);
+    });
+    expect(refused.message).toContain(`backup record ${key} is not signed with this location's key`);
+    const name = syncedBackupName({ cluster: 'east', namespace: teamB, name: 'planted' });
+    expect(await admin.get(resources.backups, name, operatorNs)).toBeUndefined();
+  });
+
+  it('sanitizes what a record’s manifest says of its metadata on import (finding 5)', async () => {
+    const source = await waitForBackup(admin, teamB, 'pg-backup', 'Completed');
+    const manifest = source.status?.manifest as { metadata: Record<string, unknown> };
+    const key = recordKey('east', teamB, 'crafted');
+    const crafted = recordOf(
+      { ...source, metadata: { ...source.metadata, name: 'crafted' } },
+      {
+        ...source.status,
+        manifest: {
+          ...manifest,
+          metadata: {
+            ...manifest.metadata,
+            finalizers: ['example.com/never-let-go'],
+            ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'gc-me', uid: 'uid-gc-me' }],
+          },
+        },
+      },
+      { name: 'east', uid: 'uid-east' },
+    );
+    // Signed with the location's key: a peer cluster's record, or one of a buggy writer.
+    await store.inBucket(BUCKET, (writer) => writer.put(key, store.records.encode(crafted).body));
+    const name = syncedBackupName({ cluster: 'east', namespace: teamB, name: 'crafted' });
+    const imported = await waitForBackup(admin, operatorNs, name, 'Completed');
+    const metadata = (imported.status?.manifest as { metadata: Record<string, unknown> }).metadata;
+    expect(metadata).not.toHaveProperty('finalizers');
+    expect(metadata).not.toHaveProperty('ownerReferences');
+    expect(metadata).toMatchObject({ name: manifest.metadata.name });
   });
 
   it('needs the admin’s grant in the operator’s namespace', async () => {

@@ -98,6 +98,7 @@ export type BackupErrorCode =
   | 'PhaseTimeout'
   | 'RecordNotFound'
   | 'RecordCorrupt'
+  | 'RecordUnauthenticated'
   | 'ClusterNameConflict'
   | 'BackupInternalError';
 

@@ -6,14 +6,13 @@
 import type { Backup, BackupSyncSource } from '../../api/generated/types.js';
 import {
   CorruptRecordError,
-  decodeRecord,
-  encodeRecord,
+  RecordCodec,
   recordKey,
   recordOf,
+  UnauthenticatedRecordError,
 } from '../../storage/backup-record.js';
 import { sanitizeRecorded } from '../../dataservices/manifest.js';
-import { ObjectStore } from '../../storage/object-store.js';
-import { describeStoreError, openStore } from '../../storage/location-store.js';
+import { describeStoreError, openStore, type OpenLocation } from '../../storage/location-store.js';
 import { advance, fail, wait } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
 
@@ -26,26 +25,26 @@ const IMPORT_PENDING = 'ImportingRecord';
 async function withStore<T>(
   ctx: BackupContext,
   locationName: string,
-  use: (store: ObjectStore) => Promise<T>,
+  use: (opened: OpenLocation) => Promise<T>,
 ): Promise<T | { problem: string }> {
   const location = ctx.cache.locations.get(locationName);
   if (location === undefined) return { problem: `BackupLocation ${locationName} does not exist` };
-  const store = await openStore(ctx, location);
-  if (!(store instanceof ObjectStore)) return { problem: `BackupLocation ${locationName}: ${store.message}` };
+  const opened = await openStore(ctx, location);
+  if ('reason' in opened) return { problem: `BackupLocation ${locationName}: ${opened.message}` };
   try {
-    return await use(store);
+    return await use(opened);
   } catch (err) {
     return { problem: `BackupLocation ${locationName}: ${describeStoreError(ctx, location, err).message}` };
   } finally {
-    store.close();
+    opened.store.close();
   }
 }
 
 /** The identity of the cluster that wrote the record in `body`; undefined for none or one that does not decode. */
-function writerOf(key: string, body: string | undefined): string | undefined {
+function writerOf(records: RecordCodec, key: string, body: string | undefined): string | undefined {
   if (body === undefined) return undefined;
   try {
-    return decodeRecord(key, body).record.clusterUid;
+    return records.decode(key, body).record.clusterUid;
   } catch (err) {
     // A damaged record at this cluster's own key says nothing about its writer: it is replaced.
     if (err instanceof CorruptRecordError) return undefined;
@@ -69,14 +68,14 @@ export async function storeRecord(
   const completed = applyBackupOutcome(backup.status ?? {}, done, now);
   const key = recordKey(ctx.config.clusterName, backup.metadata.namespace ?? '', backup.metadata.name ?? '');
   const cluster = { name: ctx.config.clusterName, uid: await ctx.clusterUid() };
-  const { body, checksum } = encodeRecord(recordOf(backup, completed, cluster));
-  const stored = await withStore(ctx, locationName, async (store) => {
-    const owner = writerOf(key, await store.get(key));
+  const stored = await withStore(ctx, locationName, async ({ store, records }) => {
+    const { body, checksum } = records.encode(recordOf(backup, completed, cluster));
+    const owner = writerOf(records, key, await store.get(key));
     if (owner !== undefined && owner !== cluster.uid) return { taken: owner };
     await store.put(key, body);
     const readBack = await store.get(key);
     if (readBack === undefined) return { problem: `record ${key} was written but cannot be read back` };
-    const verified = decodeRecord(key, readBack);
+    const verified = records.decode(key, readBack);
     return verified.checksum === checksum
       ? { checksum }
       : { problem: `record ${key} read back with checksum ${verified.checksum}, not ${checksum}` };
@@ -97,7 +96,7 @@ export async function storeRecord(
     status: {
       ...done.status,
       completionTime: completed.completionTime ?? now,
-      record: { location: locationName, key, checksum, storedAt: now },
+      record: { location: locationName, key, checksum: stored.checksum, storedAt: now },
     },
   };
 }
@@ -126,13 +125,14 @@ export async function importRecord(
       start,
     );
   }
-  const read = await withStore(ctx, locationName, async (store) => {
+  const read = await withStore(ctx, locationName, async ({ store, records }) => {
     const body = await store.get(key);
     if (body === undefined) return { missing: true } as const;
     try {
-      return decodeRecord(key, body);
+      return records.decode(key, body);
     } catch (err) {
-      if (err instanceof CorruptRecordError) return { corrupt: err.message };
+      if (err instanceof CorruptRecordError)
+        return { corrupt: err.message, forged: err instanceof UnauthenticatedRecordError };
       throw err;
     }
   });
@@ -141,7 +141,10 @@ export async function importRecord(
     const [code, problem] =
       'missing' in read
         ? (['RecordNotFound', `record ${key} is not in BackupLocation ${locationName}`] as const)
-        : (['RecordCorrupt', `${read.corrupt}; it cannot be restored from`] as const);
+        : ([
+            read.forged ? 'RecordUnauthenticated' : 'RecordCorrupt',
+            `${read.corrupt}; it cannot be restored from`,
+          ] as const);
     if (final) return fail(code, `${problem}; the next sync removes this Backup.`, start);
     return wait(IMPORT_PENDING, `${problem}; reading it again until the import's deadline`, start);
   }
@@ -169,7 +172,7 @@ export async function deleteRecord(ctx: BackupContext, backup: Backup): Promise<
   // A location deleted before its backups leaves nothing this cluster can reach to clean up.
   if (ctx.cache.locations.get(record.location) === undefined) return undefined;
   const key = record.key;
-  const result = await withStore(ctx, record.location, async (store) => {
+  const result = await withStore(ctx, record.location, async ({ store }) => {
     await store.delete(key);
     return {};
   });

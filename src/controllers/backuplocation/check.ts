@@ -10,7 +10,6 @@ import {
   type LocationCheck,
   type StoreAccess,
 } from '../../storage/location-store.js';
-import { ObjectStore } from '../../storage/object-store.js';
 
 export interface BackupLocationContext extends StoreAccess {
   cache: { locations: Cache<BackupLocation> };
@@ -24,8 +23,9 @@ export async function checkLocation(
   ctx: BackupLocationContext,
   location: BackupLocation,
 ): Promise<LocationCheck> {
-  const store = await openStore(ctx, location);
-  if (!(store instanceof ObjectStore)) return store;
+  const opened = await openStore(ctx, location);
+  if ('reason' in opened) return opened;
+  const { store } = opened;
   try {
     await store.probe(ctx.clusterName);
     return {

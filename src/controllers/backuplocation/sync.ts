@@ -10,16 +10,14 @@ import { forEachLimit } from '../../runtime/async.js';
 import { resources } from '../../runtime/resources.js';
 import {
   CorruptRecordError,
-  decodeRecord,
   parseRecordKey,
   RECORDS_PREFIX,
   type BackupRecord,
   type RecordSource,
 } from '../../storage/backup-record.js';
-import { ObjectStore } from '../../storage/object-store.js';
 import type { Cache } from '../../runtime/cache.js';
 import { ensureCreated } from '../shared/objects.js';
-import { describeStoreError, openStore } from '../../storage/location-store.js';
+import { describeStoreError, openStore, type OpenLocation } from '../../storage/location-store.js';
 import type { BackupLocationContext } from './check.js';
 
 /** Records read and Backups written at once by one sync (`make bench`: sync). */
@@ -121,8 +119,9 @@ export function syncedBackup(
 /** Imports new records, removes Backups whose records vanished. Throws only on Kubernetes API errors. */
 export async function syncLocation(ctx: BackupSyncContext, location: BackupLocation): Promise<SyncResult> {
   const locationName = location.metadata.name ?? '';
-  const store = await openStore(ctx, location);
-  if (!(store instanceof ObjectStore)) return { problem: store.message };
+  const opened = await openStore(ctx, location);
+  if ('reason' in opened) return { problem: opened.message };
+  const { store } = opened;
   try {
     let keys: string[];
     try {
@@ -137,7 +136,7 @@ export async function syncLocation(ctx: BackupSyncContext, location: BackupLocat
     }));
     let imported = 0;
     await forEachLimit(plan.imports, SYNC_CONCURRENCY, async (entry) => {
-      const outcome = await importRecord(ctx, store, location, entry);
+      const outcome = await importRecord(ctx, opened, location, entry);
       if (outcome === 'imported') imported++;
       else if (outcome !== 'vanished') refused.push({ key: entry.key, message: outcome.refused });
     });
@@ -162,7 +161,7 @@ export async function syncLocation(ctx: BackupSyncContext, location: BackupLocat
 
 async function importRecord(
   ctx: BackupSyncContext,
-  store: ObjectStore,
+  { store, records }: OpenLocation,
   location: BackupLocation,
   { key, source, name }: SyncPlan['imports'][number],
 ): Promise<'imported' | 'vanished' | { refused: string }> {
@@ -175,7 +174,7 @@ async function importRecord(
   if (body === undefined) return 'vanished';
   let record: BackupRecord;
   try {
-    record = decodeRecord(key, body).record;
+    record = records.decode(key, body).record;
   } catch (err) {
     if (err instanceof CorruptRecordError) return { refused: err.message };
     throw err;

@@ -11,12 +11,17 @@ import type { BackupLocation, BackupLocationReason } from '../../../src/api/gene
 import type { Secret } from '../../../src/api/kubernetes.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { resources } from '../../../src/runtime/resources.js';
+import { randomBytes } from 'node:crypto';
+import { RecordCodec } from '../../../src/storage/backup-record.js';
 import { ObjectStore } from '../../../src/storage/object-store.js';
 import { REPO_ROOT, waitFor } from './cluster.js';
 import { freePort } from './operator.js';
 
 const BINARY = join(REPO_ROOT, '.cache', 'bin', 'versitygw');
 const LOG_DIR = join(REPO_ROOT, '.cache', 'test-logs');
+
+/** The location key of this test file's locations (base64), as an admin gives it to every cluster. */
+export const LOCATION_KEY = randomBytes(32).toString('base64');
 
 export interface RunningObjectStore {
   /** http://127.0.0.1:<port> */
@@ -25,6 +30,8 @@ export interface RunningObjectStore {
   secretAccessKey: string;
   /** An S3 client with the root key, for the tests' own setup and checks. */
   s3: S3Client;
+  /** The records of locations with LOCATION_KEY: what a cluster of them writes and reads. */
+  records: RecordCodec;
   createBucket(name: string): Promise<void>;
   /** The project's own client for a bucket (and prefix), with the root key. Close it after use. */
   open(bucket: string, prefix?: string): ObjectStore;
@@ -84,6 +91,7 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     accessKeyId,
     secretAccessKey,
     s3,
+    records: new RecordCodec(Buffer.from(LOCATION_KEY, 'base64')),
     createBucket: async (bucket) => {
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     },
@@ -108,15 +116,19 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
   };
 }
 
-/** Creates or updates a credentials Secret as a BackupLocation reads it. */
+/** Creates or updates a credentials Secret as a BackupLocation reads it (`locationKey` null: none). */
 export async function writeCredentials(
   client: KubeClient,
   namespace: string,
   name: string,
   accessKeyId: string,
   secretAccessKey: string,
+  locationKey: string | null = LOCATION_KEY,
 ): Promise<void> {
-  const secret: Secret = { metadata: { name, namespace }, stringData: { accessKeyId, secretAccessKey } };
+  const secret: Secret = {
+    metadata: { name, namespace },
+    stringData: { accessKeyId, secretAccessKey, ...(locationKey === null ? {} : { locationKey }) },
+  };
   if ((await client.get(resources.secrets, name, namespace)) === undefined)
     await client.create(resources.secrets, secret);
   else await client.mergePatch(resources.secrets, name, { stringData: secret.stringData }, { namespace });

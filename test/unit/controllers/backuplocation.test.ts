@@ -56,24 +56,39 @@ describe('keyUnder', () => {
 describe('credentialsFrom', () => {
   const encode = (value: string): string => Buffer.from(value).toString('base64');
 
-  it('decodes both keys and an optional session token, trimming the newline `echo` leaves', () => {
+  const KEY = Buffer.alloc(32, 1).toString('base64');
+
+  it('decodes both keys, the location key and an optional session token, trimming the newline `echo` leaves', () => {
     const secret = {
       metadata: {},
-      data: { accessKeyId: encode('AKIA\n'), secretAccessKey: encode('s3cr3t'), sessionToken: encode('tok') },
+      data: {
+        accessKeyId: encode('AKIA\n'),
+        secretAccessKey: encode('s3cr3t'),
+        sessionToken: encode('tok'),
+        locationKey: encode(`${KEY}\n`),
+      },
     };
     expect(credentialsFrom(secret)).toEqual({
-      accessKeyId: 'AKIA',
-      secretAccessKey: 's3cr3t',
-      sessionToken: 'tok',
+      credentials: { accessKeyId: 'AKIA', secretAccessKey: 's3cr3t', sessionToken: 'tok' },
+      locationKey: Buffer.alloc(32, 1),
     });
   });
 
   it('names each missing or empty key', () => {
     expect(credentialsFrom({ metadata: {}, data: { accessKeyId: encode('') } })).toEqual({
-      missing: ['accessKeyId', 'secretAccessKey'],
+      missing: ['accessKeyId', 'secretAccessKey', 'locationKey'],
     });
-    expect(credentialsFrom({ metadata: {}, data: { accessKeyId: encode('AKIA') } })).toEqual({
+    expect(
+      credentialsFrom({ metadata: {}, data: { accessKeyId: encode('AKIA'), locationKey: encode(KEY) } }),
+    ).toEqual({
       missing: ['secretAccessKey'],
+    });
+  });
+
+  it('refuses a location key shorter than 32 bytes', () => {
+    const data = { accessKeyId: encode('A'), secretAccessKey: encode('s'), locationKey: encode('c2hvcnQ=') };
+    expect(credentialsFrom({ metadata: {}, data })).toEqual({
+      invalid: 'locationKey holds 5 bytes, not at least 32 random bytes in base64',
     });
   });
 });

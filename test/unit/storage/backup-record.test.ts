@@ -5,12 +5,15 @@ import { describe, expect, it } from '@jest/globals';
 import type { Backup, BackupStatus } from '../../../src/api/generated/types.js';
 import {
   CorruptRecordError,
-  decodeRecord,
-  encodeRecord,
   parseRecordKey,
   recordKey,
+  RecordCodec,
   recordOf,
+  UnauthenticatedRecordError,
 } from '../../../src/storage/backup-record.js';
+
+const LOCATION_KEY = Buffer.alloc(32, 7);
+const codec = new RecordCodec(LOCATION_KEY);
 
 const backup: Backup = {
   metadata: {
@@ -61,9 +64,9 @@ describe('a backup record', () => {
 
   it('decodes to what was encoded, with the same checksum', () => {
     const record = recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' });
-    const { body, checksum } = encodeRecord(record);
+    const { body, checksum } = codec.encode(record);
     expect(checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(decodeRecord('k', body)).toEqual({ record, checksum });
+    expect(codec.decode('k', body)).toEqual({ record, checksum });
   });
 
   it('has a checksum independent of key order', () => {
@@ -71,7 +74,7 @@ describe('a backup record', () => {
     const { status, ...rest } = record;
     const reordered = { status, ...rest };
     expect(Object.keys(reordered)[0]).toBe('status');
-    expect(encodeRecord(reordered).checksum).toBe(encodeRecord(record).checksum);
+    expect(codec.encode(reordered).checksum).toBe(codec.encode(record).checksum);
   });
 
   it.each([
@@ -84,8 +87,8 @@ describe('a backup record', () => {
     ['no checksum', (body: string) => body.replace('"checksum"', '"sum"'), /no checksum or record/],
     ['another format', (body: string) => body.replace('backup-record/v1', 'backup-record/v9'), /format .*v9/],
   ])('is refused with %s', (_what, damage, reason) => {
-    const { body } = encodeRecord(recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' }));
-    const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', damage(body));
+    const { body } = codec.encode(recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' }));
+    const decode = (): unknown => codec.decode('backups/a/shop/pg.json', damage(body));
     expect(decode).toThrow(CorruptRecordError);
     expect(decode).toThrow(reason);
     expect(decode).toThrow(/backups\/a\/shop\/pg\.json/);
@@ -106,13 +109,13 @@ describe('a backup record', () => {
   ] as const)(
     'is refused, checksum and all, with %s (it would not fit the Backup schema)',
     (_what, change, reason) => {
-      const { body } = encodeRecord(
+      const { body } = codec.encode(
         recordOf(backup, { ...completed, ...change } as BackupStatus, {
           name: 'cluster-a',
           uid: 'uid-cluster-a',
         }),
       );
-      const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', body);
+      const decode = (): unknown => codec.decode('backups/a/shop/pg.json', body);
       expect(decode).toThrow(CorruptRecordError);
       expect(decode).toThrow(reason);
     },
@@ -122,7 +125,7 @@ describe('a backup record', () => {
 describe('a record whose names would break an import', () => {
   const CLUSTER = { name: 'cluster-a', uid: 'uid-cluster-a' };
   const withBackup = (change: { metadata?: Partial<Backup['metadata']>; spec?: Partial<Backup['spec']> }) =>
-    encodeRecord(
+    codec.encode(
       recordOf(
         {
           ...backup,
@@ -137,12 +140,12 @@ describe('a record whose names would break an import', () => {
   it.each([
     [
       'a cluster name with a space',
-      encodeRecord(recordOf(backup, completed, { ...CLUSTER, name: 'two words' })).body,
+      codec.encode(recordOf(backup, completed, { ...CLUSTER, name: 'two words' })).body,
       /cluster "two words" is not a DNS label/,
     ],
     [
       'no cluster identity',
-      encodeRecord(recordOf(backup, completed, { ...CLUSTER, uid: '' })).body,
+      codec.encode(recordOf(backup, completed, { ...CLUSTER, uid: '' })).body,
       /clusterUid is missing/,
     ],
     [
@@ -161,9 +164,40 @@ describe('a record whose names would break an import', () => {
       /label snapback\.dev\/project "a b" is not a valid label value/,
     ],
   ])('is refused alone with %s, checksum and all', (_what, body, reason) => {
-    const decode = (): unknown => decodeRecord('backups/a/shop/pg.json', body);
+    const decode = (): unknown => codec.decode('backups/a/shop/pg.json', body);
     expect(decode).toThrow(CorruptRecordError);
     expect(decode).toThrow(reason);
+  });
+});
+
+describe('a record signed under the location key', () => {
+  const record = recordOf(backup, completed, { name: 'cluster-a', uid: 'uid-cluster-a' });
+
+  it('carries an HMAC-SHA256 signature that another key does not verify', () => {
+    const { body } = codec.encode(record);
+    expect(JSON.parse(body)).toMatchObject({
+      signature: expect.stringMatching(/^hmac-sha256:[0-9a-f]{64}$/),
+    });
+    const other = new RecordCodec(Buffer.alloc(32, 8));
+    expect(() => other.decode('k', body)).toThrow(UnauthenticatedRecordError);
+    expect(() => other.decode('k', body)).toThrow(
+      /backup record k is not signed with this location's key: its signature does not verify/,
+    );
+  });
+
+  it('refuses a record planted by someone who can write the bucket: checksum recomputed, no key', () => {
+    // What the bucket lets anyone with write access do: change the record, recompute the sha256.
+    const planted = { ...record, status: { ...record.status, cloudSnapId: 'attacker-handle' } };
+    const { body } = codec.encode(record);
+    const envelope = JSON.parse(body) as { checksum: string; signature: string };
+    const forged = JSON.stringify({ ...envelope, checksum: codec.encode(planted).checksum, record: planted });
+    expect(() => codec.decode('k', forged)).toThrow(UnauthenticatedRecordError);
+    const unsigned = JSON.stringify({ checksum: envelope.checksum, record });
+    expect(() => codec.decode('k', unsigned)).toThrow(/it has no signature/);
+  });
+
+  it('needs a location key of at least 32 bytes', () => {
+    expect(() => new RecordCodec(Buffer.alloc(16))).toThrow(/at least 32 bytes, this one 16/);
   });
 });
 

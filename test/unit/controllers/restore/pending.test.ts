@@ -180,7 +180,7 @@ describe('pending', () => {
 });
 
 describe('pending: the location credentials of a synced Backup', () => {
-  const KEYS = { accessKeyId: 'QUtJQQ==', secretAccessKey: 'czNjcjN0' };
+  const KEYS = { accessKeyId: 'QUtJQQ==', secretAccessKey: 'czNjcjN0', locationKey: 'a2V5' };
 
   const synced = (options: { location?: boolean; data?: Record<string, string> | false } = {}) => {
     const world = setup({ backup: syncedBackup('shared-store', { volumeCount: 2 }) });
@@ -222,7 +222,7 @@ describe('pending: the location credentials of a synced Backup', () => {
     ],
     [
       'the Secret lacks a key',
-      { data: { accessKeyId: 'QUtJQQ==' } },
+      { data: { accessKeyId: 'QUtJQQ==', locationKey: 'a2V5' } },
       'Secret snapback-system/store-credentials of BackupLocation shared-store has no secretAccessKey; add it, then change spec.recreateToken to try again.',
     ],
   ] as const)('fails FailedBackupCredentialSync when %s, taking no slot', async (_what, options, message) => {

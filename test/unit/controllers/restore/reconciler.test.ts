@@ -238,7 +238,11 @@ describe('errors a step throws', () => {
     fake.seed(resources.backupLocations, backupLocation());
     fake.seed(
       resources.secrets,
-      secret('store-credentials', OPERATOR_NAMESPACE, { accessKeyId: 'QQ==', secretAccessKey: 'Qg==' }),
+      secret('store-credentials', OPERATOR_NAMESPACE, {
+        accessKeyId: 'QQ==',
+        secretAccessKey: 'Qg==',
+        locationKey: 'Qw==',
+      }),
     );
     const err = apiError(429);
     fake.failNext('get', 'secrets', err);
