@@ -45,6 +45,17 @@ export interface StoreChanges<T> {
   deleted: T[];
 }
 
+/**
+ * The object as the cache keeps it: without metadata.managedFields, which the operator never reads
+ * and which is often the larger part of a small object (client-go's informers offer the same
+ * transform). Writes are unaffected: a PUT that omits managedFields keeps the server's.
+ */
+export function forCache<T extends KubeObject>(obj: T): T {
+  if (obj.metadata.managedFields === undefined) return obj;
+  const { managedFields: _managedFields, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
 /** The object map with its secondary indexes, kept current on every change. */
 export class ObjectStore<T extends KubeObject> {
   private readonly items = new Map<string, T>();
@@ -443,7 +454,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
       if (status.code === 410) throw new ResourceVersionGone(text);
       throw new WatchErrorEvent(text);
     }
-    const obj = object as T;
+    const obj = forCache(object as T);
     this.resourceVersion = obj.metadata.resourceVersion ?? this.resourceVersion;
     this.lastEvent = Date.now();
     this.lastActivity = this.lastEvent;
@@ -479,7 +490,7 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
     });
     if (this.isStopped()) return;
     this.deps.metrics.relists.inc({ resource: this.resource });
-    const changes = this.store.replace(items);
+    const changes = this.store.replace(items.map(forCache));
     this.resourceVersion = resourceVersion;
     this.lastEvent = Date.now();
     this.lastActivity = this.lastEvent;

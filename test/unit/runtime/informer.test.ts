@@ -196,6 +196,26 @@ describe('Informer store and handlers', () => {
     expect(informer.lastEventAt()).toBeGreaterThan(0);
   });
 
+  it('caches listed and watched objects without their managedFields, and keeps the rest', async () => {
+    const managed = (obj: Thing): Thing => ({
+      ...obj,
+      data: 'kept',
+      metadata: { ...obj.metadata, managedFields: [{ manager: 'kubectl', operation: 'Apply' }] },
+    });
+    const source = new FakeSource();
+    source.items = [managed(thing('a', '1', 'x'))];
+    const { informer } = start(source);
+    await informer.waitForSync();
+    await until('the watch', () => source.watchRunning);
+    source.send('ADDED', managed(thing('b', '11', 'x')));
+
+    for (const key of ['ns/a', 'ns/b']) {
+      const cached = informer.get(key);
+      expect(cached?.metadata).not.toHaveProperty('managedFields');
+      expect(cached).toMatchObject({ data: 'kept', metadata: { labels: { owner: 'x' } } });
+    }
+  });
+
   it('emits the differences when a 410 makes it relist, and watches from the new resourceVersion', async () => {
     const source = new FakeSource();
     source.items = [thing('keep', '1'), thing('change', '1'), thing('vanish', '1')];
