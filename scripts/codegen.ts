@@ -69,16 +69,30 @@ export function renderCrdYaml(crd: CustomResourceDefinitionSource): string {
 }
 
 /**
+ * What keeps the chart's CRDs, and with them every Backup and Restore, when the release goes: Helm's
+ * policy for `helm uninstall`, and Argo CD's sync options (Argo CD does not read Helm's) for the
+ * deletion of its Application and for a prune, say after crds.install is turned off.
+ */
+const KEEP_ANNOTATIONS = {
+  'helm.sh/resource-policy': 'keep',
+  'argocd.argoproj.io/sync-options': 'Delete=false,Prune=false',
+};
+
+/**
  * The Helm chart's copy of a CRD: a template (Helm's crds/ folder is install-only, so `helm
- * upgrade` would never change a CRD there), switched by crds.install and kept on uninstall by
- * crds.keep so that users' Backups and Restores survive it.
+ * upgrade` would never change a CRD there), switched by crds.install and kept by crds.keep.
  */
 export function renderChartCrdTemplate(crd: CustomResourceDefinitionSource): string {
-  const keep = 'helm.sh/resource-policy: keep';
-  const manifest = crdManifest(crd, { 'helm.sh/resource-policy': 'keep' });
-  const yaml = dump(manifest, { lineWidth: -1, noRefs: true, sortKeys: false }).replace(
-    `  annotations:\n    ${keep}\n`,
-    `  {{- if .Values.crds.keep }}\n  annotations:\n    ${keep}\n  {{- end }}\n`,
+  const annotations = Object.entries(KEEP_ANNOTATIONS)
+    .map(([key, value]) => `    ${key}: ${value}\n`)
+    .join('');
+  const yaml = dump(crdManifest(crd, KEEP_ANNOTATIONS), {
+    lineWidth: -1,
+    noRefs: true,
+    sortKeys: false,
+  }).replace(
+    `  annotations:\n${annotations}`,
+    `  {{- if .Values.crds.keep }}\n  annotations:\n${annotations}  {{- end }}\n`,
   );
   return `# ${HEADER}\n{{- if .Values.crds.install }}\n${yaml}{{- end }}\n`;
 }

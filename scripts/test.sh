@@ -19,6 +19,10 @@ npm run -s test:unit
 step "the test CSI driver: csi-sanity (csi-test/v5) and its own tests"
 (cd test/cluster/csi-driver && GOTOOLCHAIN=local go test -count=1 ./...)
 
+step "Argo CD, for the GitOps tests (built from Go modules; Redis and git from Debian)"
+test/cluster/install-debian-packages.sh
+test/cluster/build.sh argocd
+
 step "local control planes"
 # A cluster someone started by hand (make cluster-up) is used and left running. The second one
 # (peer) is for the cross-cluster tests; its storage simulator shares the first one's backend.

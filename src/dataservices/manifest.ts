@@ -34,6 +34,13 @@ const BOOKKEEPING_LABELS: readonly string[] = [
 ];
 const BOOKKEEPING_ANNOTATIONS: readonly string[] = [annotations.mode];
 
+/**
+ * Argo CD's annotations say how the original is synced from Git (its tracking id, sync wave,
+ * options). A restored copy is in no Git repository: carried over, the tracking id would claim it
+ * for the original's Application.
+ */
+const GITOPS_ANNOTATION_PREFIXES: readonly string[] = ['argocd.argoproj.io/'];
+
 function withoutKeys(map: Record<string, string> | undefined, drop: (key: string) => boolean) {
   if (map === undefined) return undefined;
   const kept = Object.entries(map).filter(([key]) => !drop(key));
@@ -41,8 +48,8 @@ function withoutKeys(map: Record<string, string> | undefined, drop: (key: string
 }
 
 /**
- * The deployment as a backup records it: no status, no server-owned metadata, no history
- * annotations, and none of Snapback's own bookkeeping labels from an earlier restore.
+ * The deployment as a backup records it: no status, no server-owned metadata, no history or
+ * GitOps annotations, and none of Snapback's own bookkeeping labels from an earlier restore.
  */
 export function sanitize(object: KubeObject): Manifest {
   const copy = structuredClone(object) as Manifest;
@@ -53,7 +60,10 @@ export function sanitize(object: KubeObject): Manifest {
   metadata.labels = withoutKeys(metadata.labels, (key) => BOOKKEEPING_LABELS.includes(key));
   metadata.annotations = withoutKeys(
     metadata.annotations,
-    (key) => HISTORY_ANNOTATIONS.includes(key) || BOOKKEEPING_ANNOTATIONS.includes(key),
+    (key) =>
+      HISTORY_ANNOTATIONS.includes(key) ||
+      BOOKKEEPING_ANNOTATIONS.includes(key) ||
+      GITOPS_ANNOTATION_PREFIXES.some((prefix) => key.startsWith(prefix)),
   );
   if (metadata.labels === undefined) delete metadata.labels;
   if (metadata.annotations === undefined) delete metadata.annotations;

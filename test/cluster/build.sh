@@ -11,7 +11,9 @@
 # Go's module and build caches stay in their default places, so a machine that
 # already built once (or another work tree on it) rebuilds nothing.
 #
-# Usage: test/cluster/build.sh [--force]
+# Usage: test/cluster/build.sh [--force] [module...]
+#   With no module: the cluster's own (what up.sh needs). Argo CD is built only when named
+#   (`build.sh argocd`, as scripts/test.sh does), so the demo does not wait for it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -24,13 +26,15 @@ STAMPS="$BIN/.stamps"
 # 15 min for all 23 on 2026-12-02 (the module proxy answered faster).
 COLD_BUILD_MINUTES="15 to 30"
 
-# Always the machine's Go, no toolchain download; static binaries without cgo (but runc, whose
-# seccomp support is libseccomp through cgo).
+# The machine's Go, no toolchain download (but Argo CD, which needs Go 1.27: the module proxy
+# serves that toolchain); static binaries without cgo (but runc, whose seccomp support is
+# libseccomp through cgo).
 export GOTOOLCHAIN=local CGO_ENABLED=0
+toolchain() { if [[ "$1" == argocd ]]; then echo go1.27.3; else echo local; fi; }
 GO="${GO:-go}"
 command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
 FORCE=0
-[[ "${1:-}" == "--force" ]] && FORCE=1
+[[ "${1:-}" == "--force" ]] && { FORCE=1; shift; }
 
 # module -> binaries it builds ("name=package" pairs).
 declare -A BINARIES=(
@@ -45,8 +49,31 @@ declare -A BINARIES=(
   [cni]="cni/bridge=github.com/containernetworking/plugins/plugins/main/bridge cni/host-local=github.com/containernetworking/plugins/plugins/ipam/host-local cni/loopback=github.com/containernetworking/plugins/plugins/main/loopback cni/portmap=github.com/containernetworking/plugins/plugins/meta/portmap"
   [provisioner]="csi-provisioner=github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner"
   [csi-driver]="snapback-csi-driver=snapback.local/test-cluster/csi-driver/cmd/snapback-csi-driver"
+  [argocd]="argocd=github.com/argoproj/argo-cd/v3/cmd"
 )
 ORDER=(etcd kubernetes kwok snapshotter helm versitygw containerd runc cni provisioner csi-driver)
+if (( $# > 0 )); then
+  for m in "$@"; do [[ -n "${BINARIES[$m]:-}" ]] || { echo "build.sh: no module $m" >&2; exit 2; }; done
+  ORDER=("$@")
+fi
+
+# Files a module puts beside its binaries, copied from the module's own source ("dest=source"):
+# Argo CD's CRDs (the tests install them as users do, from the release that runs) and the scripts
+# its image puts on PATH (the repo server runs git-verify-wrapper.sh on every checkout).
+declare -A EXTRAS=(
+  [argocd]="argocd-crds/application-crd.yaml=manifests/crds/application-crd.yaml argocd-crds/applicationset-crd.yaml=manifests/crds/applicationset-crd.yaml argocd-crds/appproject-crd.yaml=manifests/crds/appproject-crd.yaml argocd-tools/git-verify-wrapper.sh=hack/git-verify-wrapper.sh argocd-tools/gpg-wrapper.sh=hack/gpg-wrapper.sh"
+)
+declare -A EXTRAS_MODULE=([argocd]=github.com/argoproj/argo-cd/v3)
+extras() { local pair; for pair in ${EXTRAS[$1]:-}; do echo "${pair%%=*}"; done; }
+copy_extras() {
+  [[ -n "${EXTRAS[$1]:-}" ]] || return 0
+  local dir pair
+  dir="$("$GO" list -m -f '{{.Dir}}' "${EXTRAS_MODULE[$1]}")"
+  for pair in ${EXTRAS[$1]}; do
+    mkdir -p "$(dirname "$BIN/${pair%%=*}")"
+    install -m "$([[ "$pair" == *.sh ]] && echo 0755 || echo 0644)" "$dir/${pair#*=}" "$BIN/${pair%%=*}"
+  done
+}
 
 # The project's own module lives beside the wrappers' folder; its sources are part of its stamp.
 moduledir() { if [[ "$1" == csi-driver ]]; then echo "$ROOT/test/cluster/csi-driver"; else echo "$MODULES/$1"; fi; }
@@ -104,6 +131,8 @@ ldflags() {
       echo "$base -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$(modversion github.com/containernetworking/plugins)" ;;
     versitygw)
       echo "$base -X main.Version=$(modversion github.com/versity/versitygw)" ;;
+    argocd)
+      echo "$base -X github.com/argoproj/argo-cd/v3/common.version=$(modversion github.com/argoproj/argo-cd/v3 | sed 's/^v//')" ;;
     *)
       echo "$base" ;;
   esac
@@ -116,10 +145,11 @@ GOVERSION_CACHED="$("$GO" env GOVERSION)"
 stale=()
 for m in "${ORDER[@]}"; do
   dir="$(moduledir "$m")"
-  want="$( { echo "recipe=$RECIPE_VERSION go=$GOVERSION_CACHED"; echo "${BINARIES[$m]}"; cat "$dir/go.mod" "$dir/go.sum"; sources "$m"; } | sha256sum | cut -d' ' -f1)"
+  want="$( { echo "recipe=$RECIPE_VERSION go=$GOVERSION_CACHED toolchain=$(toolchain "$m")"; echo "${BINARIES[$m]}"; extras "$m"; cat "$dir/go.mod" "$dir/go.sum"; sources "$m"; } | sha256sum | cut -d' ' -f1)"
   have="$(cat "$STAMPS/$m" 2>/dev/null || true)"
   missing=0
   for pair in ${BINARIES[$m]}; do [[ -x "$BIN/${pair%%=*}" ]] || missing=1; done
+  for extra in $(extras "$m"); do [[ -f "$BIN/$extra" ]] || missing=1; done
   if (( FORCE )) || [[ "$want" != "$have" ]] || (( missing )); then
     stale+=("$m:$want")
   fi
@@ -135,12 +165,15 @@ for s in "${stale[@]}"; do set -- ${BINARIES[${s%%:*}]}; total=$(( total + $# ))
 echo "build.sh: building $total binaries into ${BIN#$ROOT/} (${GOVERSION_CACHED}, sequential, nice 10)."
 echo "build.sh: a cold build (empty Go caches) takes about $COLD_BUILD_MINUTES minutes on 2 cores; later builds reuse Go's caches."
 
+# runc's cgo needs libseccomp-dev and pkg-config: Debian packages a fresh machine lacks.
+"$ROOT/test/cluster/install-debian-packages.sh"
 mkdir -p "$BIN" "$STAMPS"
 start_all=$SECONDS
 n=0
 for s in "${stale[@]}"; do
   m="${s%%:*}" want="${s#*:}"
   cd "$(moduledir "$m")"
+  export GOTOOLCHAIN="$(toolchain "$m")"
   # Download (no-op when the module cache has it) before timing the compile.
   nice -n 10 "$GO" mod download
   flags="$(ldflags "$m")"
@@ -159,6 +192,7 @@ for s in "${stale[@]}"; do
     mv -f "$tmp" "$out"
     echo "$(( SECONDS - t0 ))s"
   done
+  copy_extras "$m"
   echo "$want" > "$STAMPS/$m"
 done
 echo "build.sh: done in $(( SECONDS - start_all ))s"

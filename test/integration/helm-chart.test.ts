@@ -61,14 +61,17 @@ describe('the chart rendered', () => {
     );
   });
 
-  it('ships the CRDs of crds/, kept on uninstall', async () => {
+  it('ships the CRDs of crds/, kept on uninstall and on deletion or prune by Argo CD', async () => {
     const objects = await render();
     const fromChart = ofKind(objects, 'CustomResourceDefinition');
     const fromRepo = readdirSync(join(REPO_ROOT, 'crds')).map(
       (file) => loadAll(readFileSync(join(REPO_ROOT, 'crds', file), 'utf8'))[0] as Manifest,
     );
     expect(fromChart.map((crd) => crd.metadata.annotations)).toEqual(
-      fromChart.map(() => ({ 'helm.sh/resource-policy': 'keep' })),
+      fromChart.map(() => ({
+        'helm.sh/resource-policy': 'keep',
+        'argocd.argoproj.io/sync-options': 'Delete=false,Prune=false',
+      })),
     );
     const withoutAnnotations = (crd: Manifest) => ({
       ...crd,

@@ -2,8 +2,7 @@
 // test/cluster/build.sh) with its posix backend, on loopback, checking request signatures against
 // a root key. Each test file starts its own on a free port with its own directory.
 
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { API_VERSION } from '../../../src/api/constants.js';
@@ -15,10 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { RecordCodec } from '../../../src/storage/backup-record.js';
 import { ObjectStore } from '../../../src/storage/object-store.js';
 import { REPO_ROOT, waitFor } from './cluster.js';
-import { freePort } from './operator.js';
+import { freePort, startLogged } from './process.js';
 
 const BINARY = join(REPO_ROOT, '.cache', 'bin', 'versitygw');
-const LOG_DIR = join(REPO_ROOT, '.cache', 'test-logs');
 
 /** The location key of this test file's locations (base64), as an admin gives it to every cluster. */
 export const LOCATION_KEY = randomBytes(32).toString('base64');
@@ -42,33 +40,22 @@ export interface RunningObjectStore {
 }
 
 export async function startObjectStore(name: string): Promise<RunningObjectStore> {
-  mkdirSync(LOG_DIR, { recursive: true });
   const root = mkdtempSync(join(REPO_ROOT, '.cache', `s3-${name}-`));
   const port = await freePort();
   const accessKeyId = `root-${name}`;
   const secretAccessKey = `secret-${name}-${String(port)}`;
-  const log = openSync(join(LOG_DIR, `versitygw-${name}.log`), 'a');
   // --nometa: no extended attributes, which not every filesystem under .cache/ supports.
-  const child = spawn(
-    BINARY,
-    [
-      '--access',
-      accessKeyId,
-      '--secret',
-      secretAccessKey,
-      '--port',
-      `127.0.0.1:${String(port)}`,
-      'posix',
-      '--nometa',
-      root,
-    ],
-    { stdio: ['ignore', log, log] },
-  );
-  const exited = new Promise<void>((done) => {
-    child.once('exit', () => {
-      done();
-    });
-  });
+  const child = startLogged(`versitygw-${name}`, BINARY, [
+    '--access',
+    accessKeyId,
+    '--secret',
+    secretAccessKey,
+    '--port',
+    `127.0.0.1:${String(port)}`,
+    'posix',
+    '--nometa',
+    root,
+  ]);
   const endpoint = `http://127.0.0.1:${String(port)}`;
   const s3 = new S3Client({
     endpoint,
@@ -77,7 +64,7 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     credentials: { accessKeyId, secretAccessKey },
   });
   await waitFor(`versitygw on ${endpoint}`, async () => {
-    if (child.exitCode !== null) throw new Error(`versitygw exited with ${String(child.exitCode)}`);
+    child.assertRunning();
     const response = await fetch(endpoint).catch(() => undefined);
     return response !== undefined;
   });
@@ -109,8 +96,7 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     },
     stop: async () => {
       s3.destroy();
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await child.stop();
       rmSync(root, { recursive: true, force: true });
     },
   };

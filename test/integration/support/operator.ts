@@ -1,17 +1,12 @@
 // Runs the real operator as a child process for integration tests: its own configuration, its
 // own log file, killed with SIGKILL when a test wants a crash rather than a shutdown.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import type { OperatorConfig } from '../../../src/config.js';
-import { KUBECONFIG_PATH } from './cluster.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const LOG_DIR = join(ROOT, '.cache', 'test-logs');
+import { KUBECONFIG_PATH, REPO_ROOT } from './cluster.js';
+import { freePort, LOG_DIR, startLogged } from './process.js';
 
 type Overrides = {
   [K in keyof OperatorConfig]?: OperatorConfig[K] extends object
@@ -34,29 +29,6 @@ export interface RunningOperator {
   /** Whether the process is still running (it exits by itself when it loses its lease). */
   running(): boolean;
 }
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePort(port);
-      });
-    });
-  });
-}
-
-const exited = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((done) => {
-        child.once('exit', () => {
-          done();
-        });
-      });
 
 /** Starts the operator and resolves once /readyz answers 200 (caches synced). */
 export async function startOperator(
@@ -98,29 +70,25 @@ export async function startOperator(
     },
   };
   writeFileSync(configFile, dump(config));
-  const logFile = join(LOG_DIR, `${name}.log`);
-  const log = openSync(logFile, 'a');
   // Node itself with tsx as a loader, not the tsx wrapper: the wrapper runs Node as a child, so a
   // SIGKILL to the wrapper would leave the operator running. The benchmarks run the compiled
   // operator instead (SNAPBACK_OPERATOR_ENTRY=dist/src/main.js), as the image does.
-  const node = join(ROOT, 'node_modules/.bin/node');
+  const node = join(REPO_ROOT, 'node_modules/.bin/node');
   const compiled = process.env.SNAPBACK_OPERATOR_ENTRY;
   const entry = compiled === undefined ? ['--import', 'tsx', 'src/main.ts'] : [compiled];
-  const child = spawn(node, [...entry, '--config', configFile], {
-    cwd: ROOT,
+  const child = startLogged(name, node, [...entry, '--config', configFile], {
     env: { ...process.env, KUBECONFIG: kubeconfig, NODE_OPTIONS: '' },
-    stdio: ['ignore', log, log],
   });
+  const { logFile } = child;
   const deadline = Date.now() + readyWithinMs;
   for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`operator ${name} exited with ${child.exitCode}; see ${logFile}`);
+    child.assertRunning();
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`)
       .then((r) => r.ok)
       .catch(() => false);
     if (ready) break;
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      await child.kill();
       throw new Error(
         `operator ${name} did not become ready within ${readyWithinMs / 1000}s; see ${logFile}`,
       );
@@ -131,22 +99,14 @@ export async function startOperator(
     name,
     port,
     logFile,
-    pid: child.pid ?? 0,
-    async kill() {
-      child.kill('SIGKILL');
-      await exited(child);
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await exited(child);
-    },
+    pid: child.pid,
+    kill: child.kill,
+    stop: child.stop,
     async metrics() {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`);
       return response.text();
     },
-    running() {
-      return child.exitCode === null && child.signalCode === null;
-    },
+    running: child.running,
   };
 }
 

@@ -81,6 +81,16 @@ describe('sanitize', () => {
     expect(annotations['example.com/keep']).toBe('yes');
   });
 
+  it("drops Argo CD's annotations, so a restored copy is not claimed by the original's Application", () => {
+    const live = liveStatefulSet();
+    live.metadata.annotations = {
+      ...live.metadata.annotations,
+      'argocd.argoproj.io/tracking-id': 'payments:apps/StatefulSet:demo/pg',
+      'argocd.argoproj.io/sync-wave': '0',
+    };
+    expect(sanitize(live).metadata.annotations).toEqual({ 'example.com/keep': 'yes' });
+  });
+
   it('drops the restore-mode annotation an earlier restore left', () => {
     expect(sanitize(liveStatefulSet()).metadata.annotations).not.toHaveProperty(['snapback.dev/mode']);
   });
