@@ -2,7 +2,7 @@
 // controllers and scheduler, kwok nodes, snapshot-controller, the storage simulator, and helm.
 
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,37 +35,24 @@ const configMaps: ResourceType<ConfigMap> = {
   namespaced: true,
 };
 
-/** go.mod files under test/cluster (the control plane's wrapper modules). */
-async function goModules(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory() && entry.name !== 'node_modules' && !entry.name.startsWith('.')) {
-      found.push(...(await goModules(path)));
-    } else if (entry.isFile() && entry.name === 'go.mod') {
-      found.push(path);
-    }
-  }
-  return found;
-}
-
-/** The k8s.io/kubernetes version a wrapper module under test/cluster requires. */
+/**
+ * The k8s.io/kubernetes version the control plane's wrapper module (test/cluster/modules/kubernetes,
+ * which build.sh builds kube-apiserver and the rest from) requires. Other wrappers, Argo CD's
+ * among them, link other client versions of their own, which say nothing of the cluster.
+ */
 async function pinnedKubernetesVersion(): Promise<string> {
-  const versions = new Set<string>();
-  for (const path of await goModules(join(REPO_ROOT, 'test', 'cluster'))) {
-    const text = await readFile(path, 'utf8');
-    // Matches both `require k8s.io/kubernetes v1.x.y` and a line inside a require block; a
-    // replace directive (`k8s.io/kubernetes => ...`) does not match.
-    for (const match of text.matchAll(/^\s*(?:require\s+)?k8s\.io\/kubernetes\s+(v\d+\.\d+\.\d+\S*)/gm)) {
-      if (match[1] !== undefined) versions.add(match[1]);
-    }
-  }
-  if (versions.size !== 1) {
+  const text = await readFile(join(REPO_ROOT, 'test', 'cluster', 'modules', 'kubernetes', 'go.mod'), 'utf8');
+  // Matches both `require k8s.io/kubernetes v1.x.y` and a line inside a require block; a
+  // replace directive (`k8s.io/kubernetes => ...`) does not match.
+  const versions = [...text.matchAll(/^\s*(?:require\s+)?k8s\.io\/kubernetes\s+(v\d+\.\d+\.\d+\S*)/gm)].map(
+    (match) => match[1],
+  );
+  if (versions.length !== 1 || versions[0] === undefined) {
     throw new Error(
-      `expected one pinned k8s.io/kubernetes version under test/cluster, found ${[...versions].join(', ') || 'none'}`,
+      `expected one k8s.io/kubernetes requirement in modules/kubernetes/go.mod, found ${versions.join(', ') || 'none'}`,
     );
   }
-  return [...versions][0] ?? '';
+  return versions[0];
 }
 
 let client: KubeClient;
