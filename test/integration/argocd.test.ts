@@ -283,7 +283,7 @@ describe('Argo CD syncing Snapback resources from Git', () => {
       expect(reconciled.size).toBeGreaterThanOrEqual(3);
       const after = await application();
       expect(after?.status?.history).toHaveLength(1);
-      // Argo CD wrote nothing more to the objects it manages.
+      // Argo CD changed no spec of the objects it manages (the single history entry: it synced once).
       const generations = await Promise.all([
         client.get(resources.backups, 'pg-backup', namespace),
         client.get(resources.restores, 'pg-restore', namespace),
@@ -296,18 +296,8 @@ describe('Argo CD syncing Snapback resources from Git', () => {
 
   it('shows a failed Restore Degraded with its errorMessage, and a new recreateToken in Git starts a new attempt', async () => {
     // A deployment of the name the Restore will want, made outside Git.
-    await client.create(resources.statefulSets, {
-      metadata: { name: 'taken', namespace },
-      spec: {
-        replicas: 0,
-        serviceName: 'taken',
-        selector: { matchLabels: { app: 'taken' } },
-        template: {
-          metadata: { labels: { app: 'taken' } },
-          spec: { containers: [{ name: 'pause', image: 'registry.k8s.io/pause:3.10' }] },
-        },
-      },
-    });
+    // The sample data service with no replicas: no pods, no claims, only the name.
+    await client.create(resources.statefulSets, sampleStatefulSet(namespace, 'taken', 0));
     const failing = await argo.git.commit('a restore into a name that is taken', {
       'restores/restore-taken.yaml': restoreYaml('pg-restore-taken', 'taken'),
     });
