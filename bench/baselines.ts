@@ -2,7 +2,8 @@
 //   ceiling     a minimal loop of the operator's status writes (PUT restores/status, resourceVersion
 //               from the last response, no reads), swept over concurrency 1..64;
 //   round trip  one status write to the watch event that reports it, on an idle server;
-//   client-go   a minimal Go informer and workqueue reconciler doing the same phase writes.
+//   client-go   a Go informer and workqueue controller doing the same restore workflow with the
+//               same writes (bench/go/restore.go).
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -13,9 +14,10 @@ import type { KubeClient } from '../src/runtime/kube-client.js';
 import { resources } from '../src/runtime/resources.js';
 import { createTestNamespace, REPO_ROOT } from '../test/integration/support/cluster.js';
 import { createRestores } from '../test/integration/support/snapback.js';
-import { cpuSeconds, distribution, type Distribution } from './measure.js';
+import { distribution, type Distribution } from './measure.js';
+import { backedUpNamespace, measureWorkflow, type WorkflowFigures } from './restores.js';
 import type { Identity } from './operator-run.js';
-import { until, watchArrivals } from './watch.js';
+import { watchArrivals } from './watch.js';
 
 export interface CeilingPoint {
   concurrency: number;
@@ -115,25 +117,25 @@ export async function watchRoundTrip(
   return { latencyMs: distribution(latencies), samplesMs: latencies };
 }
 
-export interface GoRun {
-  restores: number;
-  seconds: number;
-  restoresPerSecond: number;
+export interface GoRun extends WorkflowFigures {
+  /** Mutating calls, as the Go controller counted them. */
   writes: number;
   conflicts: number;
-  cpuSeconds: number;
 }
 
 export const GO_BASELINE = join(REPO_ROOT, '.cache', 'bin', 'snapback-bench-go');
 
-/** The client-go reconciler taking `count` restores through the happy path's phases. */
+/**
+ * The client-go controller taking `count` restores through the same workflow (bench/go/restore.go),
+ * from a Backup Snapback made and then left: Snapback is stopped before the Go controller starts.
+ */
 export async function goReconciler(admin: KubeClient, identity: Identity, count: number): Promise<GoRun> {
-  const namespace = await createTestNamespace(admin, `bench-go-${count}`);
-  const child = spawn(
-    GO_BASELINE,
-    ['reconcile', '-namespace', namespace, '-workers', '8', '-phases', HAPPY_PATH.join(',')],
-    { env: { ...process.env, KUBECONFIG: identity.kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const { namespace, operator } = await backedUpNamespace(admin, identity, `bench-go-${count}`);
+  await operator.stop();
+  const child = spawn(GO_BASELINE, ['reconcile', '-namespace', namespace, '-workers', '8'], {
+    env: { ...process.env, KUBECONFIG: identity.kubeconfig },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stdout: string[] = [];
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -147,22 +149,9 @@ export async function goReconciler(admin: KubeClient, identity: Identity, count:
       reject(new Error(`snapback-bench-go exited with ${code ?? 'a signal'} before it was ready`));
     });
   });
-  const pid = child.pid ?? 0;
-  const cpuBefore = cpuSeconds(pid);
-  const successful = new Set<string>();
-  const done = until(() => successful.size === count, `${count} restores Successful (Go)`, 600_000);
-  const watch = await watchArrivals(admin, resources.restores, namespace, (restore) => {
-    if (restore.status?.phase === 'Successful') successful.add(restore.metadata.name ?? '');
-    done.notify();
-  });
-  const started = performance.now();
-  await createRestores(admin, namespace, count, 'none');
-  await done.done;
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = cpuSeconds(pid) - cpuBefore;
-  await watch.stop();
+  const { names: _, ...figures } = await measureWorkflow(admin, namespace, child.pid ?? 0, count);
   child.kill('SIGTERM');
   await exited;
   const { writes, conflicts } = JSON.parse(stdout.join('')) as { writes: number; conflicts: number };
-  return { restores: count, seconds, restoresPerSecond: count / seconds, writes, conflicts, cpuSeconds: cpu };
+  return { ...figures, writes, conflicts };
 }

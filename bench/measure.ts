@@ -129,5 +129,48 @@ export async function serverServiceAccountRequests(): Promise<number> {
     .reduce((sum, [, value]) => sum + value, 0);
 }
 
+/**
+ * The q-quantile (0..1) of a Prometheus histogram from its cumulative buckets, interpolated
+ * linearly within the bucket as histogram_quantile() does; NaN when it holds no observations.
+ */
+export function histogramQuantile(buckets: readonly { le: number; count: number }[], q: number): number {
+  const sorted = [...buckets].sort((a, b) => a.le - b.le);
+  const total = sorted.at(-1)?.count ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const { le, count } of sorted) {
+    if (count >= rank) {
+      if (!Number.isFinite(le)) return lower;
+      return lower + ((le - lower) * (rank - below)) / Math.max(1, count - below);
+    }
+    lower = le;
+    below = count;
+  }
+  return lower;
+}
+
+/**
+ * Per label set (without `le`), the buckets of histogram `name` in `later` minus those in
+ * `earlier`: the observations made between two scrapes.
+ */
+export function histogramDelta(
+  later: string,
+  earlier: string,
+  name: string,
+): Map<string, { le: number; count: number }[]> {
+  const before = samples(earlier, `${name}_bucket`);
+  const byLabels = new Map<string, { le: number; count: number }[]>();
+  for (const [labelSet, value] of Object.entries(samples(later, `${name}_bucket`))) {
+    const le = labelOf(labelSet, 'le');
+    const rest = labelSet.replace(/le="[^"]*",?/, '').replace(/,}$/, '}');
+    const buckets = byLabels.get(rest) ?? [];
+    buckets.push({ le: le === '+Inf' ? Infinity : Number(le), count: value - (before[labelSet] ?? 0) });
+    byLabels.set(rest, buckets);
+  }
+  return byLabels;
+}
+
 export const round = (value: number, digits = 2): number =>
   Number.isFinite(value) ? Number(value.toFixed(digits)) : value;

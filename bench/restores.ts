@@ -9,6 +9,7 @@ import { HAPPY_PATH } from '../src/controllers/restore/transitions.js';
 import type { KubeClient } from '../src/runtime/kube-client.js';
 import { resources } from '../src/runtime/resources.js';
 import { createTestNamespace } from '../test/integration/support/cluster.js';
+import type { RunningOperator } from '../test/integration/support/operator.js';
 import {
   backupManifest,
   createRestores,
@@ -20,6 +21,9 @@ import {
   clusterPids,
   cpuSeconds,
   distribution,
+  histogramDelta,
+  histogramQuantile,
+  labelOf,
   serverServiceAccountRequests,
   type Distribution,
 } from './measure.js';
@@ -41,20 +45,17 @@ const TRIGGERS = {
 } as const satisfies Record<string, RestorePhase>;
 export type Trigger = keyof typeof TRIGGERS;
 
-export interface RestoreRun {
-  restores: number;
-  seconds: number;
-  restoresPerSecond: number;
+/** Of the reconciles that moved restores into one phase: p50 and p99 of each part, in ms. */
+export type TransitionBreakdown = Record<
+  RestorePhase,
+  Record<TransitionPart, { p50: number; p99: number; count: number }>
+>;
+type TransitionPart = 'queue' | 'reconcile' | 'api';
+
+export interface RestoreRun extends WorkflowFigures {
   requests: RequestSummary;
-  /** Requests the API server dispatched for the operator's ServiceAccount in the same window. */
-  serverRequests: number;
-  /** Event-to-next-phase latency in ms, by the event. */
-  latencyMs: Record<Trigger | 'all', Distribution>;
-  latencySamplesMs: number[];
-  /** Time from the arrival of each phase to the arrival of the next, in ms: where the time goes. */
-  phaseMs: Partial<Record<RestorePhase, Distribution>>;
-  /** By process: the operator and every process of the cluster (kube-apiserver, etcd, ...). */
-  cpuSeconds: Record<string, number>;
+  /** The operator's own account of each transition (snapback_transition_seconds). */
+  transitions: Partial<TransitionBreakdown>;
   /** A restarted operator over the finished restores. */
   resync: { reconciles: number; objectWrites: number; requests: RequestSummary };
   /** A finished Backup and Restore of this run, as templates for the cache benchmarks. */
@@ -128,17 +129,50 @@ class Arrivals {
   }
 }
 
-export async function runRestores(
+/** What is measured the same way of every controller that takes restores through the workflow. */
+export interface WorkflowFigures {
+  restores: number;
+  seconds: number;
+  restoresPerSecond: number;
+  /** Requests the API server dispatched for the operator's ServiceAccount in the same window. */
+  serverRequests: number;
+  /** Event-to-next-phase latency in ms, by the event. */
+  latencyMs: Record<Trigger | 'all', Distribution>;
+  latencySamplesMs: number[];
+  /** Time from the arrival of each phase to the arrival of the next, in ms: where the time goes. */
+  phaseMs: Partial<Record<RestorePhase, Distribution>>;
+  /** By process: the controller ("operator") and every process of the cluster (kube-apiserver, ...). */
+  cpuSeconds: Record<string, number>;
+}
+
+/**
+ * A namespace with the one-replica data service and its Backup Completed (made by Snapback, whose
+ * record both controllers restore from), and the operator that made it, still running.
+ */
+export async function backedUpNamespace(
   client: KubeClient,
   identity: Identity,
-  count: number,
-): Promise<RestoreRun> {
-  const namespace = await createTestNamespace(client, `bench-restores-${count}`);
+  prefix: string,
+): Promise<{ namespace: string; operator: RunningOperator }> {
+  const namespace = await createTestNamespace(client, prefix);
   await deploySampleDataService(client, namespace, 'pg', 1);
   await client.create(resources.backups, backupManifest(namespace, 'pg-backup', 'pg'));
   const operator = await startBenchOperator(`bench-${namespace}`, namespace, identity);
   await waitForBackup(client, namespace, 'pg-backup', 'Completed');
+  return { namespace, operator };
+}
 
+/**
+ * Creates `count` restores in `namespace` and watches the controller of process `pid` take them
+ * to Successful: throughput, event-to-next-phase latency, time per phase, CPU and server-counted
+ * requests, each the same for every controller.
+ */
+export async function measureWorkflow(
+  client: KubeClient,
+  namespace: string,
+  pid: number,
+  count: number,
+): Promise<WorkflowFigures & { names: string[] }> {
   const arrivals = new Arrivals();
   const allDone = until(() => arrivals.successful() === count, `${count} restores Successful`, 1_800_000);
   const watches = await Promise.all([
@@ -158,9 +192,8 @@ export async function runRestores(
       arrivals.statefulSet(set, at);
     }),
   ]);
-  const pids: Record<string, number> = { operator: operator.pid, ...clusterPids() };
-  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
-  const countersBefore = await readCounters(operator);
+  const pids: Record<string, number> = { operator: pid, ...clusterPids() };
+  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, cpuSeconds(p)]));
   const serverBefore = await serverServiceAccountRequests();
 
   const started = performance.now();
@@ -168,10 +201,9 @@ export async function runRestores(
   await allDone.done;
   const seconds = (performance.now() - started) / 1000;
 
-  const countersAfter = await readCounters(operator);
   const serverAfter = await serverServiceAccountRequests();
   const cpu = Object.fromEntries(
-    Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid) - (cpuBefore[k] ?? 0)]),
+    Object.entries(pids).map(([k, p]) => [k, cpuSeconds(p) - (cpuBefore[k] ?? 0)]),
   );
   await Promise.all(watches.map((w) => w.stop()));
 
@@ -181,6 +213,38 @@ export async function runRestores(
     number[]
   >;
   const all = triggers.flatMap((t) => byTrigger[t]);
+  return {
+    names,
+    restores: count,
+    seconds,
+    restoresPerSecond: count / seconds,
+    serverRequests: serverAfter - serverBefore,
+    latencyMs: {
+      ...(Object.fromEntries(triggers.map((t) => [t, distribution(byTrigger[t])])) as Record<
+        Trigger,
+        Distribution
+      >),
+      all: distribution(all),
+    },
+    latencySamplesMs: all,
+    phaseMs: Object.fromEntries(
+      Object.entries(arrivals.phaseDurations(names)).map(([phase, values]) => [phase, distribution(values)]),
+    ),
+    cpuSeconds: cpu,
+  };
+}
+
+export async function runRestores(
+  client: KubeClient,
+  identity: Identity,
+  count: number,
+): Promise<RestoreRun> {
+  const { namespace, operator } = await backedUpNamespace(client, identity, `bench-restores-${count}`);
+  const countersBefore = await readCounters(operator);
+  const metricsBefore = await operator.metrics();
+  const { names, ...figures } = await measureWorkflow(client, namespace, operator.pid, count);
+  const countersAfter = await readCounters(operator);
+  const metricsAfter = await operator.metrics();
 
   // A new operator over the finished restores: it reconciles each once and must write nothing.
   await operator.stop();
@@ -195,23 +259,9 @@ export async function runRestores(
   if (backup === undefined || restore === undefined)
     throw new Error('the backup or the first restore vanished');
   return {
-    restores: count,
-    seconds,
-    restoresPerSecond: count / seconds,
+    ...figures,
     requests: summarize(countersAfter.requests, countersBefore.requests),
-    serverRequests: serverAfter - serverBefore,
-    latencyMs: {
-      ...(Object.fromEntries(triggers.map((t) => [t, distribution(byTrigger[t])])) as Record<
-        Trigger,
-        Distribution
-      >),
-      all: distribution(all),
-    },
-    latencySamplesMs: all,
-    phaseMs: Object.fromEntries(
-      Object.entries(arrivals.phaseDurations(names)).map(([phase, values]) => [phase, distribution(values)]),
-    ),
-    cpuSeconds: cpu,
+    transitions: transitionBreakdown(metricsAfter, metricsBefore),
     resync: {
       reconciles: resyncCounters.reconciles,
       objectWrites: resyncRequests.objectWrites,
@@ -219,6 +269,23 @@ export async function runRestores(
     },
     samples: { backup, restore },
   };
+}
+
+function transitionBreakdown(later: string, earlier: string): Partial<TransitionBreakdown> {
+  const breakdown: Partial<TransitionBreakdown> = {};
+  for (const [labelSet, buckets] of histogramDelta(later, earlier, 'snapback_transition_seconds')) {
+    if (labelOf(labelSet, 'controller') !== 'restore') continue;
+    const phase = labelOf(labelSet, 'transition') as RestorePhase;
+    const part = labelOf(labelSet, 'part') as TransitionPart;
+    const parts = breakdown[phase] ?? ({} as TransitionBreakdown[RestorePhase]);
+    parts[part] = {
+      p50: histogramQuantile(buckets, 0.5) * 1000,
+      p99: histogramQuantile(buckets, 0.99) * 1000,
+      count: Math.max(0, ...buckets.map((bucket) => bucket.count)),
+    };
+    breakdown[phase] = parts;
+  }
+  return breakdown;
 }
 
 /** Phase writes plus required objects for one restore of a `replicas`-replica StatefulSet. */

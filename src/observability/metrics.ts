@@ -33,6 +33,7 @@ export interface ControllerMetrics {
   reconcileDuration: Histogram<'controller'>;
   reconcileErrors: Counter<'controller'>;
   terminalErrors: Counter<'controller'>;
+  transitionSeconds: Histogram<'controller' | 'transition' | 'part'>;
 }
 
 export interface LeaderMetrics {
@@ -159,6 +160,13 @@ export function createMetrics(registry: Registry): Metrics {
         name: 'snapback_reconcile_errors_total',
         help: 'Reconciles that failed with an error and are retried with backoff.',
         labelNames: ['controller'] as const,
+        registers,
+      }),
+      transitionSeconds: new Histogram({
+        name: 'snapback_transition_seconds',
+        help: 'Reconciles that moved an object into a new phase, by the phase entered and part: the wait in the work queue (queue), the reconcile (reconcile), the API calls within it (api).',
+        labelNames: ['controller', 'transition', 'part'] as const,
+        buckets: LATENCY_BUCKETS,
         registers,
       }),
       terminalErrors: new Counter({

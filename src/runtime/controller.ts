@@ -7,6 +7,7 @@ import type { KubeObject } from '../api/kubernetes.js';
 import type { ControllerMetrics, WorkqueueMetrics } from './metrics.js';
 import { objectKey, type EventSource } from './informer.js';
 import { describeError, isConflict, isTransient, TerminalError } from './errors.js';
+import { withTrace, type ReconcileTrace } from './trace.js';
 import { WorkQueue, type RateLimiter } from './workqueue.js';
 
 export interface ReconcileResult {
@@ -122,9 +123,10 @@ export class Controller {
 
   private async process(key: string): Promise<void> {
     const started = performance.now();
+    const trace: ReconcileTrace = { queuedMs: this.queue.waitedMs(key), apiMs: 0 };
     let result: Result;
     try {
-      const outcome = await this.options.reconcile(key);
+      const outcome = await withTrace(trace, () => this.options.reconcile(key));
       this.queue.forget(key);
       const after = outcome?.requeueAfterMs;
       if (after !== undefined) {
@@ -163,7 +165,16 @@ export class Controller {
       }
     }
     const seconds = (performance.now() - started) / 1000;
-    this.options.metrics.controller.reconciles.inc({ controller: this.name, result });
-    this.options.metrics.controller.reconcileDuration.observe({ controller: this.name }, seconds);
+    const metrics = this.options.metrics.controller;
+    metrics.reconciles.inc({ controller: this.name, result });
+    metrics.reconcileDuration.observe({ controller: this.name }, seconds);
+    if (trace.transition !== undefined) {
+      // The reconcile that moved an object into a new phase, in parts: where a slow transition's
+      // time went (the watch delivering the event is the rest of it).
+      const labels = { controller: this.name, transition: trace.transition };
+      metrics.transitionSeconds.observe({ ...labels, part: 'queue' }, trace.queuedMs / 1000);
+      metrics.transitionSeconds.observe({ ...labels, part: 'reconcile' }, seconds);
+      metrics.transitionSeconds.observe({ ...labels, part: 'api' }, trace.apiMs / 1000);
+    }
   }
 }

@@ -6,6 +6,7 @@ import { Agent, fetch, type Dispatcher } from 'undici';
 import type { KubeList, KubeObject, Status, WatchEventType } from '../api/kubernetes.js';
 import { ApiError, isNotFound, TerminalError } from './errors.js';
 import { apiVersionOf, collectionPath, objectPath, type ResourceType } from './resources.js';
+import { currentTrace } from './trace.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
@@ -363,7 +364,10 @@ export class KubeClient {
       if (!response.ok) throw this.errorFrom(response.status, text);
       return (text === '' ? undefined : JSON.parse(text)) as R;
     } finally {
-      this.observe?.(verb, rt.plural, statusCode, (performance.now() - started) / 1000);
+      const seconds = (performance.now() - started) / 1000;
+      this.observe?.(verb, rt.plural, statusCode, seconds);
+      const trace = currentTrace();
+      if (trace !== undefined) trace.apiMs += seconds * 1000;
     }
   }
 

@@ -38,6 +38,11 @@ export interface ControllerMetrics {
   reconcileErrors: CounterLike<'controller'>;
   /** Reconciles that threw a TerminalError: not retried. */
   terminalErrors: CounterLike<'controller'>;
+  /**
+   * Reconciles that moved an object into a new phase, by the phase entered and part: the key's
+   * wait in the queue, the whole reconcile, and the API calls within it.
+   */
+  transitionSeconds: HistogramLike<'controller' | 'transition' | 'part'>;
 }
 
 export interface LeaderMetrics {

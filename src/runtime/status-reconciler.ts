@@ -12,6 +12,7 @@ import type { ObjectClient } from './client.js';
 import type { Reconcile, ReconcileResult } from './controller.js';
 import { describeError, isNotFound, isTerminal, TerminalError } from './errors.js';
 import { OwnWrites } from './own-writes.js';
+import { currentTrace } from './trace.js';
 import type { ResourceType } from './resources.js';
 
 export interface StatusObject<S> extends KubeObject {
@@ -46,7 +47,13 @@ export interface StatusReconcilerOptions<T extends StatusObject<S>, S extends ob
   errorStatus(object: T, err: unknown, terminal: boolean): S | undefined;
   /** Tells a status change (log, Event) after it was written. */
   announce?(object: T, from: S, to: S): void;
+  /** The phase a status change moves the object into; undefined when it stays in its phase. */
+  transition?(from: S, to: S): string | undefined;
 }
+
+/** `transition` for kinds whose status has a phase: the phase a change enters. */
+export const enteredPhase = <S extends { phase?: string }>(from: S, to: S): string | undefined =>
+  to.phase !== undefined && to.phase !== from.phase ? to.phase : undefined;
 
 /** Adds or removes one finalizer, conditional on the resourceVersion it was read at. */
 export async function setFinalizer<T extends KubeObject>(
@@ -85,6 +92,9 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
       throw err;
     }
     ownWrites.wrote(object, written);
+    const trace = currentTrace();
+    const entered = options.transition?.(current, status);
+    if (trace !== undefined && entered !== undefined) trace.transition = entered;
     options.announce?.(written, current, status);
   };
 

@@ -146,6 +146,8 @@ export class WorkQueue {
   private readonly processing = new Map<string, number>();
   /** When each dirty key was added, for the queue latency. */
   private readonly addedAt = new Map<string, number>();
+  /** How long each key being processed waited in the queue, in ms. */
+  private readonly waited = new Map<string, number>();
   /** Delayed adds: when each becomes due and its timer. */
   private readonly delayed = new Map<string, { dueAt: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
@@ -225,11 +227,17 @@ export class WorkQueue {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /** How long a key a worker holds waited in the queue before it was taken, in ms. */
+  waitedMs(key: string): number {
+    return this.waited.get(key) ?? 0;
+  }
+
   /** Releases a key taken with get(); if it was added meanwhile it is queued again. */
   done(key: string): void {
     const takenAt = this.processing.get(key);
     if (takenAt === undefined) return;
     this.processing.delete(key);
+    this.waited.delete(key);
     this.options.metrics?.workDuration.observe(
       { name: this.options.name },
       (performance.now() - takenAt) / 1000,
@@ -278,6 +286,7 @@ export class WorkQueue {
     const addedAt = this.addedAt.get(key);
     this.addedAt.delete(key);
     if (addedAt !== undefined) {
+      this.waited.set(key, now - addedAt);
       this.options.metrics?.queueDuration.observe({ name: this.options.name }, (now - addedAt) / 1000);
     }
     this.updateDepth();

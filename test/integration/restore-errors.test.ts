@@ -231,6 +231,26 @@ describe('a Restore fails with', () => {
     expect(await madeBy('orphan-claim')).toEqual([]);
   });
 
+  it('DataServiceDeploymentNameAlreadyExist for a left-over PVC of a later ordinal, removing the claim it had made', async () => {
+    // Ordinal 0 is free, so the restore makes that claim before the create of ordinal 1 is refused.
+    const theirs = await client.create(resources.persistentVolumeClaims, {
+      metadata: { name: 'data-orphan2-1', namespace },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+    });
+    const restore = await failedRestore('orphan-second', {
+      source: { backupName: 'pg-backup' },
+      destination: { deploymentName: 'orphan2' },
+    });
+    expectFailure(restore, 'DataServiceDeploymentNameAlreadyExist', /PersistentVolumeClaim .*data-orphan2-1/);
+    expect(restore.status?.volumes?.map((volume) => volume.phase)).toEqual(['Restoring', 'Failed']);
+    await waitFor('the claim the restore had made removed', async () =>
+      (await madeBy('orphan-second')).length === 0 ? true : undefined,
+    );
+    const after = await client.get(resources.persistentVolumeClaims, 'data-orphan2-1', namespace);
+    expect(after?.metadata.uid).toBe(theirs.metadata.uid);
+    expect(after?.metadata.deletionTimestamp).toBeUndefined();
+  });
+
   it('IncompatibleBackup when the RestorabilityMatrix has no condition the capabilities meet', async () => {
     const dataService = `legacy-${namespace}`.slice(0, 63);
     matrixEntry = `errors-test-${namespace}`;

@@ -9,7 +9,12 @@ import type { Backup, BackupStatus, Restore } from '../../api/generated/types.js
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
-import { statusReconciler, type Finalized, type Next } from '../../runtime/status-reconciler.js';
+import {
+  enteredPhase,
+  statusReconciler,
+  type Finalized,
+  type Next,
+} from '../../runtime/status-reconciler.js';
 import { restoresByBackup } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
 import { requeueFor } from '../shared/conditions.js';
@@ -182,5 +187,6 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     step,
     errorStatus,
     announce,
+    transition: enteredPhase,
   });
 }

@@ -10,13 +10,14 @@ import type { EventRecorder } from '../../observability/events.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
-import { statusReconciler, type Next } from '../../runtime/status-reconciler.js';
+import { enteredPhase, statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { requeueFor } from '../shared/conditions.js';
 import { outcomeOfError } from '../shared/outcome.js';
 import { cleanUpAttempt, deploymentHandedOver } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
 import { enteringNormalMode } from './entering-normal-mode.js';
 import { initializing } from './initializing.js';
+import { leftovers } from './name-conflicts.js';
 import { fail, wait, type StepOutcome } from './outcome.js';
 import { pending } from './pending.js';
 import { restoringCloudSnap } from './restoring-cloudsnap.js';
@@ -98,8 +99,16 @@ export function restoreReconciler(
     return { status: next, ...requeueFor(Math.min(outcome.requeueAfterMs ?? Infinity, left)) };
   };
 
-  /** Successful and Failed restores rest, unless a Failed one is asked to try again. */
+  /**
+   * Successful and Failed restores rest, unless a Failed one is asked to try again. One that failed
+   * on a name someone else holds first removes what it had created, so that the conflict changed
+   * nothing; the caches tell whether anything is left without a request.
+   */
   const terminal = async (restore: Restore, status: RestoreStatus): Promise<Next<RestoreStatus>> => {
+    if (status.errorCode === 'DataServiceDeploymentNameAlreadyExist' && leftovers(ctx, restore) > 0) {
+      const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment: true });
+      if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
+    }
     const token = restore.spec.recreateToken;
     if (status.phase !== 'Failed' || token === undefined || token === status.observedRecreateToken) {
       // A spec change that starts nothing (a new token on a Successful restore) is still
@@ -211,5 +220,6 @@ export function restoreReconciler(
     step,
     errorStatus,
     announce,
+    transition: enteredPhase,
   });
 }

@@ -31,10 +31,15 @@ import {
   type RestoreContext,
   type RestorePlan,
 } from './context.js';
+import { claimTaken } from './name-conflicts.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
-/** A volume's status, and when to look again if no event comes first (a grace period ending). */
-type VolumeProgress = (VolumeRestoreStatus & { recheckAt?: number }) | { problem: string };
+/**
+ * A volume's status, and when to look again if no event comes first (a grace period ending); or
+ * why it cannot be restored; or its claim's name taken, which fails the restore as a conflict.
+ */
+type VolumeProgress =
+  (VolumeRestoreStatus & { recheckAt?: number }) | { problem: string } | { conflict: StepOutcome };
 
 export async function restoringCloudSnap(
   ctx: RestoreContext,
@@ -47,8 +52,14 @@ export async function restoringCloudSnap(
     const progress = await restoreVolume(ctx, restore, plan, volume);
     if ('problem' in progress) {
       return fail('CloudSnapRestoreFailed', progress.problem, {
-        volumes: markFailed(restore, volume, progress.problem),
+        volumes: withFailed(restore, volumes, volume, progress.problem),
       });
+    }
+    if ('conflict' in progress) {
+      return {
+        ...progress.conflict,
+        status: { volumes: withFailed(restore, volumes, volume, progress.conflict.message) },
+      };
     }
     const { recheckAt: at, ...status } = progress;
     recheckAt = Math.min(recheckAt, at ?? Infinity);
@@ -101,11 +112,8 @@ async function restoreVolume(
         labels: attemptLabels(restore, plan.backup, plan.deploymentName),
       }),
     );
-    if (created.outcome === 'taken') {
-      return {
-        problem: `PersistentVolumeClaim ${namespace}/${volume.pvcName} was created by someone else meanwhile; nothing of theirs was changed.`,
-      };
-    }
+    if (created.outcome === 'taken')
+      return { conflict: await claimTaken(ctx, restore, plan, volume.pvcName) };
     return { ...base, phase: 'Restoring', reason: 'volume requested from the snapshot' };
   }
   // The cache holds every claim labelled with some restore: one of this name may be another's.
@@ -213,8 +221,21 @@ async function snapshotInNamespace(
   return { ready: true, snapshotName: name };
 }
 
-function markFailed(restore: Restore, volume: PlannedVolume, reason: string): VolumeRestoreStatus[] {
-  return (restore.status?.volumes ?? []).map((entry) =>
-    entry.pvcName === volume.pvcName ? { ...entry, phase: 'Failed', reason } : entry,
-  );
+/**
+ * The volumes' status once `volume` failed: those looked at in this reconcile, the failed one, and
+ * for the volumes after it what status showed before (the plan's order is status's order).
+ */
+function withFailed(
+  restore: Restore,
+  done: VolumeRestoreStatus[],
+  volume: PlannedVolume,
+  reason: string,
+): VolumeRestoreStatus[] {
+  const failed: VolumeRestoreStatus = {
+    pvcName: volume.pvcName,
+    cloudSnapId: volume.source.cloudSnapId ?? '',
+    phase: 'Failed',
+    reason,
+  };
+  return [...done, failed, ...(restore.status?.volumes ?? []).slice(done.length + 1)];
 }

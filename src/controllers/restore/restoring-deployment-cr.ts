@@ -1,10 +1,12 @@
 // RestoringDataServiceDeploymentCR (PDS RESTORING_DATA_SERVICE_DEPLOYMENT_CR): the manifest
-// from the backup, rewritten (name, namespace, scheduling, restore mode), is created.
+// from the backup, rewritten (name, namespace, scheduling, restore mode), is created; a name
+// someone else holds fails the restore (name-conflicts.ts).
 
 import type { Restore } from '../../api/generated/types.js';
 import { errorMessage, isInvalid } from '../../runtime/errors.js';
 import { ensureCreated } from '../shared/objects.js';
 import { attemptLabels, type RestoreContext, type RestorePlan } from './context.js';
+import { deploymentTaken } from './name-conflicts.js';
 import { advance, fail, type StepOutcome } from './outcome.js';
 
 export async function restoringDeploymentCR(
@@ -23,12 +25,7 @@ export async function restoringDeploymentCR(
   const destination = { kind: plan.adapter.kind, deploymentName: plan.deploymentName };
   try {
     const result = await ensureCreated(ctx.client, plan.adapter.resource, deployment);
-    if (result.outcome === 'taken') {
-      return fail(
-        'DataServiceDeploymentNameAlreadyExist',
-        `${plan.adapter.kind} ${namespace}/${plan.deploymentName} was created by someone else while the volumes were restored; it was left alone. Its restored volumes remain, labelled with this restore; change spec.recreateToken after choosing how to proceed.`,
-      );
-    }
+    if (result.outcome === 'taken') return deploymentTaken(restore, plan, result.object);
     return advance(
       'RestoringDataServiceDeployment',
       `${plan.adapter.kind} ${plan.deploymentName} created in restore mode`,

@@ -108,6 +108,21 @@ function inPhase(
   return { ...world, backup, restore: seeded };
 }
 
+/** A Restore in Pending of a synced Backup: its one request there is the credentials' read. */
+function syncedPending(options: Omit<Parameters<typeof inPhase>[1] & object, 'backup'> = {}) {
+  const world = inPhase('Pending', { ...options, backup: syncedBackup() });
+  world.fake.seed(resources.backupLocations, backupLocation());
+  world.fake.seed(
+    resources.secrets,
+    secret('store-credentials', OPERATOR_NAMESPACE, {
+      accessKeyId: 'QQ==',
+      secretAccessKey: 'Qg==',
+      locationKey: 'Qw==',
+    }),
+  );
+  return world;
+}
+
 const condition = (status: RestoreStatus, type: string): Condition | undefined =>
   status.conditions?.find((entry) => entry.type === type);
 
@@ -214,10 +229,10 @@ describe('errors a step throws', () => {
     expect(condition(status(), 'Progressing')?.reason).toBe('RestoringDataServiceDeployment');
   });
 
-  it('a reset connection on a GET (Pending) rejects with the error itself, not a TerminalError', async () => {
-    const { fake, reconcile, status } = inPhase('Pending');
+  it('a reset connection creating a claim rejects with the error itself, not a TerminalError', async () => {
+    const { fake, reconcile, status } = inPhase('RestoringCloudSnap');
     const err = connectionReset();
-    fake.failNext('get', 'statefulsets', err);
+    fake.failNext('create', 'persistentvolumeclaims', err);
 
     const rejection = await reconcile().then(
       () => undefined,
@@ -226,7 +241,7 @@ describe('errors a step throws', () => {
 
     expect(rejection).toBe(err);
     expect(rejection).not.toBeInstanceOf(TerminalError);
-    expect(status().phase).toBe('Pending');
+    expect(status().phase).toBe('RestoringCloudSnap');
     expect(condition(status(), 'Progressing')).toMatchObject({
       reason: 'ProgressingWithRetry',
       message: 'retrying after an error: read ECONNRESET',
@@ -234,16 +249,7 @@ describe('errors a step throws', () => {
   });
 
   it('a throttled credential read (429) of a synced Backup is retried, not failed', async () => {
-    const { fake, reconcile, status } = inPhase('Pending', { backup: syncedBackup() });
-    fake.seed(resources.backupLocations, backupLocation());
-    fake.seed(
-      resources.secrets,
-      secret('store-credentials', OPERATOR_NAMESPACE, {
-        accessKeyId: 'QQ==',
-        secretAccessKey: 'Qg==',
-        locationKey: 'Qw==',
-      }),
-    );
+    const { fake, reconcile, status } = syncedPending();
     const err = apiError(429);
     fake.failNext('get', 'secrets', err);
 
@@ -269,7 +275,7 @@ describe('errors a step throws', () => {
   });
 
   it('a restore queued for a slot past the Pending deadline keeps waiting, its errors retried', async () => {
-    const { fake, reconcile, status } = inPhase('Pending', {
+    const { fake, reconcile, status } = syncedPending({
       restore: { enteredAt: ago(7200), status: { queuedAt: ago(7000) } },
       context: { config: { maxConcurrentRestores: 1 } },
     });
@@ -283,15 +289,15 @@ describe('errors a step throws', () => {
     expect(condition(status(), 'Progressing')?.reason).toBe('WaitingForSlot');
 
     const err = connectionReset();
-    fake.failNext('get', 'statefulsets', err);
+    fake.failNext('get', 'secrets', err);
     await expect(reconcile()).rejects.toBe(err);
     expect(status().phase).toBe('Pending');
   });
 
   it('a transient one past the deadline fails PhaseTimeout naming the cause, and still rejects', async () => {
-    const { fake, reconcile, status } = inPhase('Pending', { restore: { enteredAt: ago(3600) } });
+    const { fake, reconcile, status } = syncedPending({ restore: { enteredAt: ago(3600) } });
     const err = connectionReset();
-    fake.failNext('get', 'statefulsets', err);
+    fake.failNext('get', 'secrets', err);
 
     await expect(reconcile()).rejects.toBe(err);
     expect(status()).toMatchObject({ phase: 'Failed', errorCode: 'PhaseTimeout' });
@@ -322,14 +328,14 @@ describe('errors a step throws', () => {
     expect(events.at(-1)).toMatchObject({ type: 'Warning', reason: 'DataServiceDeploymentRestoreFailed' });
   });
 
-  it('a 403 in Pending rejects with a TerminalError and fails RestoreInternalError naming the 403', async () => {
-    const { fake, reconcile, status } = inPhase('Pending');
+  it('a 403 creating the StatefulSet rejects with a TerminalError and fails the phase naming the 403', async () => {
+    const { fake, reconcile, status } = inPhase('RestoringDataServiceDeploymentCR');
     const forbidden = apiError(
       403,
       'Forbidden',
-      'statefulsets.apps "pg-restored" is forbidden: User "system:serviceaccount:snapback-system:snapback" cannot get resource "statefulsets"',
+      'statefulsets.apps "pg-restored" is forbidden: User "system:serviceaccount:snapback-system:snapback" cannot create resource "statefulsets"',
     );
-    fake.failNext('get', 'statefulsets', forbidden);
+    fake.failNext('create', 'statefulsets', forbidden);
 
     const rejection = await reconcile().then(
       () => undefined,
@@ -341,15 +347,14 @@ describe('errors a step throws', () => {
     expect((rejection as TerminalError).message).toMatch(
       /^403 Forbidden: statefulsets\.apps "pg-restored" is forbidden/,
     );
-    expect(status()).toMatchObject({ phase: 'Failed', errorCode: 'RestoreInternalError' });
+    expect(status()).toMatchObject({ phase: 'Failed', errorCode: 'DataServiceDeploymentRestoreFailed' });
     expect(status().errorMessage).toBe(
-      `the API server refused a request of phase Pending: 403 Forbidden: ${forbidden.message}. ${RETRY_HINT}`,
+      `the API server refused a request of phase RestoringDataServiceDeploymentCR: 403 Forbidden: ${forbidden.message}. ${RETRY_HINT}`,
     );
   });
 
   it.each<[RestorePhase, 'get' | 'create' | 'patch', string, string]>([
     ['Initializing', 'get', 'backups', 'RestoreInternalError'],
-    ['Pending', 'get', 'persistentvolumeclaims', 'RestoreInternalError'],
     ['RestoringCloudSnap', 'create', 'persistentvolumeclaims', 'CloudSnapRestoreFailed'],
     ['RestoringDataServiceDeploymentCR', 'create', 'statefulsets', 'DataServiceDeploymentRestoreFailed'],
     ['RestoringDataServiceDeployment', 'get', 'statefulsets', 'DataServiceDeploymentRestoreFailed'],
@@ -454,14 +459,16 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
     ]);
   });
 
-  it('walks the happy path to Successful, one status write per step', async () => {
+  it('walks the happy path to Successful, one status write per step, reading nothing', async () => {
     const { fake, clock, reconcile, status, events, finished } = setup();
     fake.seed(resources.backups, completedBackup());
     fake.seed(resources.restores, restoreObject({ finalizer: false }));
+    const reads: FakeCall[] = [];
     const step = async (): Promise<void> => {
       clock.advance(5);
       fake.clearCalls();
       await reconcile();
+      reads.push(...fake.calls.filter((call) => call.verb === 'get' || call.verb === 'list'));
     };
 
     await step(); // finalizer
@@ -540,6 +547,8 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
       ['DataServiceDeploymentEnteringNormalMode', 10],
     ]);
     expect(fake.peek(resources.statefulSets, 'pg-restored', NAMESPACE)?.spec.replicas).toBe(3);
+    // Every read came from the caches: creates answer whether a name is free.
+    expect(reads).toEqual([]);
   });
 
   it('goes on past a claim a WaitForFirstConsumer class leaves Pending, and marks it Bound once the pod is scheduled', async () => {
@@ -711,6 +720,28 @@ describe('a new attempt and deletion', () => {
     // And the new attempt goes on.
     await reconcile();
     expect(status().phase).toBe('Pending');
+  });
+
+  it('Failed on a name someone else holds: removes what the attempt created, leaves theirs, then rests', async () => {
+    const { fake, reconcile, status, restore } = inPhase('Failed', {
+      restore: {
+        status: { errorCode: 'DataServiceDeploymentNameAlreadyExist', errorMessage: 'taken' },
+      },
+    });
+    leftovers(fake, restore);
+    fake.seed(resources.persistentVolumeClaims, claim('data-theirs-0'));
+
+    expect(await reconcile()).toEqual({ requeueAfterMs: 5000 });
+    expect(names(fake).sort()).toEqual([
+      'PersistentVolumeClaim/data-other-0',
+      'PersistentVolumeClaim/data-theirs-0',
+    ]);
+    expect(status()).toMatchObject({ phase: 'Failed', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+
+    // Once the caches show nothing of the attempt, a reconcile makes no request at all.
+    fake.clearCalls();
+    expect(await reconcile()).toBeUndefined();
+    expect(fake.calls).toEqual([]);
   });
 
   it('waits while a leftover is still being deleted (it has a finalizer)', async () => {

@@ -33,6 +33,7 @@ import {
   secret,
   setStatus,
   SNAPSHOT_CLASS,
+  statefulSet,
   storageClass,
   syncedBackup,
   volumeSnapshot,
@@ -580,20 +581,39 @@ describe('restoringCloudSnap: claims from snapshots in the same namespace', () =
     expect(fake.calls).toEqual([]);
   });
 
-  it('fails when someone else created a claim of that name meanwhile (their claim is left alone)', async () => {
+  it('fails DataServiceDeploymentNameAlreadyExist for a claim of that name it did not make, leaving it alone', async () => {
     const { fake, run } = setup();
-    // Unlabelled: the claims cache (selected by snapback.dev/restore) does not show it.
+    // Unlabelled (left by a deleted StatefulSet): the claims cache, selected by
+    // snapback.dev/restore, does not show it; the create's AlreadyExists does.
     fake.seed(resources.persistentVolumeClaims, claim('data-pg-restored-0', { phase: 'Bound' }));
 
     const outcome = expectFail(await run());
 
-    expect(outcome.errorCode).toBe('CloudSnapRestoreFailed');
-    expect(outcome.message).toBe(
-      'PersistentVolumeClaim demo/data-pg-restored-0 was created by someone else meanwhile; nothing of theirs was changed.',
+    expect(outcome.errorCode).toBe('DataServiceDeploymentNameAlreadyExist');
+    expect(outcome.message).toMatch(
+      /^PersistentVolumeClaim demo\/data-pg-restored-0, which StatefulSet pg-restored would mount, already exists \(often left behind by a deleted StatefulSet of that name\); nothing of it was changed, and what this restore had created for it is removed\./,
     );
+    expect(outcome.status?.volumes?.[0]).toMatchObject({ phase: 'Failed' });
     expect(
       fake.peek(resources.persistentVolumeClaims, 'data-pg-restored-0', NAMESPACE)?.metadata.labels,
     ).toBeUndefined();
+    // Reads only once the create was refused: the claim, then whether a deployment holds the name.
+    expect(
+      fake.calls.filter((call) => call.verb === 'get').map((call) => `${call.plural}/${call.name}`),
+    ).toEqual(['persistentvolumeclaims/data-pg-restored-0', 'statefulsets/pg-restored']);
+  });
+
+  it('names the StatefulSet, not its claim, when a deployment of the destination name holds both', async () => {
+    const { fake, run } = setup();
+    fake.seed(resources.statefulSets, statefulSet('pg-restored', { replicas: 2 }));
+    fake.seed(resources.persistentVolumeClaims, claim('data-pg-restored-0', { phase: 'Bound' }));
+
+    const outcome = expectFail(await run());
+
+    expect(outcome.errorCode).toBe('DataServiceDeploymentNameAlreadyExist');
+    expect(outcome.message).toMatch(
+      /^StatefulSet demo\/pg-restored already exists and was not made by this restore; nothing of it was changed/,
+    );
   });
 
   // Regression: a claim the cache had was taken as this attempt's without looking at its

@@ -152,8 +152,25 @@ describe('restoringDeploymentCR', () => {
 
     expect(outcome).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
     expect(outcome.message).toMatch(
-      /^StatefulSet demo\/pg-restored was created by someone else while the volumes were restored; it was left alone\./,
+      /^StatefulSet demo\/pg-restored already exists and was not made by this restore; nothing of it was changed, and what this restore had created for it is removed\./,
     );
     expect(fake.peek(resources.statefulSets, 'pg-restored', NAMESPACE)).toEqual(theirs);
+  });
+
+  it('says so when the StatefulSet of that name was restored by an earlier attempt of this Restore', async () => {
+    const { fake, restore, run } = setup();
+    expect(restore.status?.attempt).toBe(1);
+    fake.seed(
+      resources.statefulSets,
+      statefulSet('pg-restored', { labels: attemptLabelsOf(restoreIn('Pending', { attempt: 2 })) }),
+    );
+
+    const outcome = await run();
+
+    expect(outcome).toMatchObject({ type: 'fail', errorCode: 'DataServiceDeploymentNameAlreadyExist' });
+    // Handed over by that attempt: the message says it is the user's.
+    expect(outcome.message).toMatch(
+      /^StatefulSet demo\/pg-restored was restored by an earlier attempt of this Restore and is left to you; nothing of it was changed,/,
+    );
   });
 });

@@ -1,6 +1,8 @@
-// A reconcile that throws a TerminalError is not retried: the step has recorded the failure in
-// status and only a change brings the object back. It is counted apart from errors that are
-// retried with backoff, which this checks against the other outcomes.
+// The controller's handling of outcomes and its account of time. A reconcile that throws a
+// TerminalError is not retried: the step has recorded the failure in status and only a change
+// brings the object back. It is counted apart from errors that are retried with backoff, which
+// this checks against the other outcomes. A reconcile that moves its object into a new phase is
+// broken down into the key's wait in the queue, the reconcile and its API calls.
 
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Registry } from 'prom-client';
@@ -9,6 +11,7 @@ import type { KubeObject } from '../../../src/api/kubernetes.js';
 import { createMetrics, type Metrics } from '../../../src/observability/metrics.js';
 import { Controller, type Reconcile } from '../../../src/runtime/controller.js';
 import { TerminalError } from '../../../src/runtime/errors.js';
+import { currentTrace } from '../../../src/runtime/trace.js';
 import type { EventHandler, EventSource } from '../../../src/runtime/informer.js';
 import { ExponentialBackoffRateLimiter } from '../../../src/runtime/workqueue.js';
 import { apiError, connectionReset } from '../../support/fake-client.js';
@@ -175,5 +178,58 @@ describe('Controller and TerminalError', () => {
     await sleep(BACKOFF_MS * 6);
     expect(calls).toHaveLength(2);
     expect(await outcomes(metrics)).toMatchObject({ error: 1, terminal: 1, terminalErrors: 1 });
+  });
+});
+
+describe('Controller transition breakdown', () => {
+  /** Observations of snapback_transition_seconds by part: [count, sum in seconds]. */
+  async function parts(metrics: Metrics): Promise<Record<string, [number, number]>> {
+    const { values } = await metrics.controller.transitionSeconds.get();
+    const found: Record<string, [number, number]> = {};
+    for (const value of values) {
+      const labels = value.labels as Record<string, string>;
+      const key = `${labels.transition ?? ''}/${labels.part ?? ''}`;
+      const entry = found[key] ?? [0, 0];
+      if (value.metricName?.endsWith('_count') === true) entry[0] = value.value;
+      if (value.metricName?.endsWith('_sum') === true) entry[1] = value.value;
+      found[key] = entry;
+    }
+    return found;
+  }
+
+  it('observes the queue wait, the reconcile and its API time of a reconcile that enters a phase', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { source, metrics, calls } = start(async (key) => {
+      // The first reconcile holds the only worker, so the second key waits in the queue.
+      if (key === KEY) await gate;
+      const trace = currentTrace();
+      if (trace === undefined) throw new Error('no trace around the reconcile');
+      // What the API client adds for each request it makes within the reconcile.
+      trace.apiMs += 30;
+      await sleep(40);
+      if (key !== KEY) trace.transition = 'Next';
+      return undefined;
+    });
+    source.add(object);
+    source.add({ metadata: { name: 'other', namespace: 'ns' } });
+    await sleep(60);
+    release();
+    await until('both reconciles', () => calls.length === 2);
+    let observed = await parts(metrics);
+    for (let tries = 0; Object.keys(observed).length === 0 && tries < 100; tries++) {
+      await sleep(10);
+      observed = await parts(metrics);
+    }
+    // Only the reconcile that named a transition is observed, once per part.
+    expect(Object.keys(observed).sort()).toEqual(['Next/api', 'Next/queue', 'Next/reconcile']);
+    expect(observed['Next/api']).toEqual([1, 0.03]);
+    // It waited behind the first key (held about 60 + 40 ms), then ran for about 40 ms (timers fire
+    // up to a few ms early or late).
+    expect(observed['Next/queue']?.[1]).toBeGreaterThanOrEqual(0.085);
+    expect(observed['Next/reconcile']?.[1]).toBeGreaterThanOrEqual(0.035);
+    expect(observed['Next/reconcile']?.[1]).toBeLessThan(0.09);
   });
 });
