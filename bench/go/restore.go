@@ -74,9 +74,10 @@ func reconcileCommand(ctx context.Context, client *dynamic.DynamicClient, args [
 	w := &workflow{
 		client:   client,
 		restores: all.ForResource(restores).Lister(),
-		backups:  all.ForResource(backups).Lister(),
-		claims:   owned.ForResource(claims).Lister(),
-		sets:     owned.ForResource(statefulSets).Lister(),
+		// Read from its cache only: ForResource registers the informer, all.Start runs it.
+		backups: all.ForResource(backups).Lister(),
+		claims:  owned.ForResource(claims).Lister(),
+		sets:    owned.ForResource(statefulSets).Lister(),
 		queue: workqueue.NewTypedRateLimitingQueue(
 			workqueue.DefaultTypedControllerRateLimiter[string]()),
 	}
@@ -97,7 +98,6 @@ func reconcileCommand(ctx context.Context, client *dynamic.DynamicClient, args [
 		enqueue  func(any)
 	}{
 		{all.ForResource(restores).Informer(), enqueue},
-		{all.ForResource(backups).Informer(), func(any) {}},
 		{owned.ForResource(claims).Informer(), enqueueOwner},
 		{owned.ForResource(statefulSets).Informer(), enqueueOwner},
 	}
@@ -159,17 +159,10 @@ func (w *workflow) reconcile(ctx context.Context, key string) error {
 	namespace, name := restore.GetNamespace(), restore.GetName()
 	if !slices.Contains(restore.GetFinalizers(), finalizer) {
 		// A merge patch guarded by the resourceVersion, as Snapback sets it (and as its RBAC allows).
-		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		return w.mergePatch(ctx, restores, namespace, name, map[string]any{"metadata": map[string]any{
 			"finalizers":      append(restore.GetFinalizers(), finalizer),
 			"resourceVersion": restore.GetResourceVersion(),
 		}})
-		if err != nil {
-			return err
-		}
-		w.writes.Add(1)
-		_, err = w.client.Resource(restores).Namespace(namespace).
-			Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-		return err
 	}
 	phase, _, _ := unstructured.NestedString(restore.Object, "status", "phase")
 	deployment, _, _ := unstructured.NestedString(restore.Object, "spec", "destination", "deploymentName")
@@ -270,19 +263,24 @@ func (w *workflow) create(ctx context.Context, resource schema.GroupVersionResou
 func (w *workflow) normalMode(ctx context.Context, backup *unstructured.Unstructured, namespace, deployment string) error {
 	replicas, _, _ := unstructured.NestedInt64(backup.Object, "status", "manifest", "spec", "replicas")
 	mode := map[string]any{modeKey: "normal"}
-	patch, err := json.Marshal(map[string]any{
+	return w.mergePatch(ctx, statefulSets, namespace, deployment, map[string]any{
 		"metadata": map[string]any{"annotations": mode},
 		"spec": map[string]any{
 			"replicas": replicas,
 			"template": map[string]any{"metadata": map[string]any{"annotations": mode}},
 		},
 	})
+}
+
+// mergePatch sends one JSON merge patch, counted as a write.
+func (w *workflow) mergePatch(ctx context.Context, resource schema.GroupVersionResource, namespace, name string, patch map[string]any) error {
+	body, err := json.Marshal(patch)
 	if err != nil {
 		return err
 	}
 	w.writes.Add(1)
-	_, err = w.client.Resource(statefulSets).Namespace(namespace).
-		Patch(ctx, deployment, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err = w.client.Resource(resource).Namespace(namespace).
+		Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
 	return err
 }
 

@@ -147,14 +147,18 @@ async function launch(
   return { run: { namespace, names, watch }, operators: started, start };
 }
 
-/** How many of the namespace's restores are in each phase (unset: "(none)"). */
-async function phaseCounts(namespace: string): Promise<Record<string, number>> {
+/** How many of the restores are in each phase (unset: "(none)"). */
+function countPhases(restores: readonly Restore[]): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const restore of (await client.list(resources.restores, { namespace })).items) {
+  for (const restore of restores) {
     const phase = restore.status?.phase ?? '(none)';
     counts[phase] = (counts[phase] ?? 0) + 1;
   }
   return counts;
+}
+
+async function phaseCounts(namespace: string): Promise<Record<string, number>> {
+  return countPhases((await client.list(resources.restores, { namespace })).items);
 }
 
 /** What a restore is doing, for a failure message: phase, attempt and its Progressing condition. */
@@ -177,7 +181,7 @@ async function allSuccessful(run: Omit<Run, 'watch'>, timeoutMs: number): Promis
       const left = items.filter((r) => r.status?.phase !== 'Successful');
       if (left.length === 0 && items.length === run.names.length) return { items };
       throw new Error(
-        `${left.length} of ${items.length} not Successful: ${JSON.stringify(await phaseCounts(run.namespace))}; ${left.slice(0, 5).map(describeRestore).join('; ')}`,
+        `${left.length} of ${items.length} not Successful: ${JSON.stringify(countPhases(items))}; ${left.slice(0, 5).map(describeRestore).join('; ')}`,
       );
     },
     timeoutMs,

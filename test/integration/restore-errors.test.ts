@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labels } from '../../src/api/constants.js';
 import type { Backup, Restore, RestorabilityMatrix } from '../../src/api/generated/types.js';
-import type { KubeObject, StatefulSet } from '../../src/api/kubernetes.js';
+import type { KubeObject, PersistentVolumeClaim, StatefulSet } from '../../src/api/kubernetes.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
 import { createTestNamespace, deleteTestNamespace, testClient, waitFor } from './support/cluster.js';
@@ -157,6 +157,14 @@ async function madeBy(restore: string): Promise<string[]> {
   return lists.flatMap(({ items }) => items.map((item: KubeObject) => item.metadata.name ?? ''));
 }
 
+/** A claim nothing of Snapback made, as a deleted StatefulSet leaves behind. */
+function leftOverClaim(name: string): Promise<PersistentVolumeClaim> {
+  return client.create(resources.persistentVolumeClaims, {
+    metadata: { name, namespace },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+  });
+}
+
 function expectFailure(restore: Restore, code: string, message: RegExp): void {
   expect(restore.status?.errorCode).toBe(code);
   expect(restore.status?.errorMessage).toMatch(message);
@@ -219,10 +227,7 @@ describe('a Restore fails with', () => {
   });
 
   it('DataServiceDeploymentNameAlreadyExist when a PVC the deployment would mount is left over', async () => {
-    await client.create(resources.persistentVolumeClaims, {
-      metadata: { name: 'data-orphan-0', namespace },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-    });
+    await leftOverClaim('data-orphan-0');
     const restore = await failedRestore('orphan-claim', {
       source: { backupName: 'pg-backup' },
       destination: { deploymentName: 'orphan' },
@@ -233,10 +238,7 @@ describe('a Restore fails with', () => {
 
   it('DataServiceDeploymentNameAlreadyExist for a left-over PVC of a later ordinal, removing the claim it had made', async () => {
     // Ordinal 0 is free, so the restore makes that claim before the create of ordinal 1 is refused.
-    const theirs = await client.create(resources.persistentVolumeClaims, {
-      metadata: { name: 'data-orphan2-1', namespace },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-    });
+    const theirs = await leftOverClaim('data-orphan2-1');
     const restore = await failedRestore('orphan-second', {
       source: { backupName: 'pg-backup' },
       destination: { deploymentName: 'orphan2' },
