@@ -299,3 +299,6 @@ export function minimumWritesPerRestore(replicas: number): { total: number; part
   };
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
+
+/** The Events a restore needs, for people: its attempt's start and its end. */
+export const MINIMUM_EVENTS_PER_RESTORE = 2;

@@ -13,7 +13,12 @@ import { measureCache, populate, type CacheLevel } from './cache.js';
 import { round } from './measure.js';
 import { FigureTable } from './table.js';
 import { cdf, latencyChart, throughputChart } from './plot.js';
-import { minimumWritesPerRestore, runRestores, type RestoreRun } from './restores.js';
+import {
+  MINIMUM_EVENTS_PER_RESTORE,
+  minimumWritesPerRestore,
+  runRestores,
+  type RestoreRun,
+} from './restores.js';
 import { benchCluster, step } from './setup.js';
 
 const { values: args } = parseArgs({
@@ -86,6 +91,14 @@ snapback.forEach((run, i) => {
   row(`N=${n} object writes per restore`, writes, minimum.total, 'of design minimum');
   if (goRun !== undefined)
     row(`N=${n} object writes per restore`, writes, perRestore(goRun, goRun.writes), 'of client-go');
+  const events = perRestore(run, run.requests.byVerbAndResource['create events'] ?? 0);
+  row(`N=${n} Events created per restore`, events, MINIMUM_EVENTS_PER_RESTORE, 'of the start and the end');
+  row(
+    `N=${n} mutating calls per restore, Events included`,
+    writes + events,
+    minimum.total + MINIMUM_EVENTS_PER_RESTORE,
+    'of stated minimum (design + 2 Events)',
+  );
   row(`N=${n} requests per restore, all`, perRestore(run, run.requests.total));
   for (const name of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'])
     row(`N=${n}   ${name} per restore`, verb(run, name));
@@ -202,6 +215,7 @@ writeFileSync(
       at: stamp,
       kubernetes: kubernetesVersion,
       minimumWritesPerRestore: minimum,
+      minimumEventsPerRestore: MINIMUM_EVENTS_PER_RESTORE,
       roundTrip: roundTrip.latencyMs,
       ceiling,
       go: go.map(({ latencySamplesMs: _, ...run }) => run),

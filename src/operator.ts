@@ -54,6 +54,7 @@ export function buildOperator(options: {
     schedules: manager.informer(resources.backupSchedules, scope),
     claims: manager.informer(resources.persistentVolumeClaims, { ...scope, labelSelector: labels.restore }),
     statefulSets: manager.informer(resources.statefulSets, { ...scope, labelSelector: labels.restore }),
+    pods: manager.informer(resources.pods, { ...scope, labelSelector: labels.restore }),
     snapshots: manager.informer(resources.volumeSnapshots, { ...scope, labelSelector: labels.backup }),
     contents: manager.informer(resources.volumeSnapshotContents, { labelSelector: labels.restore }),
     events: manager.informer(resources.events, {

@@ -205,14 +205,23 @@ func (w *workflow) reconcile(ctx context.Context, key string) error {
 			return err
 		}
 		set := obj.(*unstructured.Unstructured)
-		if phase == "DataServiceDeploymentEnteringNormalMode" && set.GetAnnotations()[modeKey] != "normal" {
+		switched := set.GetAnnotations()[modeKey] == "normal"
+		restoring := phase == "RestoringDataServiceDeployment"
+		// As Snapback does: restore mode healthy, the switch to normal mode goes with the write that
+		// enters the next phase; that phase sends it again only if the cache shows it unsent.
+		switch {
+		case !switched && (!restoring || healthy(set)):
 			backup, err := w.backup(namespace, backupName)
 			if err != nil {
 				return err
 			}
-			return w.normalMode(ctx, backup, namespace, deployment)
-		}
-		if healthy(set) {
+			if err := w.normalMode(ctx, backup, namespace, deployment); err != nil {
+				return err
+			}
+			if restoring {
+				return w.advance(ctx, restore)
+			}
+		case switched && (restoring || healthy(set)):
 			return w.advance(ctx, restore)
 		}
 		return nil

@@ -93,6 +93,8 @@ export interface Toleration {
 }
 
 export interface PodSpec {
+  /** Set once the pod is scheduled. */
+  nodeName?: string;
   nodeSelector?: Record<string, string>;
   tolerations?: Toleration[];
   affinity?: Record<string, unknown>;

@@ -15,6 +15,7 @@ import type {
   Event,
   KubeObject,
   PersistentVolumeClaim,
+  Pod,
   StatefulSet,
   StorageClass,
   VolumeSnapshot,
@@ -34,6 +35,7 @@ export interface Informers {
   locations: Informer<BackupLocation>;
   schedules: Informer<BackupSchedule>;
   claims: Informer<PersistentVolumeClaim>;
+  pods: Informer<Pod>;
   statefulSets: Informer<StatefulSet>;
   snapshots: Informer<VolumeSnapshot>;
   contents: Informer<VolumeSnapshotContent>;

@@ -98,13 +98,7 @@ function diagnosePod(pod: Pod, events: Event[], anyClaimPending: boolean): Findi
   if (worst !== undefined) return finding(worst.rank, `pod ${name}: ${worst.text}`);
 
   // Before any container starts, kubelet and attach/detach report only through Events.
-  const started = statuses.some(
-    (status) =>
-      status.state?.running !== undefined ||
-      status.state?.terminated !== undefined ||
-      status.lastState?.terminated !== undefined,
-  );
-  if (pod.status?.phase === 'Pending' && !started) {
+  if (pod.status?.phase === 'Pending' && !anyStarted(statuses)) {
     const warning = newest(events.filter((event) => event.type === 'Warning'));
     if (warning !== undefined)
       return finding(
@@ -113,6 +107,32 @@ function diagnosePod(pod: Pod, events: Event[], anyClaimPending: boolean): Findi
       );
   }
   return undefined;
+}
+
+const anyStarted = (statuses: ContainerStatus[]): boolean =>
+  statuses.some(
+    (status) =>
+      status.state?.running !== undefined ||
+      status.state?.terminated !== undefined ||
+      status.lastState?.terminated !== undefined,
+  );
+
+/**
+ * The pods and claims whose trouble only their Events can tell: a pod on a node whose containers
+ * have not started and report nothing (kubelet and attach/detach speak through Events), and a
+ * claim still Pending. Everything else is in the objects' own status, so a caller that holds them
+ * in a cache reads Events for these alone.
+ */
+export function toldOnlyByEvents(input: { pods: Pod[]; claims: PersistentVolumeClaim[] }): KubeObject[] {
+  const silentOnNode = (pod: Pod): boolean => {
+    if (pod.spec.nodeName === undefined || pod.status?.phase !== 'Pending') return false;
+    const statuses = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])];
+    return !anyStarted(statuses) && statuses.every((status) => diagnoseContainer(pod, status) === undefined);
+  };
+  return [
+    ...input.pods.filter(silentOnNode),
+    ...input.claims.filter((claim) => claim.status?.phase === 'Pending'),
+  ];
 }
 
 function diagnoseContainer(pod: Pod, status: ContainerStatus): { rank: number; text: string } | undefined {

@@ -115,7 +115,8 @@ export const statefulSetAdapter: DataServiceAdapter<StatefulSet> = {
         template: {
           ...template,
           metadata: {
-            labels: rename(template.metadata?.labels),
+            // The pods carry the bookkeeping labels too: the operator caches them by these alone.
+            labels: mergeLabels(rename(template.metadata?.labels), target.labels),
             annotations: { ...template.metadata?.annotations, [annotations.mode]: 'restore' },
           },
           spec: withScheduling(template.spec, target),

@@ -125,16 +125,13 @@ describe('backup and restore of a StatefulSet', () => {
     expect(isHealthy(original, 3)).toBe(true);
     expect(original?.metadata.labels?.[labels.restore]).toBeUndefined();
 
-    // One Event per phase change, listed by kubectl describe.
+    // Events for the start and the end of the attempt, listed by kubectl describe; the phases
+    // between are in status.phaseHistory (above).
     const { items: events } = await client.list(resources.events, {
       namespace,
       fieldSelector: `involvedObject.kind=Restore,involvedObject.name=pg-restore`,
     });
-    expect(events.map((event) => event.reason).sort()).toEqual(
-      RESTORE_PHASES.filter((p) => p !== 'Failed')
-        .slice()
-        .sort(),
-    );
+    expect(events.map((event) => event.reason).sort()).toEqual(['Initializing', 'Successful']);
 
     // Listing by backup works with a field selector (selectableFields).
     const { items: byBackup } = await client.list(resources.restores, {

@@ -164,6 +164,7 @@ export function restoreContext(
       labelSelector: labels.restore,
       indexes: [byAttempt],
     }),
+    pods: fake.cache(resources.pods, { labelSelector: labels.restore, indexes: [byAttempt] }),
     snapshots: fake.cache(resources.volumeSnapshots, {
       labelSelector: labels.backup,
       indexes: [byAttempt],
@@ -750,9 +751,14 @@ export function volumeSnapshotContent(
 }
 
 /** A pod of the restored deployment that the scheduler cannot place. */
-export function unschedulablePod(name: string, message: string, matchLabels: Labels): Pod {
+/** A pod of the deployment `restoreObject` restored (its template's labels), that cannot be scheduled. */
+export function unschedulablePod(restoreObject: Restore, name: string, message: string): Pod {
   return {
-    metadata: { name, namespace: NAMESPACE, labels: matchLabels },
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      labels: { ...attemptLabelsOf(restoreObject), 'app.kubernetes.io/instance': 'pg-restored' },
+    },
     spec: { containers: [{ name: 'postgres', image: 'postgres:16.4' }] },
     status: {
       phase: 'Pending',

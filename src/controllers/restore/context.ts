@@ -17,19 +17,25 @@ import type {
   Event,
   Labels,
   PersistentVolumeClaim,
+  Pod,
   StatefulSet,
   StorageClass,
   VolumeSnapshot,
   VolumeSnapshotContent,
 } from '../../api/kubernetes.js';
 import type { DataServiceAdapter, VolumePlan } from '../../dataservices/adapter.js';
-import { whyNotReady } from '../../dataservices/diagnosis.js';
+import { toldOnlyByEvents, whyNotReady } from '../../dataservices/diagnosis.js';
 import { adapterFor } from '../../dataservices/index.js';
 import type { Manifest } from '../../dataservices/manifest.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
 import { provisioningVerdict, type ProvisioningVerdict } from '../../storage/provisioning.js';
+import {
+  bindsOnFirstConsumer,
+  SELECTED_NODE_ANNOTATION,
+  storageClassOf,
+} from '../../storage/storage-classes.js';
 import { missingGrant, referencePermitted } from './grants.js';
 import { backupKeyOf, byAttempt, eventsByInvolvedObject } from './indexes.js';
 import type { StatusUpdate } from './outcome.js';
@@ -54,6 +60,8 @@ export interface RestoreCaches {
   backups: Cache<Backup>;
   matrices: Cache<RestorabilityMatrix>;
   claims: Cache<PersistentVolumeClaim>;
+  /** The pods of restored deployments (their template carries the attempt's labels). */
+  pods: Cache<Pod>;
   statefulSets: Cache<StatefulSet>;
   snapshots: Cache<VolumeSnapshot>;
   contents: Cache<VolumeSnapshotContent>;
@@ -174,16 +182,19 @@ export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan 
 const DIAGNOSE_AFTER_MS = 20_000;
 /** While it is, how often the reason is looked at again: pods do not wake the restore. */
 const DIAGNOSE_EVERY_MS = 15_000;
+/** The diagnosis names one cause: Events are read for this many of the objects only they explain. */
+const MAX_EVENT_READS = 3;
 
 /**
  * Why the restored deployment is not healthy, in the words of its own objects (a pod that cannot be
  * scheduled, an image that cannot be pulled, a crashing container, a claim's last Warning), once it
- * has been unhealthy for a while: a healthy restore reads nothing.
+ * has been unhealthy for a while. Pods and claims come from the caches; Events are read only for
+ * the objects whose status says nothing (toldOnlyByEvents), so a deployment that is merely slow,
+ * as every one is on a loaded cluster, costs the API server nothing.
  */
 export async function whyUnhealthy(
   ctx: RestoreContext,
   restore: Restore,
-  deployment: StatefulSet,
   health: string,
 ): Promise<{ message: string; requeueAfterMs?: number }> {
   const entered = Date.parse(phaseEnteredAt(restore.status ?? {}) ?? '');
@@ -191,16 +202,29 @@ export async function whyUnhealthy(
   // Pods do not wake the restore: it comes back by itself when the look is due.
   if (unhealthyFor < DIAGNOSE_AFTER_MS)
     return { message: health, requeueAfterMs: DIAGNOSE_AFTER_MS - unhealthyFor };
+  const attempt = restore.status?.customResourceName ?? '';
+  const pods = ctx.cache.pods.byIndex(byAttempt, attempt);
+  const claims = ctx.cache.claims.byIndex(byAttempt, attempt);
+  // A claim left for its first consumer is Pending by design until a pod on a node wants it.
+  const dueToBind = claims.filter((claim) => {
+    const storageClass = storageClassOf(claim, ctx.cache.storageClasses);
+    return (
+      storageClass === undefined ||
+      !bindsOnFirstConsumer(storageClass) ||
+      claim.metadata.annotations?.[SELECTED_NODE_ANNOTATION] !== undefined
+    );
+  });
+  const silent = toldOnlyByEvents({ pods, claims: dueToBind }).slice(0, MAX_EVENT_READS);
   const namespace = restore.metadata.namespace ?? '';
-  const selector = Object.entries(deployment.spec.selector.matchLabels ?? {})
-    .map(([key, value]) => `${key}=${value}`)
-    .join(',');
-  const [{ items: pods }, { items: events }] = await Promise.all([
-    ctx.client.list(resources.pods, { namespace, labelSelector: selector }),
-    ctx.client.list(resources.events, { namespace, fieldSelector: 'type=Warning' }),
-  ]);
-  const claims = ctx.cache.claims.byIndex(byAttempt, restore.status?.customResourceName ?? '');
-  const cause = whyNotReady({ pods, claims, events });
+  const lists = await Promise.all(
+    silent.map((object) =>
+      ctx.client.list(resources.events, {
+        namespace,
+        fieldSelector: `involvedObject.uid=${object.metadata.uid ?? ''},type=Warning`,
+      }),
+    ),
+  );
+  const cause = whyNotReady({ pods, claims, events: lists.flatMap((list) => list.items) });
   return {
     message: cause === undefined ? health : `${health}; ${cause}`,
     requeueAfterMs: DIAGNOSE_EVERY_MS,
@@ -281,4 +305,18 @@ export async function restoredDeployment(
   if (cached !== undefined) return made === undefined || cached.metadata.uid === made ? cached : undefined;
   const live = await ctx.client.get(plan.adapter.resource, plan.deploymentName, namespace);
   return live !== undefined && live.metadata.uid === made ? 'notCachedYet' : undefined;
+}
+
+/** Switches the restored deployment to normal mode: one merge patch, the same however often sent. */
+export async function switchToNormalMode(
+  ctx: RestoreContext,
+  restore: Restore,
+  plan: RestorePlan,
+): Promise<void> {
+  await ctx.client.mergePatch(
+    plan.adapter.resource,
+    plan.deploymentName,
+    plan.adapter.normalModePatch(plan.manifest),
+    { namespace: restore.metadata.namespace ?? '' },
+  );
 }

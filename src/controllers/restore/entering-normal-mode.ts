@@ -1,10 +1,11 @@
 // DataServiceDeploymentEnteringNormalMode (PDS DATA_SERVICE_DEPLOYMENT_ENTERING_NORMAL_MODE):
-// switch the deployment to normal mode, then wait until it is healthy.
+// the deployment, switched to normal mode, is waited for until it is healthy.
 
 import type { Restore } from '../../api/generated/types.js';
 import {
   deferredProvisioningFailure,
   restoredDeployment,
+  switchToNormalMode,
   volumesBoundSince,
   whyUnhealthy,
   type RestoreContext,
@@ -28,15 +29,11 @@ export async function enteringNormalMode(
   if (deployment === 'notCachedYet') {
     return wait('SwitchingToNormalMode', `waiting to see ${plan.adapter.kind} ${plan.deploymentName}`);
   }
+  // RestoringDataServiceDeployment switched it; a restore that entered this phase before it did
+  // (an operator of an earlier version), or a cache that has not seen the switch yet, sends the
+  // same patch again.
   if (plan.adapter.mode(deployment) !== 'normal') {
-    await ctx.client.mergePatch(
-      plan.adapter.resource,
-      plan.deploymentName,
-      plan.adapter.normalModePatch(plan.manifest),
-      {
-        namespace,
-      },
-    );
+    await switchToNormalMode(ctx, restore, plan);
     return wait(
       'SwitchingToNormalMode',
       `${plan.adapter.kind} ${plan.deploymentName} switched to normal mode`,
@@ -47,7 +44,7 @@ export async function enteringNormalMode(
   if (refused !== undefined) return fail('CloudSnapRestoreFailed', refused);
   const health = plan.adapter.health(deployment);
   if (!health.healthy) {
-    const why = await whyUnhealthy(ctx, restore, deployment, health.message);
+    const why = await whyUnhealthy(ctx, restore, health.message);
     return wait('WaitingForHealthy', `normal mode: ${why.message}`, undefined, why.requeueAfterMs);
   }
   return advance(

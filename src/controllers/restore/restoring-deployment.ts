@@ -1,10 +1,12 @@
 // RestoringDataServiceDeployment (PDS RESTORING_DATA_SERVICE_DEPLOYMENT): the new deployment runs
-// in restore mode; the restore process is done when it is healthy in that mode.
+// in restore mode; the restore process is done when it is healthy in that mode, and the deployment
+// is then switched to normal mode.
 
 import type { Restore } from '../../api/generated/types.js';
 import {
   deferredProvisioningFailure,
   restoredDeployment,
+  switchToNormalMode,
   volumesBoundSince,
   whyUnhealthy,
   type RestoreContext,
@@ -30,14 +32,24 @@ export async function restoringDeployment(
   // Volumes of a WaitForFirstConsumer class are provisioned now, as the restored pods are scheduled.
   const refused = deferredProvisioningFailure(ctx, restore);
   if (refused !== undefined) return fail('CloudSnapRestoreFailed', refused);
-  const health = plan.adapter.health(deployment);
-  if (plan.adapter.mode(deployment) === 'restore' && health.healthy) {
+  // Switched already: this step did it, and the status write that should have followed was lost.
+  if (plan.adapter.mode(deployment) === 'normal') {
     return advance(
       'DataServiceDeploymentEnteringNormalMode',
-      `restore mode finished (${health.message}); switching to normal mode`,
+      `${plan.adapter.kind} ${plan.deploymentName} switched to normal mode`,
       volumesBoundSince(ctx, restore),
     );
   }
-  const why = await whyUnhealthy(ctx, restore, deployment, health.message);
+  const health = plan.adapter.health(deployment);
+  if (plan.adapter.mode(deployment) === 'restore' && health.healthy) {
+    // Switching here, not in the next phase, saves that phase a status write of its own.
+    await switchToNormalMode(ctx, restore, plan);
+    return advance(
+      'DataServiceDeploymentEnteringNormalMode',
+      `restore mode finished (${health.message}); ${plan.adapter.kind} ${plan.deploymentName} switched to normal mode`,
+      volumesBoundSince(ctx, restore),
+    );
+  }
+  const why = await whyUnhealthy(ctx, restore, health.message);
   return wait('RestoreModeRunning', `restore mode: ${why.message}`, undefined, why.requeueAfterMs);
 }

@@ -15,6 +15,7 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
     restores,
     backups,
     claims,
+    pods,
     statefulSets,
     snapshots,
     contents,
@@ -26,7 +27,8 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
   // (`make bench`: 4 minutes for 100k objects, the lease lost meanwhile); the index makes it linear.
   restores.addIndex(restoresByPhase);
   restores.addIndex(restoresByBackup);
-  for (const informer of [claims, statefulSets, snapshots, contents] as const) informer.addIndex(byAttempt);
+  for (const informer of [claims, pods, statefulSets, snapshots, contents] as const)
+    informer.addIndex(byAttempt);
   events.addIndex(eventsByInvolvedObject);
   referenceGrants.addIndex(grantsByNamespace);
 

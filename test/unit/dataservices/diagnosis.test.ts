@@ -6,7 +6,7 @@ import type {
   Pod,
   PodCondition,
 } from '../../../src/api/kubernetes.js';
-import { whyNotReady } from '../../../src/dataservices/diagnosis.js';
+import { toldOnlyByEvents, whyNotReady } from '../../../src/dataservices/diagnosis.js';
 
 const NAMESPACE = 'demo';
 
@@ -569,5 +569,44 @@ describe('whyNotReady: length bound', () => {
     expect(reason?.length).toBeLessThanOrEqual(500);
     expect(reason).toMatch(/🙂…$/u);
     expect(reason?.isWellFormed()).toBe(true);
+  });
+});
+
+describe('toldOnlyByEvents: what a cache of pods and claims cannot explain', () => {
+  const onNode = (p: Pod): Pod => ({ ...p, spec: { ...p.spec, nodeName: 'node-1' } });
+  const names = (objects: { metadata: { name?: string } }[]): (string | undefined)[] =>
+    objects.map((object) => object.metadata.name);
+
+  it('names a scheduled pod whose containers have not started and say nothing, and a Pending claim', () => {
+    const silent = onNode(
+      pod('db-0', { phase: 'Pending', containers: [container(waiting('ContainerCreating'))] }),
+    );
+    expect(names(toldOnlyByEvents({ pods: [silent], claims: [claim('data-db-0')] }))).toEqual([
+      'db-0',
+      'data-db-0',
+    ]);
+  });
+
+  it.each<[string, Pod]>([
+    ['not scheduled yet (the scheduler sets a condition)', pod('db-0', { phase: 'Pending' })],
+    ['unschedulable', pod('db-0', { phase: 'Pending', conditions: unschedulable(MEMORY) })],
+    ['running', onNode(healthy('db-0'))],
+    [
+      'pulling an image that is not there (its status says so)',
+      onNode(
+        pod('db-0', { phase: 'Pending', containers: [container(waiting('ImagePullBackOff', 'not found'))] }),
+      ),
+    ],
+    [
+      'restarted once (it has started)',
+      onNode(
+        pod('db-0', {
+          phase: 'Pending',
+          containers: [container({ lastState: { terminated: { exitCode: 0 } }, state: { waiting: {} } })],
+        }),
+      ),
+    ],
+  ])('passes over a pod %s', (_what, p) => {
+    expect(toldOnlyByEvents({ pods: [p], claims: [claim('data-db-0', 'Bound')] })).toEqual([]);
   });
 });

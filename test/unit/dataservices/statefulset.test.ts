@@ -172,8 +172,26 @@ describe('render', () => {
     const sts = adapter.render(manifestOf(statefulSet()), target());
     const renamed = { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'pg-restored' };
     expect(sts.spec.selector.matchLabels).toEqual(renamed);
-    expect(sts.spec.template.metadata?.labels).toEqual(renamed);
+    expect(sts.spec.template.metadata?.labels).toEqual({ ...renamed, ...target().labels });
     expect(sts.metadata.labels).toMatchObject({ ...renamed, tier: 'db' });
+  });
+
+  it('labels the pods with the target labels, over any a previous restore left in the manifest', () => {
+    const source = statefulSet();
+    const previous = { 'snapback.dev/restore': 'old', 'snapback.dev/restore-attempt': 'restore-old-123456' };
+    const restoredBefore = {
+      ...source,
+      spec: {
+        ...source.spec,
+        template: {
+          ...source.spec.template,
+          metadata: { labels: { ...source.spec.template.metadata?.labels, ...previous } },
+        },
+      },
+    };
+    const sts = adapter.render(manifestOf(restoredBefore), target());
+    expect(sts.spec.template.metadata?.labels).toMatchObject(target().labels);
+    expect(sts.spec.selector.matchLabels).not.toHaveProperty('snapback.dev/restore');
   });
 
   it('merges the target labels into the object labels', () => {

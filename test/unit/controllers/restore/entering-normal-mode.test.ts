@@ -138,15 +138,13 @@ describe('enteringNormalMode', () => {
   });
 
   it('after 20s unhealthy, names the cause from the pods and looks again every 15s', async () => {
-    const { fake, run } = setup({
+    const { fake, run, restore } = setup({
       restore: { enteredAt: new Date(T0.getTime() - 120_000).toISOString() },
       deployment: { mode: 'normal', replicas: 3, readyReplicas: 2 },
     });
     fake.seed(
       resources.pods,
-      unschedulablePod('pg-restored-2', '0/3 nodes are available: 3 node(s) had untolerated taint.', {
-        'app.kubernetes.io/instance': 'pg-restored',
-      }),
+      unschedulablePod(restore, 'pg-restored-2', '0/3 nodes are available: 3 node(s) had untolerated taint.'),
     );
 
     const outcome = await run();

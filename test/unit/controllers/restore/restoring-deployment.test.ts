@@ -46,9 +46,36 @@ describe('restoringDeployment', () => {
     expect(await run()).toEqual({
       type: 'advance',
       to: 'DataServiceDeploymentEnteringNormalMode',
-      message: 'restore mode finished (1/1 replicas ready); switching to normal mode',
+      message: 'restore mode finished (1/1 replicas ready); StatefulSet pg-restored switched to normal mode',
+    });
+    // Switched in the same reconcile: the next phase needs no write of its own to do it.
+    expect(fake.calls).toEqual([
+      { verb: 'patch', plural: 'statefulsets', name: 'pg-restored', namespace: NAMESPACE },
+    ]);
+    const switched = fake.peek(resources.statefulSets, 'pg-restored', NAMESPACE);
+    expect(switched?.spec.replicas).toBe(3);
+    expect(switched?.metadata.annotations?.['snapback.dev/mode']).toBe('normal');
+  });
+
+  it('advances, sending nothing, when it finds the deployment switched already (the status write after the switch was lost)', async () => {
+    const { fake, run } = setup({ deployment: { mode: 'normal', readyReplicas: 0, updatedReplicas: 0 } });
+    fake.clearCalls();
+
+    expect(await run()).toEqual({
+      type: 'advance',
+      to: 'DataServiceDeploymentEnteringNormalMode',
+      message: 'StatefulSet pg-restored switched to normal mode',
     });
     expect(fake.calls).toEqual([]);
+  });
+
+  it.each([
+    ['a reset connection', connectionReset()],
+    ['503', apiError(503)],
+  ])('throws what the switch to normal mode throws (%s), advancing nowhere', async (_what, err) => {
+    const { fake, run } = setup();
+    fake.failNext('patch', 'statefulsets', err);
+    await expect(run()).rejects.toBe(err);
   });
 
   it('writes Bound for the volumes that waited for their first consumer and whose claims bound since', async () => {
@@ -113,11 +140,6 @@ describe('restoringDeployment', () => {
       { generation: 2, observedGeneration: 1 },
       'restore mode: the StatefulSet controller has not observed the latest spec yet',
     ],
-    [
-      'it is in normal mode (not the restore process)',
-      { mode: 'normal' },
-      'restore mode: 1/1 replicas ready',
-    ],
   ])('waits while %s', async (_what, deployment, message) => {
     const { run } = setup({ deployment });
     expect(await run()).toMatchObject({ type: 'wait', reason: 'RestoreModeRunning', message });
@@ -140,16 +162,16 @@ describe('restoringDeployment', () => {
   });
 
   it('after 20s unhealthy, names the cause from the pods and looks again every 15s', async () => {
-    const { fake, run } = setup({
+    const { fake, run, restore } = setup({
       restore: { enteredAt: new Date(T0.getTime() - 60_000).toISOString() },
       deployment: { readyReplicas: 0, updatedReplicas: 1 },
     });
     fake.seed(
       resources.pods,
-      unschedulablePod('pg-restored-0', '0/3 nodes are available: 3 Insufficient memory.', {
-        'app.kubernetes.io/instance': 'pg-restored',
-      }),
+      unschedulablePod(restore, 'pg-restored-0', '0/3 nodes are available: 3 Insufficient memory.'),
     );
+
+    fake.clearCalls();
 
     const outcome = await run();
 
@@ -160,6 +182,59 @@ describe('restoringDeployment', () => {
         'restore mode: 0/1 replicas ready, 1/1 updated; pod pg-restored-0 cannot be scheduled: 0/3 nodes are available: 3 Insufficient memory.',
       requeueAfterMs: 15_000,
     });
+    // The pods are the cache's, and their status says it all: no request.
+    expect(fake.calls).toEqual([]);
+  });
+
+  it('reads the Warning events of only the pod whose status says nothing, and names the cause from them', async () => {
+    const { fake, run, restore } = setup({
+      restore: { enteredAt: new Date(T0.getTime() - 60_000).toISOString() },
+      deployment: { readyReplicas: 0, updatedReplicas: 1 },
+    });
+    const stuck = fake.seed(resources.pods, {
+      ...unschedulablePod(restore, 'pg-restored-0', ''),
+      spec: { nodeName: 'snapback-node', containers: [{ name: 'postgres' }] },
+      status: {
+        phase: 'Pending',
+        containerStatuses: [
+          {
+            name: 'postgres',
+            image: 'postgres:16.4',
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason: 'ContainerCreating' } },
+          },
+        ],
+      },
+    });
+    const mountFailed = (uid: string, message: string) => ({
+      metadata: { name: `pg-restored-0.${uid}`, namespace: NAMESPACE },
+      involvedObject: { kind: 'Pod', name: 'pg-restored-0', namespace: NAMESPACE, uid },
+      type: 'Warning' as const,
+      reason: 'FailedMount',
+      message,
+      lastTimestamp: T0.toISOString(),
+    });
+    fake.seed(
+      resources.events,
+      mountFailed(stuck.metadata.uid ?? '', 'MountVolume.SetUp failed: no such volume'),
+    );
+    // Of an earlier pod of that name: its uid differs, and it does not count.
+    fake.seed(resources.events, mountFailed('uid-of-an-earlier-pod', 'an old failure'));
+    // A pod of another restore, in the same namespace, is not this restore's.
+    fake.seed(resources.pods, {
+      ...unschedulablePod(restore, 'other-0', 'not this one'),
+      metadata: { name: 'other-0', namespace: NAMESPACE, labels: { [labels.restore]: 'other' } },
+    });
+    fake.clearCalls();
+
+    expect(await run()).toMatchObject({
+      type: 'wait',
+      message:
+        'restore mode: 0/1 replicas ready, 1/1 updated; pod pg-restored-0 is still Pending (FailedMount): MountVolume.SetUp failed: no such volume',
+    });
+    // One LIST, of that pod's events by uid (the old failure, seeded later, would be the newest).
+    expect(fake.calls).toEqual([{ verb: 'list', plural: 'events', namespace: NAMESPACE }]);
   });
 
   it('waits when the cache has not seen the deployment this attempt made (the GET finds its uid)', async () => {
