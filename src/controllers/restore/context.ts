@@ -189,8 +189,8 @@ const MAX_EVENT_READS = 3;
  * Why the restored deployment is not healthy, in the words of its own objects (a pod that cannot be
  * scheduled, an image that cannot be pulled, a crashing container, a claim's last Warning), once it
  * has been unhealthy for a while. Pods and claims come from the caches; Events are read only for
- * the objects whose status says nothing (toldOnlyByEvents), so a deployment that is merely slow,
- * as every one is on a loaded cluster, costs the API server nothing.
+ * the objects whose status says nothing (toldOnlyByEvents), by uid, so a deployment whose pods'
+ * status explains it costs the API server nothing.
  */
 export async function whyUnhealthy(
   ctx: RestoreContext,
