@@ -120,18 +120,31 @@ const anyStarted = (statuses: ContainerStatus[]): boolean =>
 /**
  * The pods and claims whose trouble only their Events can tell: a pod on a node whose containers
  * have not started and report nothing (kubelet and attach/detach speak through Events), and a
- * claim still Pending. Everything else is in the objects' own status, so a caller that holds them
- * in a cache reads Events for these alone.
+ * claim still Pending, each only once it has been so since `quietSince` (a pod from when it was
+ * scheduled, a claim from its creation): a node starting containers, a provisioner at work, are
+ * slow before they are wrong. Everything else is in the objects' own status, so a caller that
+ * holds them in a cache reads Events for these alone.
  */
-export function toldOnlyByEvents(input: { pods: Pod[]; claims: PersistentVolumeClaim[] }): KubeObject[] {
+export function toldOnlyByEvents(input: {
+  pods: Pod[];
+  claims: PersistentVolumeClaim[];
+  quietSince: Date;
+}): KubeObject[] {
+  // An object that says not when is taken as quiet long enough.
+  const before = (time: string | undefined): boolean =>
+    !(Date.parse(time ?? '') > input.quietSince.getTime());
   const silentOnNode = (pod: Pod): boolean => {
     if (pod.spec.nodeName === undefined || pod.status?.phase !== 'Pending') return false;
+    const scheduled = pod.status.conditions?.find((condition) => condition.type === 'PodScheduled');
+    if (!before(scheduled?.lastTransitionTime ?? pod.metadata.creationTimestamp)) return false;
     const statuses = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])];
     return !anyStarted(statuses) && statuses.every((status) => diagnoseContainer(pod, status) === undefined);
   };
   return [
     ...input.pods.filter(silentOnNode),
-    ...input.claims.filter((claim) => claim.status?.phase === 'Pending'),
+    ...input.claims.filter(
+      (claim) => claim.status?.phase === 'Pending' && before(claim.metadata.creationTimestamp),
+    ),
   ];
 }
 

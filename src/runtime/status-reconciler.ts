@@ -11,6 +11,7 @@ import type { Cache } from './cache.js';
 import type { ObjectClient } from './client.js';
 import type { Reconcile, ReconcileResult } from './controller.js';
 import { describeError, isNotFound, isTerminal, TerminalError } from './errors.js';
+import { objectKey } from './informer.js';
 import { OwnWrites } from './own-writes.js';
 import { currentTrace } from './trace.js';
 import type { ResourceType } from './resources.js';
@@ -49,6 +50,11 @@ export interface StatusReconcilerOptions<T extends StatusObject<S>, S extends ob
   announce?(object: T, from: S, to: S): void;
   /** The phase a status change moves the object into; undefined when it stays in its phase. */
   transition?(from: S, to: S): string | undefined;
+  /**
+   * Progress (a count, a message: what `isProgress` tells from a change others act on) is written
+   * at most once per `intervalMs` per object; any other change is written at once.
+   */
+  progressPacing?: { intervalMs: number; now(): number; isProgress(from: S, to: S): boolean };
 }
 
 /** `transition` for kinds whose status has a phase: the phase a change enters. */
@@ -76,26 +82,50 @@ export async function setFinalizer<T extends KubeObject>(
 export function statusReconciler<T extends StatusObject<S>, S extends object>(
   options: StatusReconcilerOptions<T, S>,
 ): Reconcile {
-  const { resource, client, cache, finalizer } = options;
+  const { resource, client, cache, finalizer, progressPacing } = options;
   const ownWrites = new OwnWrites();
+  /** Object key -> when this process last wrote its status (for progressPacing). */
+  const lastWrittenAt = new Map<string, number>();
 
-  /** Writes the status when it changed. A status PUT carries the resourceVersion: stale → 409. */
-  const write = async (object: T, status: S): Promise<void> => {
+  /** How long a write of `status` over `current` is held back; 0 when it goes now. */
+  const heldFor = (key: string, current: S, status: S): number => {
+    if (progressPacing?.isProgress(current, status) !== true) return 0;
+    const last = lastWrittenAt.get(key);
+    return last === undefined ? 0 : Math.max(0, last + progressPacing.intervalMs - progressPacing.now());
+  };
+
+  /**
+   * Writes the status when it changed, unless pacing holds it back: then returns how long, for the
+   * caller to look again (the step recomputes it then, and a phase change in between supersedes
+   * it). A status PUT carries the resourceVersion: stale → 409.
+   */
+  const write = async (object: T, status: S): Promise<number> => {
     const current = object.status ?? ({} as S);
-    if (isDeepStrictEqual(status, current)) return;
+    if (isDeepStrictEqual(status, current)) return 0;
+    const key = objectKey(object);
+    const held = heldFor(key, current, status);
+    if (held > 0) return held;
     let written: T;
     try {
       written = await client.replace(resource, { ...object, status }, 'status');
     } catch (err) {
       // Deleted since the cache saw it: there is nothing left to record on.
-      if (isNotFound(err)) return;
+      if (isNotFound(err)) return 0;
       throw err;
     }
     ownWrites.wrote(object, written);
+    if (progressPacing !== undefined) lastWrittenAt.set(key, progressPacing.now());
     const trace = currentTrace();
     const entered = options.transition?.(current, status);
     if (trace !== undefined && entered !== undefined) trace.transition = entered;
     options.announce?.(written, current, status);
+    return 0;
+  };
+
+  /** The step's requeue, brought forward to when a held write may go. */
+  const requeue = (after: number | undefined, held: number): ReconcileResult | undefined => {
+    if (held === 0) return after === undefined ? undefined : { requeueAfterMs: after };
+    return { requeueAfterMs: after === undefined ? held : Math.min(after, held) };
   };
 
   /** Runs the step; an error it throws is recorded in status, then retried or, if terminal, not. */
@@ -113,23 +143,25 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
 
   return async (key: string): Promise<ReconcileResult | undefined> => {
     const object = cache.get(key);
+    if (object === undefined) lastWrittenAt.delete(key);
     if (ownWrites.behind(key, object) || object === undefined) return undefined;
-    const held = finalizer !== undefined && (object.metadata.finalizers ?? []).includes(finalizer.name);
+    const holdsFinalizer =
+      finalizer !== undefined && (object.metadata.finalizers ?? []).includes(finalizer.name);
     if (object.metadata.deletionTimestamp !== undefined) {
-      if (finalizer === undefined || !held) return undefined;
+      if (finalizer === undefined || !holdsFinalizer) return undefined;
       const result = await guarded(object, () => finalizer.finalize(object));
-      if (result.status !== undefined) await write(object, result.status);
-      if (result.done) await setFinalizer(client, resource, object, finalizer.name, false);
-      return result.done || result.requeueAfterMs === undefined
-        ? undefined
-        : { requeueAfterMs: result.requeueAfterMs };
+      const held = result.status === undefined ? 0 : await write(object, result.status);
+      if (!result.done) return requeue(result.requeueAfterMs, held);
+      await setFinalizer(client, resource, object, finalizer.name, false);
+      lastWrittenAt.delete(key);
+      return undefined;
     }
-    if (finalizer !== undefined && !held) {
+    if (finalizer !== undefined && !holdsFinalizer) {
       ownWrites.wrote(object, await setFinalizer(client, resource, object, finalizer.name, true));
       return undefined;
     }
     const next = await guarded(object, () => options.step(object));
-    if (next.status !== undefined) await write(object, next.status);
-    return next.requeueAfterMs === undefined ? undefined : { requeueAfterMs: next.requeueAfterMs };
+    const held = next.status === undefined ? 0 : await write(object, next.status);
+    return requeue(next.requeueAfterMs, held);
   };
 }

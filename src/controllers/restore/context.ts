@@ -178,7 +178,10 @@ export function planRestore(ctx: RestoreContext, restore: Restore): RestorePlan 
   return { backup, adapter, manifest, deploymentName, volumes };
 }
 
-/** How long a deployment may be unhealthy before the restore looks at its pods for the reason. */
+/**
+ * How long a deployment may be unhealthy before the restore looks at its pods for the reason, and
+ * a pod or claim silent before its Events are read.
+ */
 const DIAGNOSE_AFTER_MS = 20_000;
 /** While it is, how often the reason is looked at again: pods do not wake the restore. */
 const DIAGNOSE_EVERY_MS = 15_000;
@@ -214,7 +217,11 @@ export async function whyUnhealthy(
       claim.metadata.annotations?.[SELECTED_NODE_ANNOTATION] !== undefined
     );
   });
-  const silent = toldOnlyByEvents({ pods, claims: dueToBind }).slice(0, MAX_EVENT_READS);
+  const silent = toldOnlyByEvents({
+    pods,
+    claims: dueToBind,
+    quietSince: new Date(ctx.now().getTime() - DIAGNOSE_AFTER_MS),
+  }).slice(0, MAX_EVENT_READS);
   const namespace = restore.metadata.namespace ?? '';
   const lists = await Promise.all(
     silent.map((object) =>

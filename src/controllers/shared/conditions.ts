@@ -42,6 +42,13 @@ export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
   return { requeueAfterMs: Math.min(Math.max(0, Math.ceil(ms)), MAX_REQUEUE_MS) };
 }
 
+/**
+ * How often progress within one phase (a count, a message) is written per object. A restore's
+ * counts change with every claim and pod; written each time, they were as many status writes as its
+ * phases (`make bench`). A phase change is written at once.
+ */
+export const PROGRESS_INTERVAL_MS = 5_000;
+
 /** The reason a condition carries while an error a step threw is retried (Flux's). */
 export const RETRYING = 'ProgressingWithRetry';
 

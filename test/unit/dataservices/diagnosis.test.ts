@@ -573,6 +573,7 @@ describe('whyNotReady: length bound', () => {
 });
 
 describe('toldOnlyByEvents: what a cache of pods and claims cannot explain', () => {
+  const QUIET_SINCE = new Date('2030-03-01T12:00:00Z');
   const onNode = (p: Pod): Pod => ({ ...p, spec: { ...p.spec, nodeName: 'node-1' } });
   const names = (objects: { metadata: { name?: string } }[]): (string | undefined)[] =>
     objects.map((object) => object.metadata.name);
@@ -581,10 +582,30 @@ describe('toldOnlyByEvents: what a cache of pods and claims cannot explain', () 
     const silent = onNode(
       pod('db-0', { phase: 'Pending', containers: [container(waiting('ContainerCreating'))] }),
     );
-    expect(names(toldOnlyByEvents({ pods: [silent], claims: [claim('data-db-0')] }))).toEqual([
-      'db-0',
-      'data-db-0',
-    ]);
+    expect(
+      names(toldOnlyByEvents({ pods: [silent], claims: [claim('data-db-0')], quietSince: QUIET_SINCE })),
+    ).toEqual(['db-0', 'data-db-0']);
+  });
+
+  it('passes over a pod scheduled, and a claim created, after quietSince: not silent for long yet', () => {
+    const later = new Date(QUIET_SINCE.getTime() + 1_000).toISOString();
+    const justScheduled = onNode(
+      pod('db-0', {
+        phase: 'Pending',
+        conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: later }],
+        containers: [container(waiting('ContainerCreating'))],
+      }),
+    );
+    const justCreated = claim('data-db-0');
+    justCreated.metadata.creationTimestamp = later;
+    expect(
+      toldOnlyByEvents({ pods: [justScheduled], claims: [justCreated], quietSince: QUIET_SINCE }),
+    ).toEqual([]);
+    // At quietSince itself, both have been silent long enough.
+    const since = new Date(later);
+    expect(
+      names(toldOnlyByEvents({ pods: [justScheduled], claims: [justCreated], quietSince: since })),
+    ).toEqual(['db-0', 'data-db-0']);
   });
 
   it.each<[string, Pod]>([
@@ -607,6 +628,8 @@ describe('toldOnlyByEvents: what a cache of pods and claims cannot explain', () 
       ),
     ],
   ])('passes over a pod %s', (_what, p) => {
-    expect(toldOnlyByEvents({ pods: [p], claims: [claim('data-db-0', 'Bound')] })).toEqual([]);
+    expect(
+      toldOnlyByEvents({ pods: [p], claims: [claim('data-db-0', 'Bound')], quietSince: QUIET_SINCE }),
+    ).toEqual([]);
   });
 });

@@ -48,7 +48,11 @@ interface Harness {
 
 let h: Harness;
 
-function harness(options: { finalizer?: boolean } = {}): Harness {
+/** Pacing for the tests that use it: `lastBackup` stands for the phase, `message` for progress. */
+const PACING_MS = 5_000;
+let clockMs = 0;
+
+function harness(options: { finalizer?: boolean; paced?: boolean } = {}): Harness {
   const fake = new FakeClient({ now: () => new Date('2026-02-01T00:00:00Z') });
   const cache = fake.cache(rt);
   const step = jest.fn((_object: BackupSchedule) => Promise.resolve<Next<Status>>({}));
@@ -69,6 +73,15 @@ function harness(options: { finalizer?: boolean } = {}): Harness {
     step,
     errorStatus,
     announce,
+    ...(options.paced === true
+      ? {
+          progressPacing: {
+            intervalMs: PACING_MS,
+            now: () => clockMs,
+            isProgress: (from: Status, to: Status) => to.lastBackup === from.lastBackup,
+          },
+        }
+      : {}),
   });
   return { fake, cache, reconcile, step, finalize, errorStatus, announce };
 }
@@ -336,6 +349,75 @@ describe('statusReconciler', () => {
       expect(stored()?.status).toEqual({ message: 'retrying: 500 InternalError: etcd leader changed' });
       expect(stored()?.metadata.finalizers).toEqual([FINALIZER]);
     });
+  });
+});
+
+describe('progress pacing', () => {
+  beforeEach(() => {
+    clockMs = 0;
+    h = harness({ paced: true });
+    h.fake.seed(rt, schedule({ finalizers: [FINALIZER] }));
+  });
+
+  const written = (): Status | undefined => stored()?.status;
+
+  it('holds a progress write made within the interval of the last one, and asks to look again when it is due', async () => {
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '0/3' } });
+    await h.reconcile(KEY);
+    clockMs = 1_000;
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '1/3' }, requeueAfterMs: 30_000 });
+    await expect(h.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 4_000 });
+    expect(written()).toEqual({ lastBackup: 's-1', message: '0/3' });
+
+    clockMs = 5_000;
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '2/3' }, requeueAfterMs: 30_000 });
+    await expect(h.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 30_000 });
+    expect(written()).toEqual({ lastBackup: 's-1', message: '2/3' });
+    expect(writes()).toEqual(['update/status', 'update/status']);
+  });
+
+  it('keeps a sooner requeue of the step', async () => {
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '0/3' } });
+    await h.reconcile(KEY);
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '1/3' }, requeueAfterMs: 0 });
+    await expect(h.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 0 });
+  });
+
+  it('writes a change that enters a phase at once, superseding held progress', async () => {
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '0/3' } });
+    await h.reconcile(KEY);
+    clockMs = 100;
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '1/3' } });
+    await h.reconcile(KEY);
+    clockMs = 200;
+    h.step.mockResolvedValue({ status: { lastBackup: 's-2', message: 'done' } });
+    await expect(h.reconcile(KEY)).resolves.toBeUndefined();
+    expect(written()).toEqual({ lastBackup: 's-2', message: 'done' });
+    expect(writes()).toEqual(['update/status', 'update/status']);
+    expect(h.announce.mock.calls.map(([, , to]) => to.message)).toEqual(['0/3', 'done']);
+  });
+
+  it("paces the error it records like any progress; the error still goes to the queue's backoff", async () => {
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '0/3' } });
+    await h.reconcile(KEY);
+    const err = connectionReset();
+    h.step.mockRejectedValue(err);
+    await expect(h.reconcile(KEY)).rejects.toBe(err);
+    expect(written()).toEqual({ lastBackup: 's-1', message: '0/3' });
+    clockMs = PACING_MS;
+    await expect(h.reconcile(KEY)).rejects.toBe(err);
+    expect(written()?.message).toBe(`retrying: ${describeError(err)}`);
+  });
+
+  it("forgets an object once it is gone from the cache: a new one of the same name isn't held", async () => {
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '0/3' } });
+    await h.reconcile(KEY);
+    await h.fake.delete(rt, 's', { namespace: NS });
+    await h.reconcile(KEY);
+    h.fake.seed(rt, schedule({ finalizers: [FINALIZER], status: { lastBackup: 's-1' } }));
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: 'new' } });
+    await h.reconcile(KEY);
+    expect(written()).toEqual({ lastBackup: 's-1', message: 'new' });
   });
 });
 

@@ -18,6 +18,7 @@ import type {
 } from '../../../../src/api/kubernetes.js';
 import type { BackupContext } from '../../../../src/controllers/backup/context.js';
 import { backupReconciler } from '../../../../src/controllers/backup/reconciler.js';
+import { PROGRESS_INTERVAL_MS } from '../../../../src/controllers/shared/conditions.js';
 import { restoresByBackup } from '../../../../src/controllers/restore/indexes.js';
 import type { EventRecorder } from '../../../../src/observability/events.js';
 import type { Reconcile } from '../../../../src/runtime/controller.js';
@@ -586,12 +587,15 @@ describe('an API server refusing a request of the backup', () => {
     await w.reconcile(KEY);
     const unavailable = apiError(503, 'ServiceUnavailable', 'etcd is unavailable');
     w.fake.failNext('create', 'volumesnapshots', unavailable);
+    // Progress within a phase is written once per interval: the retry is told after one.
+    w.at(PROGRESS_INTERVAL_MS / 1000);
     expect(await rejection(w.reconcile(KEY))).toBe(unavailable);
     expect(statusOf().phase).toBe('InProgress');
     expect(condition('Ready')).toMatchObject({
       reason: 'ProgressingWithRetry',
       message: 'retrying after an error: 503 ServiceUnavailable: etcd is unavailable',
     });
+    w.at((2 * PROGRESS_INTERVAL_MS) / 1000);
     await w.reconcile(KEY);
     expect(w.fake.objects(resources.volumeSnapshots)).toHaveLength(1);
     expect(condition('Ready')?.reason).toBe('SnapshotsInProgress');
@@ -692,6 +696,7 @@ describe('the happy path', () => {
       },
     ]);
 
+    w.at(PROGRESS_INTERVAL_MS / 1000);
     await w.reconcile(KEY);
     const name = snapshotName();
     const snapshot = w.fake.peek(resources.volumeSnapshots, name, NS);
@@ -834,6 +839,7 @@ describe('deletion', () => {
       { status: { phase: 'Successful' } },
       { namespace: 'other', subresource: 'status' },
     );
+    w.at(100 + PROGRESS_INTERVAL_MS / 1000);
     await expect(w.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 5_000 });
     expect(condition('Ready')).toMatchObject({
       reason: 'DeletingSnapshots',

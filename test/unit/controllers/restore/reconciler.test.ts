@@ -10,6 +10,7 @@ import { finalizers } from '../../../../src/api/constants.js';
 import type { Backup, Restore, RestorePhase, RestoreStatus } from '../../../../src/api/generated/types.js';
 import type { Condition, KubeObject } from '../../../../src/api/kubernetes.js';
 import { restoreReconciler } from '../../../../src/controllers/restore/reconciler.js';
+import { PROGRESS_INTERVAL_MS } from '../../../../src/controllers/shared/conditions.js';
 import { customResourceName } from '../../../../src/naming.js';
 import type { EventRecorder } from '../../../../src/observability/events.js';
 import { TerminalError } from '../../../../src/runtime/errors.js';
@@ -634,7 +635,7 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
   });
 
   it('skips a cache that has not caught up with its own write', async () => {
-    const { fake, ctx, reconcile, status } = inPhase('RestoringDataServiceDeploymentCR');
+    const { fake, ctx, clock, reconcile, status } = inPhase('RestoringDataServiceDeploymentCR');
     ctx.cache.restores.freeze();
     await reconcile();
     expect(status().phase).toBe('RestoringDataServiceDeployment');
@@ -644,8 +645,45 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
     expect(fake.calls).toEqual([]);
 
     ctx.cache.restores.thaw();
+    // The progress it writes next is paced: due one interval after the phase's own write.
+    clock.advance(PROGRESS_INTERVAL_MS / 1000);
     await reconcile();
     expect(fake.calls.length).toBeGreaterThan(0);
+  });
+});
+
+describe('progress is written at most once per interval; what others act on, at once', () => {
+  const progressOf = (restore: RestoreStatus): string | undefined =>
+    condition(restore, 'Progressing')?.message;
+
+  it('holds a progress message made right after the phase write, and writes it when due', async () => {
+    const { fake, clock, reconcile, status } = inPhase('RestoringDataServiceDeploymentCR');
+    await reconcile();
+    expect(status().phase).toBe('RestoringDataServiceDeployment');
+    const entered = progressOf(status());
+
+    fake.clearCalls();
+    clock.advance(1);
+    expect(await reconcile()).toEqual({ requeueAfterMs: PROGRESS_INTERVAL_MS - 1_000 });
+    expect(fake.calls).toEqual([]);
+    expect(progressOf(status())).toBe(entered);
+
+    clock.advance(PROGRESS_INTERVAL_MS / 1000 - 1);
+    await reconcile();
+    expect(fake.calls).toEqual([statusWrite]);
+    expect(progressOf(status())).not.toBe(entered);
+  });
+
+  it('writes joining the queue for a slot at once: the turns of other restores are judged from it', async () => {
+    const { fake, reconcile, status } = inPhase('Initializing', {
+      context: { config: { maxConcurrentRestores: 1 } },
+    });
+    fake.seed(resources.restores, restoreIn('RestoringCloudSnap', { name: 'other', uid: 'uid-other' }));
+    await reconcile();
+    expect(status().phase).toBe('Pending');
+    await reconcile();
+    expect(condition(status(), 'Progressing')?.reason).toBe('WaitingForSlot');
+    expect(status().queuedAt).toBeDefined();
   });
 });
 

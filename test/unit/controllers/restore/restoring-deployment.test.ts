@@ -4,6 +4,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { restoringDeployment } from '../../../../src/controllers/restore/restoring-deployment.js';
 import { labels } from '../../../../src/api/constants.js';
+import type { Restore } from '../../../../src/api/generated/types.js';
+import type { Pod } from '../../../../src/api/kubernetes.js';
 import { resources } from '../../../../src/runtime/resources.js';
 import {
   attemptLabelsOf,
@@ -24,6 +26,31 @@ import { apiError, connectionReset } from '../../../support/fake-client.js';
 
 const setup = (options: Parameters<typeof deploymentPhaseWorld>[2] = {}) =>
   deploymentPhaseWorld('RestoringDataServiceDeployment', restoringDeployment, options);
+
+/** The restored pod on its node, scheduled `seconds` before T0, its container not started. */
+const creatingContainers = (restore: Restore, seconds: number): Pod => ({
+  ...unschedulablePod(restore, 'pg-restored-0', ''),
+  spec: { nodeName: 'snapback-node', containers: [{ name: 'postgres' }] },
+  status: {
+    phase: 'Pending',
+    conditions: [
+      {
+        type: 'PodScheduled',
+        status: 'True',
+        lastTransitionTime: new Date(T0.getTime() - seconds * 1000).toISOString(),
+      },
+    ],
+    containerStatuses: [
+      {
+        name: 'postgres',
+        image: 'postgres:16.4',
+        ready: false,
+        restartCount: 0,
+        state: { waiting: { reason: 'ContainerCreating' } },
+      },
+    ],
+  },
+});
 
 describe('restoringDeployment: errors of the API server', () => {
   it.each([
@@ -191,22 +218,7 @@ describe('restoringDeployment', () => {
       restore: { enteredAt: new Date(T0.getTime() - 60_000).toISOString() },
       deployment: { readyReplicas: 0, updatedReplicas: 1 },
     });
-    const stuck = fake.seed(resources.pods, {
-      ...unschedulablePod(restore, 'pg-restored-0', ''),
-      spec: { nodeName: 'snapback-node', containers: [{ name: 'postgres' }] },
-      status: {
-        phase: 'Pending',
-        containerStatuses: [
-          {
-            name: 'postgres',
-            image: 'postgres:16.4',
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason: 'ContainerCreating' } },
-          },
-        ],
-      },
-    });
+    const stuck = fake.seed(resources.pods, creatingContainers(restore, 30));
     const mountFailed = (uid: string, message: string) => ({
       metadata: { name: `pg-restored-0.${uid}`, namespace: NAMESPACE },
       involvedObject: { kind: 'Pod', name: 'pg-restored-0', namespace: NAMESPACE, uid },
@@ -235,6 +247,20 @@ describe('restoringDeployment', () => {
     });
     // One LIST, of that pod's events by uid (the old failure, seeded later, would be the newest).
     expect(fake.calls).toEqual([{ verb: 'list', plural: 'events', namespace: NAMESPACE }]);
+  });
+
+  it('reads no Events of a pod scheduled moments ago: its node is still at work', async () => {
+    const { fake, run, restore } = setup({
+      restore: { enteredAt: new Date(T0.getTime() - 60_000).toISOString() },
+      deployment: { readyReplicas: 0, updatedReplicas: 1 },
+    });
+    fake.seed(resources.pods, creatingContainers(restore, 5));
+    fake.clearCalls();
+    expect(await run()).toMatchObject({
+      type: 'wait',
+      message: 'restore mode: 0/1 replicas ready, 1/1 updated',
+    });
+    expect(fake.calls).toEqual([]);
   });
 
   it('waits when the cache has not seen the deployment this attempt made (the GET finds its uid)', async () => {
