@@ -14,10 +14,12 @@ export async function pending(
   plan: RestorePlan,
 ): Promise<StepOutcome> {
   const namespace = restore.metadata.namespace ?? '';
-  if (plan.backup.spec.syncedFrom !== undefined) {
-    const problem = await credentialsProblem(ctx, plan.backup);
-    if (problem !== undefined) return fail('FailedBackupCredentialSync', problem);
-  }
+  const synced = plan.backup.spec.syncedFrom !== undefined;
+  const queued = restore.status?.queuedAt !== undefined;
+  // The credentials are read before the restore joins the queue, so that it fails at once, and
+  // again when its turn comes (they may have gone meanwhile); not on each look while it waits.
+  const problem = synced && !queued ? await credentialsProblem(ctx, plan.backup) : undefined;
+  if (problem !== undefined) return fail('FailedBackupCredentialSync', problem);
 
   const slot = ctx.slots.tryAcquire(`${namespace}/${restore.metadata.name ?? ''}`);
   if (!slot.granted) {
@@ -25,5 +27,7 @@ export async function pending(
       queuedAt: restore.status?.queuedAt ?? ctx.now().toISOString(),
     });
   }
+  const problemAtTurn = synced && queued ? await credentialsProblem(ctx, plan.backup) : undefined;
+  if (problemAtTurn !== undefined) return fail('FailedBackupCredentialSync', problemAtTurn);
   return advance('RestoringCloudSnap', `restoring ${plan.volumes.length} volume(s) from snapshots`);
 }

@@ -109,8 +109,19 @@ describe('pending', () => {
 describe('pending: the location credentials of a synced Backup', () => {
   const KEYS = { accessKeyId: 'QUtJQQ==', secretAccessKey: 'czNjcjN0', locationKey: 'a2V5' };
 
-  const synced = (options: { location?: boolean; data?: Record<string, string> | false } = {}) => {
-    const world = setup({ backup: syncedBackup('shared-store', { volumeCount: 2 }) });
+  const synced = (
+    options: {
+      location?: boolean;
+      data?: Record<string, string> | false;
+      restore?: RestoreInOptions;
+      context?: Omit<RestoreContextOverrides, 'now'>;
+    } = {},
+  ) => {
+    const world = setup({
+      backup: syncedBackup('shared-store', { volumeCount: 2 }),
+      ...(options.restore === undefined ? {} : { restore: options.restore }),
+      ...(options.context === undefined ? {} : { context: options.context }),
+    });
     if (options.location !== false)
       world.fake.seed(resources.backupLocations, backupLocation('shared-store'));
     if (options.data !== false) {
@@ -166,6 +177,35 @@ describe('pending: the location credentials of a synced Backup', () => {
       errorCode: 'FailedBackupCredentialSync',
       message:
         'the operator could not read Secret snapback-system/store-credentials: secrets "store-credentials" is forbidden.',
+    });
+  });
+
+  describe('queued for a slot', () => {
+    const queued = (data?: false) =>
+      synced({
+        restore: { status: { queuedAt: '2030-03-01T11:59:00.000Z' } },
+        context: { config: { maxConcurrentRestores: 1 } },
+        ...(data === false ? { data } : {}),
+      });
+    const secretReads = (world: ReturnType<typeof synced>): number =>
+      world.fake.calls.filter((call) => call.plural === 'secrets').length;
+
+    it('reads no Secret while it waits its turn', async () => {
+      const world = queued();
+      world.fake.seed(resources.restores, running('other'));
+      expect(await world.run()).toMatchObject({ type: 'wait', reason: 'WaitingForSlot' });
+      expect(secretReads(world)).toBe(0);
+    });
+
+    it('reads the Secret again when its turn comes, and advances', async () => {
+      const world = queued();
+      expect((await world.run()).type).toBe('advance');
+      expect(secretReads(world)).toBe(1);
+    });
+
+    it('fails FailedBackupCredentialSync when its turn comes and the Secret has gone meanwhile', async () => {
+      const world = queued(false);
+      expect(await world.run()).toMatchObject({ type: 'fail', errorCode: 'FailedBackupCredentialSync' });
     });
   });
 

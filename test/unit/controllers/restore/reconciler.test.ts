@@ -287,6 +287,13 @@ describe('errors a step throws', () => {
     expect(status().phase).toBe('Pending');
     expect(condition(status(), 'Progressing')?.reason).toBe('WaitingForSlot');
 
+    // Its turn comes; the credentials' read then is reset.
+    await fake.mergePatch(
+      resources.restores,
+      'busy',
+      { status: { phase: 'Successful' } },
+      { namespace: NAMESPACE, subresource: 'status' },
+    );
     const err = connectionReset();
     fake.failNext('get', 'secrets', err);
     await expect(reconcile()).rejects.toBe(err);
