@@ -18,4 +18,6 @@ export interface Cache<T> {
   get(key: string): T | undefined;
   list(): T[];
   byIndex(index: Index<T>, value: string): T[];
+  /** The values `index` holds for at least one object. */
+  indexValues(index: Index<T>): string[];
 }

@@ -94,6 +94,12 @@ export class ObjectStore<T extends KubeObject> {
     return found;
   }
 
+  indexValues(index: Index<T>): string[] {
+    const entries = this.indexes.get(index.name);
+    if (entries === undefined) throw new Error(`no index named ${index.name}`);
+    return [...entries.keys()];
+  }
+
   /** Stores the object; returns the one it replaced. */
   upsert(obj: T): T | undefined {
     const key = objectKey(obj);
@@ -326,6 +332,10 @@ export class Informer<T extends KubeObject> implements EventSource<T> {
 
   byIndex(index: Index<T>, value: string): T[] {
     return this.store.byIndex(index, value);
+  }
+
+  indexValues(index: Index<T>): string[] {
+    return this.store.indexValues(index);
   }
 
   /** Epoch ms of the last LIST, watch event or bookmark; 0 before any. */

@@ -50,7 +50,7 @@ import {
   restoresByPhase,
 } from '../../src/controllers/restore/indexes.js';
 import type { StepOutcome } from '../../src/controllers/restore/outcome.js';
-import { ConcurrencySlots } from '../../src/controllers/restore/slots.js';
+import { ConcurrencySlots, waitingForSlotByNamespace } from '../../src/controllers/restore/slots.js';
 import { keyOf } from '../../src/controllers/setup.js';
 import { HAPPY_PATH } from '../../src/controllers/restore/transitions.js';
 import type { Manifest } from '../../src/dataservices/manifest.js';
@@ -151,7 +151,7 @@ export function restoreContext(
   };
   const cache: TestCaches = {
     restores: fake.cache(resources.restores, {
-      indexes: [restoresByPhase, restoresByBackup],
+      indexes: [restoresByPhase, restoresByBackup, waitingForSlotByNamespace],
     }),
     backups: fake.cache(resources.backups),
     matrices: fake.cache(resources.restorabilityMatrices),

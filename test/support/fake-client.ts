@@ -440,6 +440,10 @@ export class FakeCache<T extends KubeObject> implements Cache<T> {
     return this.store().byIndex(index, value);
   }
 
+  indexValues(index: Index<T>): string[] {
+    return this.store().indexValues(index);
+  }
+
   /** From now on the cache shows the objects as they are now (again, if it was frozen). */
   freeze(): void {
     this.snapshot = this.build();

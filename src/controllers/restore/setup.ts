@@ -7,7 +7,7 @@ import { grantsByNamespace } from './grants.js';
 import { byAttempt, eventsByInvolvedObject, restoresByBackup, restoresByPhase } from './indexes.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import { restoreReconciler } from './reconciler.js';
-import { ConcurrencySlots } from './slots.js';
+import { ConcurrencySlots, waitingForSlotByNamespace } from './slots.js';
 import { isTerminal } from './transitions.js';
 
 export function setupRestoreController(setup: SetupContext, observer: RestoreObserver): void {
@@ -27,6 +27,7 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
   // (`make bench`: 4 minutes for 100k objects, the lease lost meanwhile); the index makes it linear.
   restores.addIndex(restoresByPhase);
   restores.addIndex(restoresByBackup);
+  restores.addIndex(waitingForSlotByNamespace);
   for (const informer of [claims, pods, statefulSets, snapshots, contents] as const)
     informer.addIndex(byAttempt);
   events.addIndex(eventsByInvolvedObject);

@@ -6,7 +6,7 @@
 // slot.
 
 import type { Restore } from '../../api/generated/types.js';
-import type { Cache } from '../../runtime/cache.js';
+import { defineIndex, type Cache } from '../../runtime/cache.js';
 import { restoresByPhase } from './indexes.js';
 import { ACTIVE_PHASES } from './transitions.js';
 
@@ -14,6 +14,14 @@ const GRANT_TTL_MS = 60_000;
 
 /** The Progressing reason of a Pending restore that waits for a slot. */
 export const WAITING_FOR_SLOT = 'WaitingForSlot';
+
+/**
+ * Restores waiting for a slot, by namespace: whose turn comes first is judged from the namespaces
+ * that wait, without a scan of every waiting restore for each one (quadratic in a long queue).
+ */
+export const waitingForSlotByNamespace = defineIndex<Restore>('waitingForSlot', (restore) =>
+  restore.status?.phase === 'Pending' && waitsForSlot(restore) ? [restore.metadata.namespace ?? ''] : [],
+);
 
 export interface SlotLimits {
   /** Restores running at once, in all namespaces. */
@@ -76,17 +84,13 @@ export class ConcurrencySlots {
       };
     }
     // Namespaces waiting that run fewer restores than this one have the first claim on free slots.
-    const before = new Set(
-      this.restores
-        .byIndex(restoresByPhase, 'Pending')
-        .filter((restore) => keyOf(restore) !== key && waitsForSlot(restore))
-        .map((restore) => restore.metadata.namespace ?? '')
-        .filter((other) => other !== namespace && (running.get(other) ?? 0) < mine),
-    );
-    if (total - active.size <= before.size) {
+    const before = this.restores
+      .indexValues(waitingForSlotByNamespace)
+      .filter((other) => other !== namespace && (running.get(other) ?? 0) < mine);
+    if (total - active.size <= before.length) {
       return {
         granted: false,
-        why: `the free slots go first to namespaces running fewer restores (${[...before].sort().join(', ')})`,
+        why: `the free slots go first to namespaces running fewer restores (${before.sort().join(', ')})`,
       };
     }
     this.grants.set(key, this.now());

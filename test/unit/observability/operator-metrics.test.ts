@@ -7,7 +7,12 @@ import type { Backup, BackupLocation, BackupSchedule, Restore } from '../../../s
 import type { Cache } from '../../../src/runtime/cache.js';
 import { registerOperatorMetrics } from '../../../src/observability/operator-metrics.js';
 
-const cacheOf = <T>(items: T[]): Cache<T> => ({ get: () => undefined, list: () => items, byIndex: () => [] });
+const cacheOf = <T>(items: T[]): Cache<T> => ({
+  get: () => undefined,
+  list: () => items,
+  byIndex: () => [],
+  indexValues: () => [],
+});
 
 const location = (name: string, status?: BackupLocation['status']): BackupLocation => ({
   metadata: { name },

@@ -20,7 +20,7 @@ const dashboard = JSON.parse(readFileSync('charts/snapback/dashboards/snapback.j
 };
 
 function emptyCache<T>(): Cache<T> {
-  return { get: () => undefined, list: () => [], byIndex: () => [] };
+  return { get: () => undefined, list: () => [], byIndex: () => [], indexValues: () => [] };
 }
 
 async function registeredNames(): Promise<Set<string>> {

@@ -3,7 +3,11 @@ import type { Restore, RestorePhase } from '../../../src/api/generated/types.js'
 import { RESTORE_PHASES } from '../../../src/api/crds.js';
 import { restoresByPhase } from '../../../src/controllers/restore/indexes.js';
 import { ObjectStore } from '../../../src/runtime/informer.js';
-import { ConcurrencySlots, WAITING_FOR_SLOT } from '../../../src/controllers/restore/slots.js';
+import {
+  ConcurrencySlots,
+  WAITING_FOR_SLOT,
+  waitingForSlotByNamespace,
+} from '../../../src/controllers/restore/slots.js';
 
 const TTL_MS = 60_000;
 
@@ -12,6 +16,7 @@ class MemoryCache extends ObjectStore<Restore> {
   constructor() {
     super();
     this.addIndex(restoresByPhase);
+    this.addIndex(waitingForSlotByNamespace);
   }
 
   set(key: string, phase: RestorePhase | undefined, progressing?: string): void {

@@ -49,12 +49,17 @@ describe('ObjectStore', () => {
     store.upsert(thing('b', '1', 'x'));
     expect(names(store.byIndex(byOwner, 'x'))).toEqual(['a', 'b']);
 
+    expect(store.indexValues(byOwner)).toEqual(['x']);
+
     store.upsert(thing('a', '2', 'y'));
     expect(names(store.byIndex(byOwner, 'x'))).toEqual(['b']);
     expect(names(store.byIndex(byOwner, 'y'))).toEqual(['a']);
+    expect(store.indexValues(byOwner).sort()).toEqual(['x', 'y']);
 
     expect(store.remove('ns/b')?.metadata.name).toBe('b');
     expect(store.byIndex(byOwner, 'x')).toEqual([]);
+    // A value no object holds any more is not listed.
+    expect(store.indexValues(byOwner)).toEqual(['y']);
     expect(store.remove('ns/b')).toBeUndefined();
     expect(() =>
       store.byIndex(
