@@ -14,6 +14,7 @@ import type { InformerMetrics } from './metrics.js';
 import type { KubeClient } from './kube-client.js';
 import { errorMessage, isGone } from './errors.js';
 import type { ResourceType } from './resources.js';
+import { SharedStrings } from './shared-strings.js';
 import { pause } from './async.js';
 
 /** The cache key of an object: "namespace/name", or "name" for cluster-scoped objects. */
@@ -45,15 +46,18 @@ export interface StoreChanges<T> {
   deleted: T[];
 }
 
+/** One table for every informer: namespaces, labels and names repeat across kinds too. */
+const sharedStrings = new SharedStrings();
+
 /**
  * The object as the cache keeps it: without metadata.managedFields, which the operator never reads
  * and which is often the larger part of a small object (client-go's informers offer the same
- * transform). Writes are unaffected: a PUT that omits managedFields keeps the server's.
+ * transform), and with its strings shared with the other cached objects. Writes are unaffected: a
+ * PUT that omits managedFields keeps the server's.
  */
 export function forCache<T extends KubeObject>(obj: T): T {
-  if (obj.metadata.managedFields === undefined) return obj;
   const { managedFields: _managedFields, ...metadata } = obj.metadata;
-  return { ...obj, metadata };
+  return sharedStrings.share({ ...obj, metadata });
 }
 
 /** The object map with its secondary indexes, kept current on every change. */
