@@ -79,6 +79,9 @@ export async function setFinalizer<T extends KubeObject>(
   );
 }
 
+/** The pacing map is not swept below this many entries. */
+const MIN_SWEEP_SIZE = 1_024;
+
 export function statusReconciler<T extends StatusObject<S>, S extends object>(
   options: StatusReconcilerOptions<T, S>,
 ): Reconcile {
@@ -86,6 +89,22 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
   const ownWrites = new OwnWrites();
   /** Object key -> when this process last wrote its status (for progressPacing). */
   const lastWrittenAt = new Map<string, number>();
+  let sweepAtSize = MIN_SWEEP_SIZE;
+
+  /**
+   * Notes a write for pacing. A finished object is not reconciled again, so entries past their
+   * interval (as good as none) are swept once the map has doubled since the last sweep.
+   */
+  const noteWrite = (key: string): void => {
+    if (progressPacing === undefined) return;
+    const now = progressPacing.now();
+    lastWrittenAt.set(key, now);
+    if (lastWrittenAt.size < sweepAtSize) return;
+    for (const [other, at] of lastWrittenAt) {
+      if (at + progressPacing.intervalMs <= now) lastWrittenAt.delete(other);
+    }
+    sweepAtSize = Math.max(MIN_SWEEP_SIZE, 2 * lastWrittenAt.size);
+  };
 
   /** How long a write of `status` over `current` is held back; 0 when it goes now. */
   const heldFor = (key: string, current: S, status: S): number => {
@@ -114,7 +133,7 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
       throw err;
     }
     ownWrites.wrote(object, written);
-    if (progressPacing !== undefined) lastWrittenAt.set(key, progressPacing.now());
+    noteWrite(key);
     const trace = currentTrace();
     const entered = options.transition?.(current, status);
     if (trace !== undefined && entered !== undefined) trace.transition = entered;
