@@ -14,12 +14,16 @@ export async function pending(
   plan: RestorePlan,
 ): Promise<StepOutcome> {
   const namespace = restore.metadata.namespace ?? '';
-  const synced = plan.backup.spec.syncedFrom !== undefined;
-  const queued = restore.status?.queuedAt !== undefined;
+  const credentialsFailure = async (): Promise<StepOutcome | undefined> => {
+    if (plan.backup.spec.syncedFrom === undefined) return undefined;
+    const problem = await credentialsProblem(ctx, plan.backup);
+    return problem === undefined ? undefined : fail('FailedBackupCredentialSync', problem);
+  };
   // The credentials are read before the restore joins the queue, so that it fails at once, and
   // again when its turn comes (they may have gone meanwhile); not on each look while it waits.
-  const problem = synced && !queued ? await credentialsProblem(ctx, plan.backup) : undefined;
-  if (problem !== undefined) return fail('FailedBackupCredentialSync', problem);
+  const queued = restore.status?.queuedAt !== undefined;
+  const failedBeforeQueue = queued ? undefined : await credentialsFailure();
+  if (failedBeforeQueue !== undefined) return failedBeforeQueue;
 
   const slot = ctx.slots.tryAcquire(`${namespace}/${restore.metadata.name ?? ''}`);
   if (!slot.granted) {
@@ -27,7 +31,7 @@ export async function pending(
       queuedAt: restore.status?.queuedAt ?? ctx.now().toISOString(),
     });
   }
-  const problemAtTurn = synced && queued ? await credentialsProblem(ctx, plan.backup) : undefined;
-  if (problemAtTurn !== undefined) return fail('FailedBackupCredentialSync', problemAtTurn);
+  const failedAtTurn = queued ? await credentialsFailure() : undefined;
+  if (failedAtTurn !== undefined) return failedAtTurn;
   return advance('RestoringCloudSnap', `restoring ${plan.volumes.length} volume(s) from snapshots`);
 }
