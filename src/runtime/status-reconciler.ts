@@ -11,7 +11,6 @@ import type { Cache } from './cache.js';
 import type { ObjectClient } from './client.js';
 import type { Reconcile, ReconcileResult } from './controller.js';
 import { describeError, isNotFound, isTerminal, TerminalError } from './errors.js';
-import { objectKey } from './informer.js';
 import { OwnWrites } from './own-writes.js';
 import { currentTrace } from './trace.js';
 import type { ResourceType } from './resources.js';
@@ -118,10 +117,9 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
    * caller to look again (the step recomputes it then, and a phase change in between supersedes
    * it). A status PUT carries the resourceVersion: stale → 409.
    */
-  const write = async (object: T, status: S): Promise<number> => {
+  const write = async (key: string, object: T, status: S): Promise<number> => {
     const current = object.status ?? ({} as S);
     if (isDeepStrictEqual(status, current)) return 0;
-    const key = objectKey(object);
     const held = heldFor(key, current, status);
     if (held > 0) return held;
     let written: T;
@@ -148,13 +146,13 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
   };
 
   /** Runs the step; an error it throws is recorded in status, then retried or, if terminal, not. */
-  const guarded = async <R extends Next<S>>(object: T, run: () => Promise<R>): Promise<R> => {
+  const guarded = async <R extends Next<S>>(key: string, object: T, run: () => Promise<R>): Promise<R> => {
     try {
       return await run();
     } catch (err) {
       const terminal = isTerminal(err);
       const status = options.errorStatus(object, err, terminal);
-      if (status !== undefined) await write(object, status);
+      if (status !== undefined) await write(key, object, status);
       if (terminal) throw new TerminalError(describeError(err), { cause: err });
       throw err;
     }
@@ -168,8 +166,8 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
       finalizer !== undefined && (object.metadata.finalizers ?? []).includes(finalizer.name);
     if (object.metadata.deletionTimestamp !== undefined) {
       if (finalizer === undefined || !holdsFinalizer) return undefined;
-      const result = await guarded(object, () => finalizer.finalize(object));
-      const held = result.status === undefined ? 0 : await write(object, result.status);
+      const result = await guarded(key, object, () => finalizer.finalize(object));
+      const held = result.status === undefined ? 0 : await write(key, object, result.status);
       if (!result.done) return requeue(result.requeueAfterMs, held);
       await setFinalizer(client, resource, object, finalizer.name, false);
       lastWrittenAt.delete(key);
@@ -179,8 +177,8 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
       ownWrites.wrote(object, await setFinalizer(client, resource, object, finalizer.name, true));
       return undefined;
     }
-    const next = await guarded(object, () => options.step(object));
-    const held = next.status === undefined ? 0 : await write(object, next.status);
+    const next = await guarded(key, object, () => options.step(object));
+    const held = next.status === undefined ? 0 : await write(key, object, next.status);
     return requeue(next.requeueAfterMs, held);
   };
 }
