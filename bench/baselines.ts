@@ -2,8 +2,8 @@
 //   ceiling     a minimal loop of the operator's status writes (PUT restores/status, resourceVersion
 //               from the last response, no reads), swept over concurrency 1..64;
 //   round trip  one status write to the watch event that reports it, on an idle server;
-//   client-go   a Go informer and workqueue controller doing the same restore workflow with the
-//               same writes (bench/go/restore.go).
+//   client-go   Go informer and workqueue controllers doing the same restore and backup workflows
+//               with the same writes (bench/go/restore.go, bench/go/backup.go).
 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -125,14 +125,19 @@ export interface GoRun extends WorkflowFigures {
 
 export const GO_BASELINE = join(REPO_ROOT, '.cache', 'bin', 'snapback-bench-go');
 
-/**
- * The client-go controller taking `count` restores through the same workflow (bench/go/restore.go),
- * from a Backup Snapback made and then left: Snapback is stopped before the Go controller starts.
- */
-export async function goReconciler(admin: KubeClient, identity: Identity, count: number): Promise<GoRun> {
-  const { namespace, operator } = await backedUpNamespace(admin, identity, `bench-go-${count}`);
-  await operator.stop();
-  const child = spawn(GO_BASELINE, ['reconcile', '-namespace', namespace, '-workers', '8'], {
+/** The Go baseline running one controller over `namespace`, as the operator's identity. */
+export interface GoController {
+  pid: number;
+  /** SIGTERM, then the mutating calls it counted. */
+  stop(): Promise<{ writes: number; conflicts: number }>;
+}
+
+export async function startGoController(
+  command: 'reconcile' | 'backup',
+  namespace: string,
+  identity: Identity,
+): Promise<GoController> {
+  const child = spawn(GO_BASELINE, [command, '-namespace', namespace, '-workers', '8'], {
     env: { ...process.env, KUBECONFIG: identity.kubeconfig },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -149,9 +154,24 @@ export async function goReconciler(admin: KubeClient, identity: Identity, count:
       reject(new Error(`snapback-bench-go exited with ${code ?? 'a signal'} before it was ready`));
     });
   });
-  const { names: _, ...figures } = await measureWorkflow(admin, namespace, child.pid ?? 0, count);
-  child.kill('SIGTERM');
-  await exited;
-  const { writes, conflicts } = JSON.parse(stdout.join('')) as { writes: number; conflicts: number };
-  return { ...figures, writes, conflicts };
+  return {
+    pid: child.pid ?? 0,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      return JSON.parse(stdout.join('')) as { writes: number; conflicts: number };
+    },
+  };
+}
+
+/**
+ * The client-go controller taking `count` restores through the same workflow (bench/go/restore.go),
+ * from a Backup Snapback made and then left: Snapback is stopped before the Go controller starts.
+ */
+export async function goReconciler(admin: KubeClient, identity: Identity, count: number): Promise<GoRun> {
+  const { namespace, operator } = await backedUpNamespace(admin, identity, `bench-go-${count}`);
+  await operator.stop();
+  const controller = await startGoController('reconcile', namespace, identity);
+  const { names: _, ...figures } = await measureWorkflow(admin, namespace, controller.pid, count);
+  return { ...figures, ...(await controller.stop()) };
 }

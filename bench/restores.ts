@@ -68,8 +68,19 @@ class Arrivals {
   readonly bound = new Map<string, number>();
   /** StatefulSet name -> generation -> first arrival as healthy at that generation. */
   readonly ready = new Map<string, Map<number, number>>();
+  /** "phase reason" of each status change seen (its Progressing condition's reason) -> count. */
+  readonly statusChanges = new Map<string, number>();
+  private readonly lastStatus = new Map<string, string>();
 
   restore(restore: Restore, at: number): void {
+    const status = JSON.stringify(restore.status ?? {});
+    const name = restore.metadata.name ?? '';
+    if (restore.status !== undefined && this.lastStatus.get(name) !== status) {
+      const reason = restore.status.conditions?.find((c) => c.type === 'Progressing')?.reason ?? '';
+      const key = `${restore.status.phase ?? '(none)'} ${reason}`;
+      this.statusChanges.set(key, (this.statusChanges.get(key) ?? 0) + 1);
+    }
+    this.lastStatus.set(name, status);
     const phase = restore.status?.phase;
     if (phase === undefined) return;
     const phases = this.phase.get(restore.metadata.name ?? '') ?? new Map<RestorePhase, number>();
@@ -141,6 +152,8 @@ export interface WorkflowFigures {
   latencySamplesMs: number[];
   /** Time from the arrival of each phase to the arrival of the next, in ms: where the time goes. */
   phaseMs: Partial<Record<RestorePhase, Distribution>>;
+  /** Status changes seen per restore, by "phase reason" (of the Progressing condition). */
+  statusChangesPerRestore: Record<string, number>;
   /** By process: the controller ("operator") and every process of the cluster (kube-apiserver, ...). */
   cpuSeconds: Record<string, number>;
 }
@@ -231,6 +244,9 @@ export async function measureWorkflow(
       Object.entries(arrivals.phaseDurations(names)).map(([phase, values]) => [phase, distribution(values)]),
     ),
     cpuSeconds: cpu,
+    statusChangesPerRestore: Object.fromEntries(
+      [...arrivals.statusChanges].map(([key, n]) => [key, n / count]),
+    ),
   };
 }
 
@@ -300,5 +316,5 @@ export function minimumWritesPerRestore(replicas: number): { total: number; part
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
 
-/** The Events a restore needs, for people: its attempt's start and its end. */
-export const MINIMUM_EVENTS_PER_RESTORE = 2;
+/** The Events a restore or a backup needs, for people: its (attempt's) start and its end. */
+export const MINIMUM_EVENTS = 2;

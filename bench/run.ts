@@ -1,7 +1,7 @@
 // `make bench`: every benchmark on the bench cluster (scripts/bench.sh starts it), a table of the
 // figures beside their baselines, JSON in bench/results/, and two charts as PNG.
 //
-//   node --import tsx bench/run.ts [--restores 100,1000] [--cached 10000,100000]
+//   node --import tsx bench/run.ts [--restores 100,1000] [--backups 1000] [--cached 10000,100000]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,21 +9,18 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createTestNamespace, REPO_ROOT } from '../test/integration/support/cluster.js';
 import { ceilingSweep, goReconciler, watchRoundTrip, type CeilingPoint, type GoRun } from './baselines.js';
+import { MINIMUM_BACKUP_WRITES, runBackups, type BackupFigures, type BackupRun } from './backups.js';
 import { measureCache, populate, type CacheLevel } from './cache.js';
 import { round } from './measure.js';
 import { FigureTable } from './table.js';
 import { cdf, latencyChart, throughputChart } from './plot.js';
-import {
-  MINIMUM_EVENTS_PER_RESTORE,
-  minimumWritesPerRestore,
-  runRestores,
-  type RestoreRun,
-} from './restores.js';
+import { MINIMUM_EVENTS, minimumWritesPerRestore, runRestores, type RestoreRun } from './restores.js';
 import { benchCluster, step } from './setup.js';
 
 const { values: args } = parseArgs({
   options: {
     restores: { type: 'string', default: '100,1000' },
+    backups: { type: 'string', default: '1000' },
     cached: { type: 'string', default: '10000,100000' },
     'ceiling-writes': { type: 'string', default: '3000' },
   },
@@ -31,6 +28,7 @@ const { values: args } = parseArgs({
 const list = (text: string): number[] => text.split(',').filter(Boolean).map(Number);
 const restoreCounts = list(args.restores);
 const cachedCounts = list(args.cached);
+const backupCounts = list(args.backups);
 
 const { admin, identity, operatorClient, kubernetesVersion } = await benchCluster();
 
@@ -48,6 +46,11 @@ for (const count of restoreCounts) {
 }
 const largest = snapback.at(-1);
 if (largest === undefined) throw new Error('--restores named no run');
+const backups: BackupRun[] = [];
+for (const count of backupCounts) {
+  step(`backups of ${count} StatefulSets with 3 volumes: client-go controller, then Snapback`);
+  backups.push(await runBackups(admin, identity, count));
+}
 
 const cacheNamespace = await createTestNamespace(admin, 'bench-cache');
 const cache: CacheLevel[] = [];
@@ -92,11 +95,11 @@ snapback.forEach((run, i) => {
   if (goRun !== undefined)
     row(`N=${n} object writes per restore`, writes, perRestore(goRun, goRun.writes), 'of client-go');
   const events = perRestore(run, run.requests.byVerbAndResource['create events'] ?? 0);
-  row(`N=${n} Events created per restore`, events, MINIMUM_EVENTS_PER_RESTORE, 'of the start and the end');
+  row(`N=${n} Events created per restore`, events, MINIMUM_EVENTS, 'of the start and the end');
   row(
     `N=${n} mutating calls per restore, Events included`,
     writes + events,
-    minimum.total + MINIMUM_EVENTS_PER_RESTORE,
+    minimum.total + MINIMUM_EVENTS,
     'of stated minimum (design + 2 Events)',
   );
   row(`N=${n} requests per restore, all`, perRestore(run, run.requests.total));
@@ -137,6 +140,8 @@ snapback.forEach((run, i) => {
   for (const [phase, parts] of Object.entries(run.transitions))
     for (const [part, time] of Object.entries(parts))
       row(`N=${n}   → ${phase}: ${part} p50, ms`, time.p50, Number.NaN, `p99 ${round(time.p99)}`);
+  for (const [change, perRestore] of Object.entries(run.statusChangesPerRestore))
+    row(`N=${n}   status changes per restore: ${change}`, perRestore);
   row(
     `N=${n} no-op resync: object writes`,
     run.resync.objectWrites,
@@ -144,6 +149,43 @@ snapback.forEach((run, i) => {
     `over ${run.resync.reconciles} reconciles`,
   );
 });
+for (const { go: goRun, snapback: run } of backups) {
+  const n = run.backups;
+  const per = (value: number): number => value / n;
+  row(`N=${n} backups/s`, run.backupsPerSecond, goRun.backupsPerSecond, 'of client-go, same work');
+  for (const [what, pick] of [
+    ['snapshots ready → Completed', (f: BackupFigures) => f.snapshotsReadyToCompletedMs],
+    ['created → Completed', (f: BackupFigures) => f.createdToCompletedMs],
+  ] as const) {
+    row(`N=${n} backups ${what} p50, ms`, pick(run).p50, pick(goRun).p50, 'of client-go');
+    row(`N=${n} backups ${what} p99, ms`, pick(run).p99, pick(goRun).p99, 'of client-go');
+  }
+  const events = per(run.requests.byVerbAndResource['create events'] ?? 0);
+  row(`N=${n} object writes per backup`, per(run.writes), per(goRun.writes), 'of client-go');
+  row(`N=${n} object writes per backup`, per(run.writes), MINIMUM_BACKUP_WRITES, 'of design minimum');
+  row(`N=${n} Events created per backup`, events, MINIMUM_EVENTS, 'of the start and the end');
+  row(
+    `N=${n} mutating calls per backup, Events included`,
+    per(run.writes) + events,
+    MINIMUM_BACKUP_WRITES + MINIMUM_EVENTS,
+    'of stated minimum (design + 2 Events)',
+  );
+  row(`N=${n} 409 conflicts per backup`, per(run.requests.conflicts));
+  row(
+    `N=${n} server-counted requests per backup`,
+    per(run.serverRequests),
+    per(goRun.serverRequests),
+    'of client-go',
+  );
+  for (const name of ['get', 'list', 'create', 'update', 'patch'])
+    row(`N=${n}   ${name} per backup`, per(run.requests.byVerb[name] ?? 0));
+  row(
+    `N=${n} operator CPU-s per backup`,
+    per(run.cpuSeconds.operator ?? 0),
+    per(goRun.cpuSeconds.operator ?? 0),
+    'of client-go',
+  );
+}
 for (const level of cache.filter((l) => l.objects > 0)) {
   const k = level.objects;
   row(`${k} cached: LIST response, bytes/object`, level.listBytes / k);
@@ -215,11 +257,13 @@ writeFileSync(
       at: stamp,
       kubernetes: kubernetesVersion,
       minimumWritesPerRestore: minimum,
-      minimumEventsPerRestore: MINIMUM_EVENTS_PER_RESTORE,
+      minimumEventsPerRestore: MINIMUM_EVENTS,
       roundTrip: roundTrip.latencyMs,
       ceiling,
       go: go.map(({ latencySamplesMs: _, ...run }) => run),
       snapback: snapback.map(({ latencySamplesMs: _, samples: __, ...run }) => run),
+      minimumWritesPerBackup: MINIMUM_BACKUP_WRITES,
+      backups,
       cache,
       table: table.rows,
     },

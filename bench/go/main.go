@@ -5,6 +5,9 @@
 //	    Dynamic informers and a rate-limited workqueue that take each Restore in NS through
 //	    Snapback's whole workflow with Snapback's writes (restore.go). Runs until SIGTERM, then
 //	    prints {"writes":..,"conflicts":..} on stdout.
+//	snapback-bench-go backup -namespace NS [-workers 8]
+//	    The same for each Backup of NS: Snapback's backup workflow with Snapback's requests
+//	    (backup.go).
 //	snapback-bench-go cache [-namespace NS] [-settle 2s]
 //	    Caches every Backup and Restore (of NS) in informers, then prints the sync time,
 //	    the object count and the process's RSS and Go heap after a GC, and exits.
@@ -33,7 +36,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(fmt.Errorf("usage: %s reconcile|cache [flags]", os.Args[0]))
+		fail(fmt.Errorf("usage: %s reconcile|backup|cache [flags]", os.Args[0]))
 	}
 	config, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
 	if err != nil {
@@ -52,6 +55,8 @@ func main() {
 	switch os.Args[1] {
 	case "reconcile":
 		err = reconcileCommand(ctx, client, os.Args[2:])
+	case "backup":
+		err = backupCommand(ctx, client, os.Args[2:])
 	case "cache":
 		err = cacheCommand(ctx, client, os.Args[2:])
 	default:

@@ -9,23 +9,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
-	"fmt"
-	"os"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 )
 
 const (
@@ -47,102 +39,27 @@ var (
 )
 
 type workflow struct {
-	client    dynamic.Interface
-	restores  cache.GenericLister
-	backups   cache.GenericLister
-	claims    cache.GenericLister
-	sets      cache.GenericLister
-	queue     workqueue.TypedRateLimitingInterface[string]
-	writes    atomic.Int64
-	conflicts atomic.Int64
+	*controller
+	restores cache.GenericLister
+	backups  cache.GenericLister
+	claims   cache.GenericLister
+	sets     cache.GenericLister
 }
 
 func reconcileCommand(ctx context.Context, client *dynamic.DynamicClient, args []string) error {
-	flags := flag.NewFlagSet("reconcile", flag.ExitOnError)
-	namespace := flags.String("namespace", "", "namespace of the Restores and their Backup")
-	workers := flags.Int("workers", 8, "reconcile workers")
-	if err := flags.Parse(args); err != nil {
+	c, err := newController(client, "reconcile", restoreLabel, args)
+	if err != nil {
 		return err
 	}
-	if *namespace == "" {
-		return fmt.Errorf("-namespace is required")
-	}
-	all := dynamicinformer.NewFilteredDynamicSharedInformerFactory(client, 0, *namespace, nil)
-	// Like Snapback's, the caches of dependencies hold only the objects restores made.
-	owned := dynamicinformer.NewFilteredDynamicSharedInformerFactory(client, 0, *namespace,
-		func(options *metav1.ListOptions) { options.LabelSelector = restoreLabel })
 	w := &workflow{
-		client:   client,
-		restores: all.ForResource(restores).Lister(),
-		// Read from its cache only: ForResource registers the informer, all.Start runs it.
-		backups: all.ForResource(backups).Lister(),
-		claims:  owned.ForResource(claims).Lister(),
-		sets:    owned.ForResource(statefulSets).Lister(),
-		queue: workqueue.NewTypedRateLimitingQueue(
-			workqueue.DefaultTypedControllerRateLimiter[string]()),
+		controller: c,
+		restores:   c.all.ForResource(restores).Lister(),
+		// Read from its cache only: ForResource registers the informer, run starts it.
+		backups: c.all.ForResource(backups).Lister(),
+		claims:  c.owned.ForResource(claims).Lister(),
+		sets:    c.owned.ForResource(statefulSets).Lister(),
 	}
-	enqueue := func(obj any) {
-		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
-			w.queue.Add(key)
-		}
-	}
-	enqueueOwner := func(obj any) {
-		if object, ok := obj.(*unstructured.Unstructured); ok {
-			if owner := object.GetLabels()[restoreLabel]; owner != "" {
-				w.queue.Add(object.GetNamespace() + "/" + owner)
-			}
-		}
-	}
-	handlers := []struct {
-		informer cache.SharedIndexInformer
-		enqueue  func(any)
-	}{
-		{all.ForResource(restores).Informer(), enqueue},
-		{owned.ForResource(claims).Informer(), enqueueOwner},
-		{owned.ForResource(statefulSets).Informer(), enqueueOwner},
-	}
-	for _, h := range handlers {
-		if _, err := h.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    h.enqueue,
-			UpdateFunc: func(_, obj any) { h.enqueue(obj) },
-		}); err != nil {
-			return err
-		}
-	}
-	all.Start(ctx.Done())
-	owned.Start(ctx.Done())
-	all.WaitForCacheSync(ctx.Done())
-	owned.WaitForCacheSync(ctx.Done())
-	for range *workers {
-		go w.run(ctx)
-	}
-	fmt.Fprintln(os.Stderr, "ready")
-	<-ctx.Done()
-	w.queue.ShutDown()
-	return json.NewEncoder(os.Stdout).Encode(map[string]int64{
-		"writes": w.writes.Load(), "conflicts": w.conflicts.Load(),
-	})
-}
-
-func (w *workflow) run(ctx context.Context) {
-	for {
-		key, shutdown := w.queue.Get()
-		if shutdown {
-			return
-		}
-		err := w.reconcile(ctx, key)
-		switch {
-		case apierrors.IsConflict(err):
-			w.conflicts.Add(1)
-			w.queue.AddRateLimited(key)
-		case err != nil && ctx.Err() == nil:
-			fmt.Fprintln(os.Stderr, key, err)
-			w.queue.AddRateLimited(key)
-		default:
-			w.queue.Forget(key)
-		}
-		w.queue.Done(key)
-	}
+	return c.run(ctx, watch{reconciled: restores, made: []schema.GroupVersionResource{claims, statefulSets}}, w.reconcile)
 }
 
 // reconcile takes one step: the finalizer, or the work of the restore's phase and, when that work
@@ -157,12 +74,8 @@ func (w *workflow) reconcile(ctx context.Context, key string) error {
 	}
 	restore := obj.(*unstructured.Unstructured).DeepCopy()
 	namespace, name := restore.GetNamespace(), restore.GetName()
-	if !slices.Contains(restore.GetFinalizers(), finalizer) {
-		// A merge patch guarded by the resourceVersion, as Snapback sets it (and as its RBAC allows).
-		return w.mergePatch(ctx, restores, namespace, name, map[string]any{"metadata": map[string]any{
-			"finalizers":      append(restore.GetFinalizers(), finalizer),
-			"resourceVersion": restore.GetResourceVersion(),
-		}})
+	if added, err := w.addFinalizer(ctx, restores, restore, finalizer); added || err != nil {
+		return err
 	}
 	phase, _, _ := unstructured.NestedString(restore.Object, "status", "phase")
 	deployment, _, _ := unstructured.NestedString(restore.Object, "spec", "destination", "deploymentName")
@@ -279,18 +192,6 @@ func (w *workflow) normalMode(ctx context.Context, backup *unstructured.Unstruct
 			"template": map[string]any{"metadata": map[string]any{"annotations": mode}},
 		},
 	})
-}
-
-// mergePatch sends one JSON merge patch, counted as a write.
-func (w *workflow) mergePatch(ctx context.Context, resource schema.GroupVersionResource, namespace, name string, patch map[string]any) error {
-	body, err := json.Marshal(patch)
-	if err != nil {
-		return err
-	}
-	w.writes.Add(1)
-	_, err = w.client.Resource(resource).Namespace(namespace).
-		Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
-	return err
 }
 
 // claimFromSnapshot is the PVC of ordinal 0, made from the Backup's first snapshot with the
