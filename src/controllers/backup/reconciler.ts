@@ -60,21 +60,30 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     return { status: apply(backup, outcome), ...requeueFor(Math.min(left, retryMs ?? Infinity)) };
   };
 
+  /** InProgress: the snapshots, then, once all are ready, the record. */
+  const inProgress = async (backup: Backup): Promise<Next<BackupStatus>> => {
+    const snapshotted = await takeSnapshots(ctx, backup);
+    const next = snapshotted.type === 'advance' ? await storeRecord(ctx, backup, snapshotted) : snapshotted;
+    const storing = next.type === 'wait' && next.reason === RECORD_PENDING;
+    return judged(backup, next, storing ? RECORD_RETRY_MS : undefined);
+  };
+
   const step = async (backup: Backup): Promise<Next<BackupStatus>> => {
     switch (backup.status?.phase) {
       case undefined: {
         const from = backup.spec.syncedFrom;
-        if (from === undefined) return { status: apply(backup, await capture(ctx, backup)) };
+        if (from === undefined) {
+          const captured = await capture(ctx, backup);
+          if (captured.type !== 'advance') return { status: apply(backup, captured) };
+          // The snapshots are requested in the reconcile that starts the backup, so that its one
+          // status write says both (their names are deterministic: a retry finds them made).
+          return inProgress({ ...backup, status: apply(backup, captured) });
+        }
         const imported = await importRecord(ctx, backup, from, untilDeadline(backup) <= 0);
         return judged(backup, imported, RECORD_RETRY_MS);
       }
-      case 'InProgress': {
-        const snapshotted = await takeSnapshots(ctx, backup);
-        const next =
-          snapshotted.type === 'advance' ? await storeRecord(ctx, backup, snapshotted) : snapshotted;
-        const storing = next.type === 'wait' && next.reason === RECORD_PENDING;
-        return judged(backup, next, storing ? RECORD_RETRY_MS : undefined);
-      }
+      case 'InProgress':
+        return inProgress(backup);
       default:
         return {};
     }

@@ -51,7 +51,7 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
     const errors = retried.length === 0 ? '' : `; the snapshotter retries after: ${retried.join('; ')}`;
     return wait(
       retried.length === 0 ? 'SnapshotsInProgress' : 'SnapshotsRetrying',
-      `${ready}/${volumes.length} snapshot(s) ready${errors}`,
+      `${ready}/${volumes.length} snapshot(s) of ${backup.spec.deployment.kind ?? 'StatefulSet'} ${backup.spec.deployment.name} ready${errors}`,
     );
   }
   return complete(ctx, backup, status);

@@ -20,6 +20,7 @@ import type { BackupContext } from '../../../../src/controllers/backup/context.j
 import { backupReconciler } from '../../../../src/controllers/backup/reconciler.js';
 import { PROGRESS_INTERVAL_MS } from '../../../../src/controllers/shared/conditions.js';
 import { restoresByBackup } from '../../../../src/controllers/restore/indexes.js';
+import { boundedName, shortHash } from '../../../../src/naming.js';
 import type { EventRecorder } from '../../../../src/observability/events.js';
 import type { Reconcile } from '../../../../src/runtime/controller.js';
 import { TerminalError } from '../../../../src/runtime/errors.js';
@@ -201,13 +202,14 @@ const current = (): Backup => {
 const statusOf = (): BackupStatus => current().status ?? {};
 const condition = (type: string, status: BackupStatus = statusOf()): Condition | undefined =>
   status.conditions?.find((c) => c.type === type);
-const snapshotName = (): string => statusOf().volumes?.[0]?.volumeSnapshotName ?? '';
+/** The VolumeSnapshot of the claim data-pg-0 (as capture names it, before the status says so). */
+const snapshotName = (): string =>
+  boundedName('b1', 'data-pg-0', shortHash(['backup-uid-1', 'data-pg-0'], 5));
 
 /** Captures and creates the VolumeSnapshot: the backup is InProgress, waiting for the snapshotter. */
 async function untilSnapshotRequested(): Promise<string> {
   await w.reconcile(KEY);
   expect(statusOf().phase).toBe('InProgress');
-  await w.reconcile(KEY);
   const name = snapshotName();
   expect(w.fake.peek(resources.volumeSnapshots, name, NS)).toBeDefined();
   return name;
@@ -286,7 +288,7 @@ describe('a VolumeSnapshot reporting an error', () => {
     expect(condition('Ready', retrying)).toMatchObject({
       status: 'False',
       reason: 'SnapshotsRetrying',
-      message: `0/1 snapshot(s) ready; the snapshotter retries after: data-pg-0: ${error}`,
+      message: `0/1 snapshot(s) of StatefulSet pg ready; the snapshotter retries after: data-pg-0: ${error}`,
     });
     expect(condition('Failed', retrying)).toMatchObject({ status: 'False', reason: 'NoFailure' });
 
@@ -394,7 +396,7 @@ describe('a capture that fails transiently', () => {
     w.at(10);
     await w.reconcile(KEY);
     expect(statusOf().phase).toBe('InProgress');
-    expect(condition('Ready')).toMatchObject({ status: 'False', reason: 'SnapshotsRequested' });
+    expect(condition('Ready')).toMatchObject({ status: 'False', reason: 'SnapshotsInProgress' });
   });
 });
 
@@ -529,7 +531,7 @@ describe('the deadline', () => {
       completionTime: iso(TIMEOUT_SECONDS + 60),
     });
     expect(statusOf().errorMessage).toContain(
-      `did not complete within ${TIMEOUT_SECONDS}s (0/1 snapshot(s) ready)`,
+      `did not complete within ${TIMEOUT_SECONDS}s (0/1 snapshot(s) of StatefulSet pg ready)`,
     );
   });
 
@@ -556,7 +558,6 @@ describe('an API server refusing a request of the backup', () => {
   it('fails BackupInternalError naming the 403 of creating a VolumeSnapshot, and rejects with TerminalError', async () => {
     seedDeployment();
     w.fake.seed(resources.backups, backup());
-    await w.reconcile(KEY);
     const forbidden = apiError(
       403,
       'Forbidden',
@@ -584,20 +585,20 @@ describe('an API server refusing a request of the backup', () => {
   it('retries a 503 of creating a VolumeSnapshot, InProgress, and creates it on the next attempt', async () => {
     seedDeployment();
     w.fake.seed(resources.backups, backup());
-    await w.reconcile(KEY);
     const unavailable = apiError(503, 'ServiceUnavailable', 'etcd is unavailable');
     w.fake.failNext('create', 'volumesnapshots', unavailable);
-    // Progress within a phase is written once per interval: the retry is told after one.
-    w.at(PROGRESS_INTERVAL_MS / 1000);
     expect(await rejection(w.reconcile(KEY))).toBe(unavailable);
-    expect(statusOf().phase).toBe('InProgress');
+    // Not started, the clock running: the next attempt captures again, with the same names.
+    expect(statusOf()).toMatchObject({ startTime: iso(0) });
+    expect(statusOf().phase).toBeUndefined();
     expect(condition('Ready')).toMatchObject({
       reason: 'ProgressingWithRetry',
       message: 'retrying after an error: 503 ServiceUnavailable: etcd is unavailable',
     });
-    w.at((2 * PROGRESS_INTERVAL_MS) / 1000);
+    w.at(3);
     await w.reconcile(KEY);
     expect(w.fake.objects(resources.volumeSnapshots)).toHaveLength(1);
+    expect(statusOf()).toMatchObject({ phase: 'InProgress', startTime: iso(0) });
     expect(condition('Ready')?.reason).toBe('SnapshotsInProgress');
   });
 });
@@ -612,7 +613,6 @@ describe("a VolumeSnapshot of the backup's name that belongs to something else",
   it('fails SnapshotFailed when creating it finds the name taken (the cache had not seen it)', async () => {
     seedDeployment();
     w.fake.seed(resources.backups, backup());
-    await w.reconcile(KEY);
     w.snapshots.freeze();
     w.fake.seed(resources.volumeSnapshots, foreign(snapshotName()));
     await w.reconcile(KEY);
@@ -630,7 +630,6 @@ describe("a VolumeSnapshot of the backup's name that belongs to something else",
   it('fails SnapshotFailed too when the cache already holds it', async () => {
     seedDeployment();
     w.fake.seed(resources.backups, backup());
-    await w.reconcile(KEY);
     const name = snapshotName();
     w.fake.seed(resources.volumeSnapshots, foreign(name));
     w.fake.seed(resources.volumeSnapshotContents, {
@@ -655,7 +654,8 @@ describe('the happy path', () => {
     seedDeployment();
     w.fake.seed(resources.backups, backup());
 
-    await expect(w.reconcile(KEY)).resolves.toBeUndefined();
+    // One reconcile captures and requests the snapshot; it looks again at the deadline.
+    await expect(w.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: TIMEOUT_SECONDS * 1000 });
     const captured = statusOf();
     expect(captured).toMatchObject({
       phase: 'InProgress',
@@ -685,19 +685,21 @@ describe('the happy path', () => {
     expect(captured.manifest).toMatchObject({ kind: 'StatefulSet', metadata: { name: 'pg' } });
     expect(captured.manifest).not.toHaveProperty('status');
     expect(captured.manifest).not.toHaveProperty('metadata.resourceVersion');
-    expect(condition('Ready', captured)).toMatchObject({ status: 'False', reason: 'SnapshotsRequested' });
+    expect(condition('Ready', captured)).toMatchObject({
+      status: 'False',
+      reason: 'SnapshotsInProgress',
+      message: '0/1 snapshot(s) of StatefulSet pg ready',
+    });
     expect(w.events.recorded).toEqual([
       {
         kind: 'Backup',
         name: 'b1',
         type: 'Normal',
         reason: 'InProgress',
-        message: 'snapshotting 1 volume(s) of StatefulSet pg',
+        message: '0/1 snapshot(s) of StatefulSet pg ready',
       },
     ]);
 
-    w.at(PROGRESS_INTERVAL_MS / 1000);
-    await w.reconcile(KEY);
     const name = snapshotName();
     const snapshot = w.fake.peek(resources.volumeSnapshots, name, NS);
     expect(snapshot?.metadata.labels).toEqual({
@@ -708,10 +710,6 @@ describe('the happy path', () => {
     expect(snapshot?.spec).toEqual({
       source: { persistentVolumeClaimName: 'data-pg-0' },
       volumeSnapshotClassName: 'csi-snap',
-    });
-    expect(condition('Ready')).toMatchObject({
-      reason: 'SnapshotsInProgress',
-      message: '0/1 snapshot(s) ready',
     });
 
     // Nothing changed: nothing is written, the snapshot is not created again.
