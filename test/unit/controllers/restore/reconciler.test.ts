@@ -472,7 +472,8 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
     const reads: FakeCall[] = [];
     const writes: FakeCall[] = [];
     const step = async (): Promise<void> => {
-      clock.advance(5);
+      // Past the progress interval, so that progress within a phase is written too.
+      clock.advance(PROGRESS_INTERVAL_MS / 1000);
       fake.clearCalls();
       await reconcile();
       reads.push(...fake.calls.filter((call) => call.verb === 'get' || call.verb === 'list'));
@@ -539,13 +540,14 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
     expect(condition(status(), 'Progressing')?.status).toBe('False');
     // The start and the end of the attempt; the phases between are in phaseHistory.
     expect(events.map((event) => event.reason)).toEqual(['Initializing', 'Successful']);
+    const stepSeconds = PROGRESS_INTERVAL_MS / 1000;
     expect(finished).toEqual([
-      ['Initializing', 5],
-      ['Pending', 5],
-      ['RestoringCloudSnap', 10],
-      ['RestoringDataServiceDeploymentCR', 5],
-      ['RestoringDataServiceDeployment', 5],
-      ['DataServiceDeploymentEnteringNormalMode', 5],
+      ['Initializing', stepSeconds],
+      ['Pending', stepSeconds],
+      ['RestoringCloudSnap', 2 * stepSeconds],
+      ['RestoringDataServiceDeploymentCR', stepSeconds],
+      ['RestoringDataServiceDeployment', stepSeconds],
+      ['DataServiceDeploymentEnteringNormalMode', stepSeconds],
     ]);
     // Every read came from the caches: creates answer whether a name is free.
     expect(reads).toEqual([]);
