@@ -1,5 +1,6 @@
 // The first step of a backup: find the deployment and its volumes, choose the snapshot class,
-// and record everything a restore will need, before any snapshot is taken.
+// and gather everything a restore will need. The reconcile that captures also requests the
+// snapshots (snapshot.ts) and writes both at once.
 
 import { annotations, BACKUP_FORMAT_CAPABILITIES, labels } from '../../api/constants.js';
 import type { Backup, BackupStatus, BackupVolume } from '../../api/generated/types.js';
@@ -72,28 +73,23 @@ export async function capture(ctx: BackupContext, backup: Backup): Promise<Backu
   });
   const manifest = adapter.capture(deployment);
   const message = `snapshotting ${volumes.length} volume(s) of ${adapter.kind} ${ref.name}`;
-  return advance(
-    'InProgress',
-    message,
-    {
-      ...start,
-      volumes,
-      backupCapability: { ...BACKUP_FORMAT_CAPABILITIES },
-      dataServiceDeploymentMetaData: {
-        name: ref.name,
-        customResourceName: deployment.metadata.name ?? ref.name,
-        targetClusterName: ctx.config.clusterName,
-        namespaceName: namespace,
-        tlsEnabled: deployment.metadata.annotations?.[annotations.tlsEnabled] === 'true',
-        dataServiceName: deployment.metadata.labels?.[labels.dataServiceName] ?? '',
-        image: adapter.image(manifest) ?? '',
-        replicas: adapter.replicas(manifest),
-        imageCapabilities: imageCapabilitiesOf(deployment),
-      },
-      manifest,
+  return advance('InProgress', message, {
+    ...start,
+    volumes,
+    backupCapability: { ...BACKUP_FORMAT_CAPABILITIES },
+    dataServiceDeploymentMetaData: {
+      name: ref.name,
+      customResourceName: deployment.metadata.name ?? ref.name,
+      targetClusterName: ctx.config.clusterName,
+      namespaceName: namespace,
+      tlsEnabled: deployment.metadata.annotations?.[annotations.tlsEnabled] === 'true',
+      dataServiceName: deployment.metadata.labels?.[labels.dataServiceName] ?? '',
+      image: adapter.image(manifest) ?? '',
+      replicas: adapter.replicas(manifest),
+      imageCapabilities: imageCapabilitiesOf(deployment),
     },
-    'SnapshotsRequested',
-  );
+    manifest,
+  });
 }
 
 /**
