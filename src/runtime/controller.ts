@@ -73,7 +73,12 @@ export class Controller {
     const enqueue = (obj: KubeObject): void => {
       this.queue.add(objectKey(obj));
     };
-    this.unsubscribe.push(this.options.primary.on({ add: enqueue, update: enqueue, delete: enqueue }));
+    // An object's first add (the start-up replay, a creation) starts new work: it waits behind the
+    // work under way, whose every later step comes from an update, a watch or a requeue.
+    const enqueueNew = (obj: KubeObject): void => {
+      this.queue.add(objectKey(obj), 'low');
+    };
+    this.unsubscribe.push(this.options.primary.on({ add: enqueueNew, update: enqueue, delete: enqueue }));
     for (const watch of this.options.watches ?? []) {
       const wake = (obj: KubeObject): void => {
         for (const key of watch.toKeys(obj)) this.queue.add(key);

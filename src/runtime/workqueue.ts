@@ -2,7 +2,10 @@
 // - a key is queued at most once, however often it is added before a worker takes it;
 // - a key a worker holds is never handed to another worker: adds while it is processed are
 //   remembered and the key is queued again when the worker calls done();
-// - failures back off per key (exponential) and overall (token bucket), forget() resets a key.
+// - failures back off per key (exponential) and overall (token bucket), forget() resets a key;
+// - a key added with low priority (controller-runtime's priority queue: an object's first add, at
+//   start-up or on creation) waits behind every other key, so that work under way finishes before
+//   new work starts; any other add of it lifts it.
 
 import type { WorkqueueMetrics } from './metrics.js';
 
@@ -137,9 +140,17 @@ class Fifo {
   }
 }
 
+/** Low: behind every normal key (an object's first add); normal: everything else. */
+export type Priority = 'normal' | 'low';
+
 export class WorkQueue {
-  /** Keys ready for a worker, in order. */
+  /** Keys ready for a worker, in order, by priority. An entry whose key was lifted or taken since is skipped. */
   private readonly queue = new Fifo();
+  private readonly lowQueue = new Fifo();
+  /** Keys ready for a worker (in either queue). */
+  private readonly waiting = new Set<string>();
+  /** Dirty keys added with low priority only. */
+  private readonly low = new Set<string>();
   /** Keys that need processing: queued, or re-added while a worker holds them. */
   private readonly dirty = new Set<string>();
   /** Keys held by workers, with when the worker took them. */
@@ -161,20 +172,33 @@ export class WorkQueue {
 
   /** Keys waiting for a worker (not delayed ones, not ones being processed). */
   get length(): number {
-    return this.queue.length;
+    return this.waiting.size;
   }
 
   get isShuttingDown(): boolean {
     return this.shuttingDown;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  add(key: string, priority: Priority = 'normal'): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (priority === 'low' || !this.low.delete(key)) return;
+      // Lifted: it waits with the normal keys (its low entry is skipped), or is queued with them
+      // when its worker is done.
+      if (this.waiting.has(key)) this.push(key);
+      return;
+    }
     this.options.metrics?.adds.inc({ name: this.options.name });
     this.dirty.add(key);
+    if (priority === 'low') this.low.add(key);
     this.addedAt.set(key, performance.now());
     if (this.processing.has(key)) return;
-    this.queue.push(key);
+    this.push(key);
+  }
+
+  private push(key: string): void {
+    (this.low.has(key) ? this.lowQueue : this.queue).push(key);
+    this.waiting.add(key);
     this.handOut();
   }
 
@@ -242,10 +266,7 @@ export class WorkQueue {
       { name: this.options.name },
       (performance.now() - takenAt) / 1000,
     );
-    if (this.dirty.has(key)) {
-      this.queue.push(key);
-      this.handOut();
-    }
+    if (this.dirty.has(key)) this.push(key);
     this.settleDrain();
   }
 
@@ -268,7 +289,7 @@ export class WorkQueue {
   }
 
   private drained(): boolean {
-    return this.queue.length === 0 && this.processing.size === 0;
+    return this.waiting.size === 0 && this.processing.size === 0;
   }
 
   private settleDrain(): void {
@@ -278,11 +299,16 @@ export class WorkQueue {
   }
 
   private take(): string | undefined {
-    const key = this.queue.shift();
-    if (key === undefined) return undefined;
+    let key: string | undefined;
+    do {
+      key = this.queue.length > 0 ? this.queue.shift() : this.lowQueue.shift();
+      if (key === undefined) return undefined;
+      // A lifted key's low entry, or an entry of a key taken through its other one.
+    } while (!this.waiting.delete(key));
     const now = performance.now();
     this.processing.set(key, now);
     this.dirty.delete(key);
+    this.low.delete(key);
     const addedAt = this.addedAt.get(key);
     this.addedAt.delete(key);
     if (addedAt !== undefined) {
@@ -294,7 +320,7 @@ export class WorkQueue {
   }
 
   private handOut(): void {
-    while (this.waiters.length > 0 && this.queue.length > 0) {
+    while (this.waiters.length > 0 && this.waiting.size > 0) {
       const waiter = this.waiters.shift();
       waiter?.(this.take());
     }
@@ -302,6 +328,6 @@ export class WorkQueue {
   }
 
   private updateDepth(): void {
-    this.options.metrics?.depth.set({ name: this.options.name }, this.queue.length);
+    this.options.metrics?.depth.set({ name: this.options.name }, this.waiting.size);
   }
 }

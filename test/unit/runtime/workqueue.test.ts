@@ -64,6 +64,50 @@ describe('WorkQueue', () => {
     expect(queue.length).toBe(0);
   });
 
+  it('hands out low-priority keys after every normal one, each in the order added', async () => {
+    const queue = new WorkQueue({ name: 'priority' });
+    queue.add('new-1', 'low');
+    queue.add('a');
+    queue.add('new-2', 'low');
+    queue.add('b');
+    expect(queue.length).toBe(4);
+    const order = [];
+    for (let i = 0; i < 4; i++) order.push(await queue.get());
+    expect(order).toEqual(['a', 'b', 'new-1', 'new-2']);
+    expect(queue.length).toBe(0);
+  });
+
+  it('lifts a low-priority key that is added again with normal priority, handing it out once', async () => {
+    const queue = new WorkQueue({ name: 'lift' });
+    queue.add('x', 'low');
+    queue.add('y', 'low');
+    queue.add('a');
+    queue.add('y');
+    // Another low add neither lowers it nor queues it twice.
+    queue.add('y', 'low');
+    expect(queue.length).toBe(3);
+    const order = [];
+    for (let i = 0; i < 3; i++) order.push(await queue.get());
+    expect(order).toEqual(['a', 'y', 'x']);
+    for (const key of order) queue.done(key ?? '');
+    expect(queue.length).toBe(0);
+    expect(await getWithin(queue, 20)).toBe(NOTHING);
+  });
+
+  it('queues a key lifted while a worker holds it with the normal keys once it is done', async () => {
+    const queue = new WorkQueue({ name: 'lift-held' });
+    queue.add('a', 'low');
+    expect(await queue.get()).toBe('a');
+    queue.add('a', 'low');
+    queue.add('a');
+    queue.add('later', 'low');
+    queue.add('b');
+    queue.done('a');
+    const order = [];
+    for (let i = 0; i < 3; i++) order.push(await queue.get());
+    expect(order).toEqual(['b', 'a', 'later']);
+  });
+
   it('hands each added key to exactly one of many waiting workers', async () => {
     const queue = new WorkQueue({ name: 'fanout' });
     const workers = [queue.get(), queue.get(), queue.get()];
