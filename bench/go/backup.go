@@ -2,10 +2,10 @@ package main
 
 // The same-work baseline for backups: each Backup of the namespace goes through Snapback's backup
 // workflow with Snapback's requests. The finalizer; the StatefulSet, its claims, the snapshot
-// classes and the claims' StorageClass read from the API server, as Snapback reads them; the
-// status InProgress with the volumes and the manifest; a VolumeSnapshot per claim; and, once every
-// snapshot is ready (seen by an informer, as Snapback sees it), each content read for its handle
-// and the status Completed.
+// classes and the claims' StorageClass read from the API server, as Snapback reads them; a
+// VolumeSnapshot per claim, then, in the same reconcile, the status InProgress with the volumes and
+// the manifest; and, once every snapshot is ready (seen by an informer, as Snapback sees it), each
+// content read for its handle and the status Completed.
 
 import (
 	"context"
@@ -77,7 +77,7 @@ func (w *backupWorkflow) reconcile(ctx context.Context, key string) error {
 }
 
 // capture reads the StatefulSet, its claims, the snapshot classes and the claims' StorageClass,
-// and writes InProgress with the volumes to snapshot and the manifest.
+// creates the snapshots and writes InProgress with the volumes snapshotted and the manifest.
 func (w *backupWorkflow) capture(ctx context.Context, backup *unstructured.Unstructured) error {
 	namespace := backup.GetNamespace()
 	deployment, _, _ := unstructured.NestedString(backup.Object, "spec", "deployment", "name")
@@ -134,9 +134,34 @@ func (w *backupWorkflow) capture(ctx context.Context, backup *unstructured.Unstr
 			"metadata": map[string]any{"name": set.GetName(), "labels": toAny(set.GetLabels())},
 			"spec":     spec,
 		},
-		"conditions": []any{readyCondition("False", "SnapshotsRequested", fmt.Sprintf("snapshotting %d volume(s) of StatefulSet %s", len(volumes), deployment), now)},
+		"conditions": []any{readyCondition("False", "SnapshotsInProgress", fmt.Sprintf("0/%d snapshot(s) of StatefulSet %s ready", len(volumes), deployment), now)},
+	}
+	// As Snapback does, the snapshots are requested before the status that says so is written.
+	for _, volume := range volumes {
+		if err := w.createSnapshot(ctx, backup, volume.(map[string]any)); err != nil {
+			return err
+		}
 	}
 	return w.updateStatus(ctx, backup, status)
+}
+
+// createSnapshot creates the volume's VolumeSnapshot, labelled with its backup; one that exists is
+// taken as made.
+func (w *backupWorkflow) createSnapshot(ctx context.Context, backup *unstructured.Unstructured, volume map[string]any) error {
+	namespace := backup.GetNamespace()
+	w.writes.Add(1)
+	_, err := w.client.Resource(snapshots).Namespace(namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+		"metadata": map[string]any{"name": volume["volumeSnapshotName"], "namespace": namespace, "labels": map[string]any{backupLabel: backup.GetName()}},
+		"spec": map[string]any{
+			"source":                  map[string]any{"persistentVolumeClaimName": volume["pvcName"]},
+			"volumeSnapshotClassName": volume["volumeSnapshotClassName"],
+		},
+	}}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 // snapshot creates the VolumeSnapshots not seen yet and, when every one is ready, reads each
@@ -150,16 +175,8 @@ func (w *backupWorkflow) snapshot(ctx context.Context, backup *unstructured.Unst
 		name := volume["volumeSnapshotName"].(string)
 		obj, err := w.snapshots.Get(namespace + "/" + name)
 		if apierrors.IsNotFound(err) {
-			w.writes.Add(1)
-			_, err = w.client.Resource(snapshots).Namespace(namespace).Create(ctx, &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-				"metadata": map[string]any{"name": name, "namespace": namespace, "labels": map[string]any{backupLabel: backup.GetName()}},
-				"spec": map[string]any{
-					"source":                  map[string]any{"persistentVolumeClaimName": volume["pvcName"]},
-					"volumeSnapshotClassName": volume["volumeSnapshotClassName"],
-				},
-			}}, metav1.CreateOptions{})
-			if err != nil && !apierrors.IsAlreadyExists(err) {
+			// Not cached yet: made by the capture, or lost since.
+			if err := w.createSnapshot(ctx, backup, volume); err != nil {
 				return err
 			}
 			continue
