@@ -43,12 +43,13 @@ export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
 }
 
 /**
- * How often progress within one phase (a count, a message) is written per object: as often as a
- * stuck restore is diagnosed again. A restore's counts change with every claim and pod; written each
- * time, they were as many status writes as its phases, and at 5 s still a third of them at 1000
- * restores (`make bench`). A phase change is written at once.
+ * How often progress within one phase (a count, a message) is written per object. A restore's
+ * counts change with every claim and pod; written each time, they were as many status writes as its
+ * phases (`make bench`). A phase change is written at once. Not longer yet: a retry (the
+ * provisioner's, the snapshotter's) is progress too, and one that lasts a few seconds would not be
+ * shown at all (`restore-errors.test.ts`, at 15 s).
  */
-export const PROGRESS_INTERVAL_MS = 15_000;
+export const PROGRESS_INTERVAL_MS = 5_000;
 
 /** The reason a condition carries while an error a step threw is retried (Flux's). */
 export const RETRYING = 'ProgressingWithRetry';
