@@ -114,7 +114,7 @@ kc -n default get sa default >/dev/null
 log "$NODES nodes Ready, VolumeSnapshot CRDs Established ($(since "$t"))"
 
 # 3. snapshot-controller: a plain background process against our kubeconfig. Its client defaults
-#    to 5 requests/s, about 0.7 snapshots/s: the benchmark's 1000 backups would measure that limit.
+#    to 5 requests/s, about 0.6 snapshots/s (seen): the benchmark's 1000 backups would measure that limit.
 if ! pid_alive snapshot-controller "$BIN/snapshot-controller"; then
   t=$(now_ms)
   start_bg snapshot-controller "$BIN/snapshot-controller" \

@@ -2,6 +2,7 @@
 
 import type { Backup, BackupStatus, BackupVolume } from '../../api/generated/types.js';
 import { labels } from '../../api/constants.js';
+import { adapterFor } from '../../dataservices/index.js';
 import { resources } from '../../runtime/resources.js';
 import { snapshotState, volumeSnapshotForClaim } from '../../storage/snapshots.js';
 import { ensureCreated } from '../shared/objects.js';
@@ -51,7 +52,7 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
     const errors = retried.length === 0 ? '' : `; the snapshotter retries after: ${retried.join('; ')}`;
     return wait(
       retried.length === 0 ? 'SnapshotsInProgress' : 'SnapshotsRetrying',
-      `${ready}/${volumes.length} snapshot(s) of ${backup.spec.deployment.kind ?? 'StatefulSet'} ${backup.spec.deployment.name} ready${errors}`,
+      `${ready}/${volumes.length} snapshot(s) of ${adapterFor(backup.spec.deployment.kind)?.kind ?? ''} ${backup.spec.deployment.name} ready${errors}`,
     );
   }
   return complete(ctx, backup, status);
