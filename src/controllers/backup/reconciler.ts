@@ -17,7 +17,7 @@ import {
 } from '../../runtime/status-reconciler.js';
 import { restoresByBackup } from '../restore/indexes.js';
 import { isTerminal } from '../restore/transitions.js';
-import { PROGRESS_INTERVAL_MS, requeueFor } from '../shared/conditions.js';
+import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/conditions.js';
 import { capture } from './capture.js';
 import { advance, fail, outcomeOfError } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
@@ -200,7 +200,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     progressPacing: {
       intervalMs: PROGRESS_INTERVAL_MS,
       now: () => ctx.now().getTime(),
-      isProgress: (from, to) => to.phase === from.phase,
+      isProgress: isProgressOnly,
     },
   });
 }

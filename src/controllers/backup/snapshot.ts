@@ -5,6 +5,7 @@ import { labels } from '../../api/constants.js';
 import { adapterFor } from '../../dataservices/index.js';
 import { resources } from '../../runtime/resources.js';
 import { snapshotState, volumeSnapshotForClaim } from '../../storage/snapshots.js';
+import { SNAPSHOTS_RETRYING } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
 import { advance, fail, wait } from '../shared/outcome.js';
 import { backupLabels, type BackupContext, type BackupOutcome } from './context.js';
@@ -51,7 +52,7 @@ export async function takeSnapshots(ctx: BackupContext, backup: Backup): Promise
   if (ready < volumes.length) {
     const errors = retried.length === 0 ? '' : `; the snapshotter retries after: ${retried.join('; ')}`;
     return wait(
-      retried.length === 0 ? 'SnapshotsInProgress' : 'SnapshotsRetrying',
+      retried.length === 0 ? 'SnapshotsInProgress' : SNAPSHOTS_RETRYING,
       `${ready}/${volumes.length} snapshot(s) of ${adapterFor(backup.spec.deployment.kind)?.kind ?? ''} ${backup.spec.deployment.name} ready${errors}`,
     );
   }

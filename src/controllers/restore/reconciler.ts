@@ -11,7 +11,7 @@ import type { RestoreObserver } from '../../observability/operator-metrics.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
 import { enteredPhase, statusReconciler, type Next } from '../../runtime/status-reconciler.js';
-import { PROGRESS_INTERVAL_MS, requeueFor } from '../shared/conditions.js';
+import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/conditions.js';
 import { outcomeOfError } from '../shared/outcome.js';
 import { cleanUpAttempt, deploymentHandedOver } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
@@ -229,7 +229,7 @@ export function restoreReconciler(
       intervalMs: PROGRESS_INTERVAL_MS,
       now: () => ctx.now().getTime(),
       // Joining the queue for a slot is not progress: other restores' turns are judged from it.
-      isProgress: (from, to) => to.phase === from.phase && to.queuedAt === from.queuedAt,
+      isProgress: (from, to) => isProgressOnly(from, to) && to.queuedAt === from.queuedAt,
     },
   });
 }

@@ -21,6 +21,7 @@ import {
   SELECTED_NODE_ANNOTATION,
   storageClassOf,
 } from '../../storage/storage-classes.js';
+import { VOLUMES_RETRYING } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
 import {
   attemptLabels,
@@ -35,11 +36,14 @@ import { claimTaken } from './name-conflicts.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 /**
- * A volume's status, and when to look again if no event comes first (a grace period ending); or
- * why it cannot be restored; or its claim's name taken, which fails the restore as a conflict.
+ * A volume's status, when to look again if no event comes first (a grace period ending) and
+ * whether the storage retries after an error; or why it cannot be restored; or its claim's name
+ * taken, which fails the restore as a conflict.
  */
 type VolumeProgress =
-  (VolumeRestoreStatus & { recheckAt?: number }) | { problem: string } | { conflict: StepOutcome };
+  | (VolumeRestoreStatus & { recheckAt?: number; retrying?: true })
+  | { problem: string }
+  | { conflict: StepOutcome };
 
 export async function restoringCloudSnap(
   ctx: RestoreContext,
@@ -48,6 +52,7 @@ export async function restoringCloudSnap(
 ): Promise<StepOutcome> {
   const volumes: VolumeRestoreStatus[] = [];
   let recheckAt = Infinity;
+  let retrying = 0;
   for (const volume of plan.volumes) {
     const progress = await restoreVolume(ctx, restore, plan, volume);
     if ('problem' in progress) {
@@ -61,8 +66,9 @@ export async function restoringCloudSnap(
         status: { volumes: withFailed(restore, volumes, volume, progress.conflict.message) },
       };
     }
-    const { recheckAt: at, ...status } = progress;
+    const { recheckAt: at, retrying: retried, ...status } = progress;
     recheckAt = Math.min(recheckAt, at ?? Infinity);
+    if (retried === true) retrying++;
     volumes.push(status);
   }
   const inPhase = (phase: VolumeRestorePhase): number =>
@@ -78,9 +84,10 @@ export async function restoringCloudSnap(
   }
   const recheck = Number.isFinite(recheckAt) ? Math.max(0, recheckAt - ctx.now().getTime()) : undefined;
   const waitingForConsumer = deferred === 0 ? '' : `, ${deferred} waiting for their first consumer`;
+  const retried = retrying === 0 ? '' : `, ${retrying} retried by the storage (see volumes)`;
   return wait(
-    'RestoringVolumes',
-    `${bound}/${volumes.length} volume(s) bound${waitingForConsumer}`,
+    retrying === 0 ? 'RestoringVolumes' : VOLUMES_RETRYING,
+    `${bound}/${volumes.length} volume(s) bound${waitingForConsumer}${retried}`,
     { volumes },
     recheck,
   );
@@ -96,7 +103,14 @@ async function restoreVolume(
   const base = { pvcName: volume.pvcName, cloudSnapId: volume.source.cloudSnapId ?? '' };
   const source = await snapshotInNamespace(ctx, restore, plan, volume);
   if ('problem' in source) return source;
-  if (!source.ready) return { ...base, phase: 'Restoring', reason: source.waiting };
+  if (!source.ready) {
+    return {
+      ...base,
+      phase: 'Restoring',
+      reason: source.waiting,
+      ...(source.retrying === true ? { retrying: true } : {}),
+    };
+  }
 
   const claim = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
   if (claim === undefined) {
@@ -133,6 +147,7 @@ async function restoreVolume(
       ...base,
       phase: 'Restoring',
       reason: `provisioning failed, the provisioner retries: ${verdict.message}${until}`,
+      retrying: true,
       // The grace period ends without an event: look again then.
       ...(verdict.giveUpAt === undefined ? {} : { recheckAt: Date.parse(verdict.giveUpAt) }),
     };
@@ -161,7 +176,11 @@ async function snapshotInNamespace(
   restore: Restore,
   plan: RestorePlan,
   volume: PlannedVolume,
-): Promise<{ ready: true; snapshotName: string } | { ready: false; waiting: string } | { problem: string }> {
+): Promise<
+  | { ready: true; snapshotName: string }
+  | { ready: false; waiting: string; retrying?: true }
+  | { problem: string }
+> {
   const namespace = restore.metadata.namespace ?? '';
   const synced = plan.backup.spec.syncedFrom !== undefined;
   if (plan.backup.metadata.namespace === namespace && !synced) {
@@ -210,13 +229,13 @@ async function snapshotInNamespace(
   const state = snapshotState(snapshot, content);
   // The snapshot controller retries and clears status.error on success: progress, not failure.
   if (!state.ready) {
-    return {
-      ready: false,
-      waiting:
-        state.error === undefined
-          ? `waiting for imported snapshot ${name} to be ready`
-          : `imported snapshot ${name} is not ready; the snapshotter retries after: ${state.error}`,
-    };
+    return state.error === undefined
+      ? { ready: false, waiting: `waiting for imported snapshot ${name} to be ready` }
+      : {
+          ready: false,
+          waiting: `imported snapshot ${name} is not ready; the snapshotter retries after: ${state.error}`,
+          retrying: true,
+        };
   }
   return { ready: true, snapshotName: name };
 }

@@ -45,14 +45,36 @@ export function requeueFor(ms: number): { requeueAfterMs: number } | undefined {
 /**
  * How often progress within one phase (a count, a message) is written per object. A restore's
  * counts change with every claim and pod; written each time, they were as many status writes as its
- * phases (`make bench`). A phase change is written at once. Not longer yet: a retry (the
- * provisioner's, the snapshotter's) is progress too, and one that lasts a few seconds would not be
- * shown at all (`restore-errors.test.ts`, at 15 s).
+ * phases (`make bench`). A phase change, and a retry starting or ending, is written at once, so a
+ * retry of a few seconds is still shown.
  */
-export const PROGRESS_INTERVAL_MS = 5_000;
+export const PROGRESS_INTERVAL_MS = 15_000;
 
 /** The reason a condition carries while an error a step threw is retried (Flux's). */
 export const RETRYING = 'ProgressingWithRetry';
+/** A Backup's reason while a VolumeSnapshot reports an error the snapshotter retries. */
+export const SNAPSHOTS_RETRYING = 'SnapshotsRetrying';
+/** A Restore's reason while a volume's provisioning or snapshot import is retried by the storage. */
+export const VOLUMES_RETRYING = 'VolumesRetrying';
+
+const RETRY_REASONS: ReadonlySet<string | undefined> = new Set([
+  RETRYING,
+  SNAPSHOTS_RETRYING,
+  VOLUMES_RETRYING,
+]);
+
+/**
+ * Whether a change of status is only progress (what `PROGRESS_INTERVAL_MS` paces): the phase stays,
+ * and a retry neither starts nor ends (the Ready condition's reason in or out of the retry reasons).
+ */
+export function isProgressOnly(
+  from: { phase?: string; conditions?: readonly Condition[] },
+  to: { phase?: string; conditions?: readonly Condition[] },
+): boolean {
+  const retried = (status: { conditions?: readonly Condition[] }): boolean =>
+    RETRY_REASONS.has(status.conditions?.find((condition) => condition.type === 'Ready')?.reason);
+  return to.phase === from.phase && retried(to) === retried(from);
+}
 
 /**
  * The status with its Ready condition saying that `what` failed: retried (Flux's

@@ -302,6 +302,21 @@ describe('a VolumeSnapshot reporting an error', () => {
     });
     expect(statusOf().errorCode).toBeUndefined();
   });
+
+  it('writes the error at once, however soon after the last write (a retry starting is not paced)', async () => {
+    seedDeployment();
+    w.fake.seed(resources.backups, backup());
+    const name = await untilSnapshotRequested();
+
+    w.at(1);
+    await snapshotterReports(name, { readyToUse: false, error: { message: 'array busy', time: iso(1) } });
+    w.fake.clearCalls();
+    await w.reconcile(KEY);
+    expect(w.fake.calls).toEqual([
+      { verb: 'update', plural: 'backups', name: 'b1', namespace: NS, subresource: 'status' },
+    ]);
+    expect(condition('Ready', statusOf())).toMatchObject({ reason: 'SnapshotsRetrying' });
+  });
 });
 
 describe('a capture that fails transiently', () => {

@@ -123,8 +123,9 @@ describe('restoringCloudSnap: ProvisioningFailed events', () => {
 
     const outcome = expectWait(await run());
 
-    expect(outcome.reason).toBe('RestoringVolumes');
-    expect(outcome.message).toBe('0/1 volume(s) bound');
+    // A reason of its own, so the write is not paced as progress and a short retry is still shown.
+    expect(outcome.reason).toBe('VolumesRetrying');
+    expect(outcome.message).toBe('0/1 volume(s) bound, 1 retried by the storage (see volumes)');
     expect(outcome.status?.volumes).toEqual([
       {
         pvcName: 'data-pg-restored-0',
@@ -342,7 +343,7 @@ describe('restoringCloudSnap: ProvisioningFailed events', () => {
     );
 
     const outcome = expectWait(await run());
-    expect(outcome.message).toBe('1/2 volume(s) bound');
+    expect(outcome.message).toBe('1/2 volume(s) bound, 1 retried by the storage (see volumes)');
     expect(outcome.status?.volumes?.map((volume) => [volume.pvcName, volume.phase])).toEqual([
       ['data-pg-restored-0', 'Bound'],
       ['data-pg-restored-1', 'Restoring'],
@@ -385,7 +386,7 @@ describe('restoringCloudSnap: an imported snapshot (Backup in another namespace)
 
     const outcome = expectWait(await run());
 
-    expect(outcome.reason).toBe('RestoringVolumes');
+    expect(outcome.reason).toBe('VolumesRetrying');
     expect(volumeReason(outcome)).toBe(
       `imported snapshot ${name} is not ready; the snapshotter retries after: ${error}`,
     );
