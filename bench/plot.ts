@@ -132,3 +132,45 @@ export function throughputChart(file: string, series: Series[]): void {
   const y: Axis = { min: 0, max: top, log: false, ticks, title: 'writes per second', format: String };
   writePng(file, chart('Status writes per second: ceiling, client-go and Snapback', x, y, series));
 }
+
+export interface Bar {
+  label: string;
+  value: number;
+  /** Bars of one group share a colour and a legend entry. */
+  group: string;
+}
+
+/** Horizontal bars, one per figure, coloured by group, each with its value at its end. */
+export function barChart(file: string, title: string, bars: Bar[]): void {
+  const rowHeight = 24;
+  const labelWidth = 190;
+  const height = MARGIN.top + bars.length * rowHeight + MARGIN.bottom;
+  const [left, right] = [MARGIN.left + labelWidth, WIDTH - MARGIN.right - 60];
+  const max = Math.max(...bars.map((bar) => bar.value)) * 1.05;
+  const groups = [...new Set(bars.map((bar) => bar.group))];
+  const colour = (group: string): string => COLOURS[groups.indexOf(group) % COLOURS.length] ?? '#000';
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="DejaVu Sans" font-size="13">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${WIDTH / 2}" y="28" text-anchor="middle" font-size="16">${escape(title)}</text>`,
+  ];
+  bars.forEach((bar, i) => {
+    const y = MARGIN.top + i * rowHeight;
+    const width = ((right - left) * bar.value) / max;
+    parts.push(
+      `<text x="${left - 8}" y="${y + 16}" text-anchor="end">${escape(bar.label)}</text>`,
+      `<rect x="${left}" y="${y + 4}" width="${width.toFixed(1)}" height="${rowHeight - 8}" fill="${colour(bar.group)}"/>`,
+      `<text x="${(left + width + 6).toFixed(1)}" y="${y + 16}">${bar.value.toFixed(0)}</text>`,
+    );
+  });
+  groups.forEach((group, i) => {
+    const x = left + i * 140;
+    const y = height - 25;
+    parts.push(
+      `<rect x="${x}" y="${y - 11}" width="14" height="14" fill="${colour(group)}"/>`,
+      `<text x="${x + 20}" y="${y}">${escape(group)}</text>`,
+    );
+  });
+  parts.push('</svg>');
+  writePng(file, parts.join('\n'));
+}

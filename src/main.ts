@@ -1,4 +1,4 @@
-// The operator process: configuration, logging, metrics and probes, then the manager until
+// The operator process (or, with the argument `mover`, the data mover): configuration, logging, metrics and probes, then the manager until
 // SIGTERM (graceful: reconciles in flight finish, the lease is released) or a lost lease (exit 1,
 // so the process restarts clean).
 
@@ -58,7 +58,12 @@ async function main(): Promise<number> {
   return reason === 'leadership-lost' ? 1 : 0;
 }
 
-main().then(
+// `main.js mover ...`: the data mover's pods run the same image (src/mover.ts).
+const run =
+  process.argv[2] === 'mover'
+    ? import('./mover.js').then(({ runMover }) => runMover(process.argv.slice(3)))
+    : main();
+run.then(
   (code) => {
     process.exitCode = code;
   },

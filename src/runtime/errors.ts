@@ -139,6 +139,9 @@ export function isTerminal(err: unknown): boolean {
 /** The message of anything thrown. */
 export const errorMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** `err` as an Error, to keep and throw later. */
+export const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
 /** One line for a person: the code, then what the error says ("ECONNRESET: read ECONNRESET"). */
 export function describeError(err: unknown): string {
   const code = errorCode(err);

@@ -4,12 +4,13 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { API_VERSION } from '../../../src/api/constants.js';
 import type { BackupLocation, BackupLocationReason } from '../../../src/api/generated/types.js';
 import type { Secret } from '../../../src/api/kubernetes.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { resources } from '../../../src/runtime/resources.js';
+import { MOVER_ENV } from '../../../src/mover.js';
 import { randomBytes } from 'node:crypto';
 import { RecordCodec } from '../../../src/storage/backup-record.js';
 import { ObjectStore } from '../../../src/storage/object-store.js';
@@ -24,6 +25,8 @@ export const LOCATION_KEY = randomBytes(32).toString('base64');
 export interface RunningObjectStore {
   /** http://127.0.0.1:<port> */
   endpoint: string;
+  /** versitygw's posix directory: <root>/<bucket>/<key>, for damaging objects behind its back. */
+  root: string;
   accessKeyId: string;
   secretAccessKey: string;
   /** An S3 client with the root key, for the tests' own setup and checks. */
@@ -36,6 +39,14 @@ export interface RunningObjectStore {
   /** Runs `use` on a client of `bucket` (root key), closed afterwards. */
   inBucket<T>(bucket: string, use: (bucket: ObjectStore) => Promise<T>): Promise<T>;
   deleteBucket(name: string): Promise<void>;
+  /** Bytes of the objects under `prefix` in `bucket`. */
+  storedBytes(bucket: string, prefix: string): Promise<number>;
+  /** The environment of a data mover process on `bucket`/`prefix`, as its pod gets it. */
+  moverEnv(
+    bucket: string,
+    prefix: string,
+    options?: { locationKey?: string; progressSeconds?: number },
+  ): NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
 
@@ -75,6 +86,7 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     );
   return {
     endpoint,
+    root,
     accessKeyId,
     secretAccessKey,
     s3,
@@ -93,6 +105,31 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     },
     deleteBucket: async (bucket) => {
       await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+    },
+    moverEnv: (bucket, prefix, options = {}) => ({
+      ...process.env,
+      NODE_OPTIONS: '',
+      [MOVER_ENV.location]: JSON.stringify({ endpoint, bucket, prefix, forcePathStyle: true }),
+      [MOVER_ENV.accessKeyId]: accessKeyId,
+      [MOVER_ENV.secretAccessKey]: secretAccessKey,
+      [MOVER_ENV.locationKey]: options.locationKey ?? LOCATION_KEY,
+      [MOVER_ENV.progressSeconds]: String(options.progressSeconds ?? 2),
+    }),
+    storedBytes: async (bucket, prefix) => {
+      let bytes = 0;
+      let token: string | undefined;
+      do {
+        const page = await s3.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        );
+        for (const object of page.Contents ?? []) bytes += object.Size ?? 0;
+        token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+      return bytes;
     },
     stop: async () => {
       s3.destroy();
