@@ -5,7 +5,6 @@
 
 import { constants as fsConstants, type BigIntStats } from 'node:fs';
 import {
-  chown,
   lchown,
   link,
   lstat,
@@ -15,6 +14,7 @@ import {
   readdir,
   readlink,
   symlink,
+  type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { forEachLimit } from '../../runtime/async.js';
@@ -309,8 +309,6 @@ export async function restoreFiles(
     const path = join(root, entry.path);
     await restoreFile(repository, entry, path, progress, onProgress);
     progress.files++;
-    await chown(path, entry.uid, entry.gid);
-    await chmodAndTimes(path, entry);
   });
   for (const entry of of('symlink')) {
     const path = join(root, entry.path);
@@ -321,9 +319,12 @@ export async function restoreFiles(
   for (const entry of of('hardlink')) await link(join(root, entry.target ?? ''), join(root, entry.path));
   // Children change a directory's mtime: directories last, deepest first.
   for (const entry of directories.reverse()) {
-    const path = join(root, entry.path);
-    await chown(path, entry.uid, entry.gid);
-    await chmodAndTimes(path, entry);
+    const handle = await open(join(root, entry.path), fsConstants.O_RDONLY);
+    try {
+      await keepMetadata(handle, entry);
+    } finally {
+      await handle.close();
+    }
   }
   onProgress(progress);
   return { manifest, progress };
@@ -340,9 +341,10 @@ async function restoreFile(
   try {
     // The size first: what no chunk covers stays a hole.
     await handle.truncate(entry.size ?? 0);
-    await readChunks(repository, entry, progress, onProgress, async (plain, offset) => {
-      await handle.write(plain, 0, plain.length, offset);
+    await readChunks(repository, entry, progress, onProgress, async (plains, offset) => {
+      await handle.writev(plains, offset);
     });
+    await keepMetadata(handle, entry);
   } finally {
     await handle.close();
   }
@@ -357,7 +359,7 @@ async function readChunks(
   entry: ManifestEntry,
   progress: TransferProgress,
   onProgress: (progress: TransferProgress) => void,
-  sink: (plain: Buffer, offset: number) => Promise<void>,
+  sink: (plains: Buffer[], offset: number) => Promise<void>,
 ): Promise<void> {
   await forEachLimit(runsOf(repository, entry.chunks ?? []), RUNS_IN_FLIGHT, async (run) => {
     await fetchRun(repository, run, progress, sink);
@@ -371,12 +373,16 @@ async function fetchRun(
   repository: Repository,
   run: Run,
   progress: TransferProgress,
-  sink: (plain: Buffer, offset: number) => Promise<void>,
+  sink: (plains: Buffer[], offset: number) => Promise<void>,
 ): Promise<void> {
   const key = repository.packObject(run.pack);
   const bytes = await repository.store.getBytes(key, { offset: run.offset, length: run.length });
   if (bytes === undefined) throw new MissingObjectError(key, `chunk ${run.chunks[0]?.ref[0] ?? ''}`);
   progress.bytesTransferred += bytes.length;
+  // Chunks that follow each other in the file go to the sink together: one writev, not one write each.
+  let group: Buffer[] = [];
+  let groupAt = 0;
+  let groupEnd = 0;
   for (const { ref, from } of run.chunks) {
     const [id, offset, length] = ref;
     const location = repository.locate(id);
@@ -384,9 +390,16 @@ async function fetchRun(
     const plain = repository.openChunk(id, location, bytes.subarray(from, from + location.length));
     if (plain.length !== length)
       throw new CorruptObjectError(key, `chunk ${id} is ${plain.length} bytes, not ${length}`);
-    await sink(plain, offset);
+    if (group.length > 0 && offset !== groupEnd) {
+      await sink(group, groupAt);
+      group = [];
+    }
+    if (group.length === 0) groupAt = offset;
+    group.push(plain);
+    groupEnd = offset + length;
     progress.bytesDone += length;
   }
+  if (group.length > 0) await sink(group, groupAt);
 }
 
 /**
@@ -412,15 +425,12 @@ export async function verifyFiles(
 
 const nsToDate = (ns: string): Date => new Date(Number(BigInt(ns) / 1_000_000n));
 
-async function chmodAndTimes(path: string, entry: ManifestEntry): Promise<void> {
-  const handle = await open(path, fsConstants.O_RDONLY);
-  try {
-    await handle.chmod(entry.mode);
-    // Nanoseconds, not a Date's milliseconds: a second backup sees the same times.
-    await handle.utimes(nsToSeconds(entry.atimeNs), nsToSeconds(entry.mtimeNs));
-  } finally {
-    await handle.close();
-  }
+/** Owner, then mode (a chown clears set-id bits), then times: as the manifest has them. */
+async function keepMetadata(handle: FileHandle, entry: ManifestEntry): Promise<void> {
+  await handle.chown(entry.uid, entry.gid);
+  await handle.chmod(entry.mode);
+  // Nanoseconds, not a Date's milliseconds: a second backup sees the same times.
+  await handle.utimes(nsToSeconds(entry.atimeNs), nsToSeconds(entry.mtimeNs));
 }
 
 const nsToSeconds = (ns: string): number => Number(BigInt(ns)) / 1e9;

@@ -26,7 +26,7 @@ export class SealError extends Error {
 }
 
 export class RepositoryKeys {
-  private readonly idKey: Buffer;
+  private readonly idKey: KeyObject;
   private readonly sealKey: Buffer;
   /** Proves the key is the repository's without decrypting anything (in the plaintext config). */
   readonly keyCheck: string;
@@ -36,7 +36,8 @@ export class RepositoryKeys {
   constructor(locationKey: Buffer, repositoryId: string) {
     const derive = (purpose: string, bytes: number): Buffer =>
       Buffer.from(hkdfSync('sha256', locationKey, repositoryId, `${INFO}/${purpose}`, bytes));
-    this.idKey = derive('chunk-id', 32);
+    // A KeyObject made once: from raw bytes, every HMAC would make its own.
+    this.idKey = createSecretKey(derive('chunk-id', 32));
     this.sealKey = derive('seal', 32);
     this.keyCheck = derive('key-check', 32).toString('hex');
     const table = derive('gear', 256 * 4);
