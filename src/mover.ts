@@ -6,6 +6,7 @@
 // permissions at all.
 
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { S3Location } from './api/generated/types.js';
 import { errorMessage, isNetworkError } from './runtime/errors.js';
 import { ObjectStore } from './storage/object-store.js';
@@ -26,6 +27,8 @@ export const MOVER_ENV = {
   locationKey: 'SNAPBACK_MOVER_LOCATION_KEY',
   resultFile: 'SNAPBACK_MOVER_RESULT_FILE',
   progressSeconds: 'SNAPBACK_MOVER_PROGRESS_SECONDS',
+  /** Chunk worker threads; by default one per core but the main thread's, at most 4. */
+  workers: 'SNAPBACK_MOVER_WORKERS',
 } as const;
 
 export type MoverErrorCode =
@@ -53,18 +56,15 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-async function openRepository(
-  env: NodeJS.ProcessEnv,
-): Promise<{ repository: Repository; store: ObjectStore }> {
+/** The location's store, from the environment the pod's spec gives the mover. */
+function storeOf(env: NodeJS.ProcessEnv): ObjectStore {
   const location = JSON.parse(required(env, MOVER_ENV.location)) as S3Location;
   const sessionToken = env[MOVER_ENV.sessionToken];
-  const store = new ObjectStore(location, {
+  return new ObjectStore(location, {
     accessKeyId: required(env, MOVER_ENV.accessKeyId),
     secretAccessKey: required(env, MOVER_ENV.secretAccessKey),
     ...(sessionToken === undefined || sessionToken === '' ? {} : { sessionToken }),
   });
-  const key = Buffer.from(required(env, MOVER_ENV.locationKey), 'base64');
-  return { repository: await Repository.open(store, key), store };
 }
 
 /** The error as the result says it: a code a controller can act on, the object it concerns. */
@@ -130,11 +130,16 @@ export async function runMover(args: string[], env: NodeJS.ProcessEnv = process.
   };
   let result: MoverResult;
   let store: ObjectStore | undefined;
+  let repository: Repository | undefined;
   try {
     const operation = parse(args);
-    const opened = await openRepository(env);
-    store = opened.store;
-    const done = await operation.run(opened.repository, report);
+    const key = Buffer.from(required(env, MOVER_ENV.locationKey), 'base64');
+    store = storeOf(env);
+    // A chunk worker per core the main thread leaves (it reads, chunks, seals and does the I/O).
+    // At most 4 by default: a pod's CPU limit is not always what the process is told it has.
+    const workers = Number(env[MOVER_ENV.workers] ?? Math.min(4, availableParallelism() - 1));
+    repository = await Repository.open(store, key, { workers });
+    const done = await operation.run(repository, report);
     result = {
       operation: operation.name,
       manifest: operation.manifest,
@@ -145,6 +150,7 @@ export async function runMover(args: string[], env: NodeJS.ProcessEnv = process.
   } catch (err) {
     result = moverError(err);
   } finally {
+    await repository?.close();
     store?.close();
   }
   const line = JSON.stringify(result);

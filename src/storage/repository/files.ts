@@ -19,6 +19,7 @@ import {
 import { join } from 'node:path';
 import { forEachLimit } from '../../runtime/async.js';
 import { Chunker } from './chunker.js';
+import { ChunkRefused, type PreparedChunk, type SealedChunk } from './codec.js';
 import { CorruptObjectError, MANIFESTS, MissingObjectError, type Repository } from './repository.js';
 
 export const MANIFEST_FORMAT = 'snapback.dev/volume-manifest/v1';
@@ -71,17 +72,8 @@ const emptyProgress = (bytesTotal: number): TransferProgress => ({
 });
 
 const READ_BYTES = 4 * 1024 * 1024;
-/** New chunks compressed and sealed at once: zstd runs on libuv's pool beside the reading thread. */
-const CHUNKS_IN_FLIGHT = 8;
-const ZEROS = Buffer.alloc(1024 * 1024);
-
-const isZero = (chunk: Buffer): boolean => {
-  for (let at = 0; at < chunk.length; at += ZEROS.length) {
-    const part = chunk.subarray(at, Math.min(chunk.length, at + ZEROS.length));
-    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
-  }
-  return true;
-};
+/** Reads whose chunks are being prepared at once: they keep the chunk workers busy. */
+const BATCHES_IN_FLIGHT = 8;
 
 const manifestKey = (name: string): string => `${MANIFESTS}${name}`;
 
@@ -145,6 +137,24 @@ export async function backupFiles(
   const skipped: string[] = [];
   let chunkCount = 0;
   const inFlight = new Set<Promise<void>>();
+  /** A file's prepared chunks from `at` on: holes skipped, the new ones into packs. */
+  const store = async (chunks: ChunkRef[], at: number, prepared: PreparedChunk[]): Promise<void> => {
+    let position = at;
+    for (const chunk of prepared) {
+      const start = position;
+      position += chunk.rawLength;
+      progress.bytesDone += chunk.rawLength;
+      if (chunk.zero) continue;
+      chunks.push([chunk.id, start, chunk.rawLength]);
+      chunkCount++;
+      if (writer.has(chunk.id)) {
+        progress.chunksReused++;
+        continue;
+      }
+      progress.chunksNew++;
+      await writer.add(chunk);
+    }
+  };
   for (const { path, stats } of entries) {
     const base = {
       path,
@@ -167,27 +177,25 @@ export async function backupFiles(
       }
       if (stats.nlink > 1n) inodes.set(inode, path);
       const chunks: ChunkRef[] = [];
+      manifestEntries.push({ ...base, type: 'file', size: Number(stats.size), chunks });
       const chunker = new Chunker(repository.keys.gear, repository.config.chunker);
       let offset = 0;
-      const take = async (chunk: Buffer): Promise<void> => {
+      // Each read's chunks are prepared (hashed, compressed) while the file is read on; a file's
+      // batches are applied in order, so its chunk list keeps the file's order.
+      let applied = Promise.resolve();
+      const submit = async (batch: Buffer[]): Promise<void> => {
+        if (batch.length === 0) return;
         const at = offset;
-        offset += chunk.length;
-        progress.bytesDone += chunk.length;
-        if (isZero(chunk)) return;
-        const id = repository.keys.chunkId(chunk);
-        chunks.push([id, at, chunk.length]);
-        chunkCount++;
-        if (writer.has(id)) {
-          progress.chunksReused++;
-          return;
-        }
-        progress.chunksNew++;
-        // Each read has a buffer of its own, so the chunk (a view of it) needs no copy.
-        const added = writer.add(id, chunk).then(() => {
-          inFlight.delete(added);
+        offset += batch.reduce((sum, chunk) => sum + chunk.length, 0);
+        const prepared = repository.codec.prepare(batch);
+        applied = applied.then(async () => {
+          await store(chunks, at, await prepared);
         });
-        inFlight.add(added);
-        while (inFlight.size >= CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+        const tracked = applied.then(() => {
+          inFlight.delete(tracked);
+        });
+        inFlight.add(tracked);
+        while (inFlight.size >= BATCHES_IN_FLIGHT) await Promise.race(inFlight);
         writer.throwIfFailed();
       };
       const handle = await open(join(root, path), fsConstants.O_RDONLY);
@@ -201,16 +209,15 @@ export async function backupFiles(
           const { bytesRead } = await handle.read(buffer, 0, length, null);
           if (bytesRead === 0) break;
           read += bytesRead;
-          for (const chunk of chunker.push(buffer.subarray(0, bytesRead))) await take(chunk);
+          await submit(chunker.push(buffer.subarray(0, bytesRead)));
           progress.bytesTransferred = writer.sentBytes;
           onProgress(progress);
         }
-        for (const chunk of chunker.finish()) await take(chunk);
+        await submit(chunker.finish());
       } finally {
         await handle.close();
       }
       progress.files++;
-      manifestEntries.push({ ...base, type: 'file', size: Number(stats.size), chunks });
     } else {
       skipped.push(path);
     }
@@ -379,17 +386,30 @@ async function fetchRun(
   const bytes = await repository.store.getBytes(key, { offset: run.offset, length: run.length });
   if (bytes === undefined) throw new MissingObjectError(key, `chunk ${run.chunks[0]?.ref[0] ?? ''}`);
   progress.bytesTransferred += bytes.length;
+  const sealed: SealedChunk[] = run.chunks.map(({ ref, from }) => {
+    const location = repository.locate(ref[0]);
+    if (location === undefined) throw new MissingObjectError(`chunk ${ref[0]}`, 'no index names this chunk');
+    return {
+      id: ref[0],
+      part: location.part,
+      from,
+      length: location.length,
+      rawLength: location.rawLength,
+      compressed: location.compressed,
+    };
+  });
+  const plains = await repository.codec.open(run.pack, sealed, bytes).catch((err: unknown) => {
+    throw err instanceof ChunkRefused ? new CorruptObjectError(key, err.message) : err;
+  });
   // Chunks that follow each other in the file go to the sink together: one writev, not one write each.
   let group: Buffer[] = [];
   let groupAt = 0;
   let groupEnd = 0;
-  for (const { ref, from } of run.chunks) {
+  for (const [index, { ref }] of run.chunks.entries()) {
     const [id, offset, length] = ref;
-    const location = repository.locate(id);
-    if (location === undefined) throw new MissingObjectError(`chunk ${id}`, 'no index names this chunk');
-    const plain = repository.openChunk(id, location, bytes.subarray(from, from + location.length));
-    if (plain.length !== length)
-      throw new CorruptObjectError(key, `chunk ${id} is ${plain.length} bytes, not ${length}`);
+    const plain = plains[index];
+    if (plain?.length !== length)
+      throw new CorruptObjectError(key, `chunk ${id} is ${plain?.length ?? 0} bytes, not ${length}`);
     if (group.length > 0 && offset !== groupEnd) {
       await sink(group, groupAt);
       group = [];

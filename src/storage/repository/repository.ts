@@ -4,16 +4,10 @@
 // is ever rewritten, so buckets with object lock work. The layout is in the README ("Data format").
 
 import { randomBytes } from 'node:crypto';
-import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { asError } from '../../runtime/errors.js';
 import { DEFAULT_CHUNKER, type ChunkerParams } from './chunker.js';
+import { chunkCodec, compress, decompress, type ChunkCodec, type PreparedChunk } from './codec.js';
 import { RepositoryKeys, SealError, type ObjectSealer } from './keys.js';
-
-// Synchronous: a chunk is 64 KiB on average, and the asynchronous API's per-call overhead on the
-// main thread (a stream, its callbacks and copies) cost four times the compression itself
-// (profiled in `bench/data-path.ts`).
-const compress = (data: Buffer): Buffer => zstdCompressSync(data, zstdOptions);
-const decompress = (data: Buffer): Buffer => zstdDecompressSync(data);
 
 export const REPOSITORY_FORMAT = 'snapback.dev/repository/v1';
 export const PACK_FORMAT = 'snapback.dev/pack/v1';
@@ -30,8 +24,6 @@ export const MANIFESTS = `${REPOSITORY_PREFIX}manifests/`;
 const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 /** Packs sent at once by one writer. */
 const PUTS_IN_FLIGHT = 3;
-/** zstd level 1: its speed is near the network's, and a database's pages compress well at it. */
-const ZSTD_LEVEL = 1;
 
 /** The narrow view of object storage the repository needs (ObjectStore, or a fake in tests). */
 export interface BlobStore {
@@ -108,17 +100,24 @@ const packKey = (name: string): string => `${PACKS}${name.slice(0, 2)}/${name}`;
 
 export class Repository {
   private readonly chunks = new Map<string, ChunkLocation>();
-  /** Sealers of packs read lately: deriving one per chunk cost a restore a tenth of its time. */
-  private readonly sealers = new Map<string, ObjectSealer>();
 
   private constructor(
     readonly store: BlobStore,
     readonly keys: RepositoryKeys,
     readonly config: RepositoryConfig,
+    /** Where chunks are hashed, compressed and opened: this thread, or worker threads. */
+    readonly codec: ChunkCodec,
   ) {}
 
-  /** Opens the repository under the location, making it when there is none yet. */
-  static async open(store: BlobStore, locationKey: Buffer): Promise<Repository> {
+  /**
+   * Opens the repository under the location, making it when there is none yet. `workers`: chunk
+   * worker threads (0: all on this thread); `close` ends them.
+   */
+  static async open(
+    store: BlobStore,
+    locationKey: Buffer,
+    options: { workers?: number } = {},
+  ): Promise<Repository> {
     let stored = await store.getBytes(CONFIG_KEY);
     if (stored === undefined) {
       const id = newName();
@@ -138,9 +137,19 @@ export class Repository {
     const config = parseConfig(stored);
     const keys = new RepositoryKeys(locationKey, config.id);
     if (!keys.checks(config.keyCheck)) throw new WrongKeyError();
-    const repository = new Repository(store, keys, config);
-    await repository.loadIndexes();
+    const codec = chunkCodec(keys, { locationKey, repositoryId: config.id }, options.workers ?? 0);
+    const repository = new Repository(store, keys, config, codec);
+    try {
+      await repository.loadIndexes();
+    } catch (err) {
+      await codec.close();
+      throw err;
+    }
     return repository;
+  }
+
+  async close(): Promise<void> {
+    await this.codec.close();
   }
 
   /** How many chunks the repository holds, as its indexes and packs say. */
@@ -236,52 +245,6 @@ export class Repository {
     });
   }
 
-  /**
-   * A chunk's content, authenticated: its seal, then its id recomputed from the content. Missing
-   * or damaged, it fails naming the object.
-   */
-  async readChunk(id: string): Promise<Buffer> {
-    const location = this.chunks.get(id);
-    if (location === undefined) throw new MissingObjectError(`chunk ${id}`, 'no index names this chunk');
-    const key = packKey(location.pack);
-    const sealed = await this.store.getBytes(key, { offset: location.offset, length: location.length });
-    if (sealed === undefined) throw new MissingObjectError(key, `chunk ${id}`);
-    return this.openChunk(id, location, sealed);
-  }
-
-  /** `readChunk` for chunks already fetched, as part of a range of their pack. */
-  openChunk(id: string, location: ChunkLocation, sealed: Buffer): Buffer {
-    const key = packKey(location.pack);
-    if (sealed.length !== location.length) {
-      throw new CorruptObjectError(
-        key,
-        `chunk ${id} is truncated (${sealed.length} of ${location.length} bytes)`,
-      );
-    }
-    let plain: Buffer;
-    try {
-      const opened = this.packSealer(location.pack).open(location.part, sealed, id);
-      plain = location.compressed ? decompress(opened) : opened;
-    } catch (err) {
-      throw new CorruptObjectError(key, `chunk ${id}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    if (plain.length !== location.rawLength || this.keys.chunkId(plain) !== id) {
-      throw new CorruptObjectError(key, `chunk ${id} does not hash to its id`);
-    }
-    return plain;
-  }
-
-  private packSealer(pack: string): ObjectSealer {
-    let sealer = this.sealers.get(pack);
-    if (sealer === undefined) {
-      sealer = this.keys.objectSealer(pack);
-      this.sealers.set(pack, sealer);
-      // Maps iterate in insertion order: the first key is the oldest.
-      if (this.sealers.size > SEALERS_KEPT) this.sealers.delete(this.sealers.keys().next().value ?? '');
-    }
-    return sealer;
-  }
-
   /** The object key of a pack, for range reads of several chunks at once. */
   packObject(pack: string): string {
     return packKey(pack);
@@ -310,8 +273,6 @@ export class Repository {
 }
 
 const MAGIC = Buffer.from('SNAPBAK1');
-const zstdOptions = { params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } };
-const SEALERS_KEPT = 256;
 /** The nonce counter value of a pack's header, after every blob's. */
 const PACK_HEADER_PART = 0xffffffff;
 
@@ -361,18 +322,24 @@ export class PackWriter {
   }
 
   /**
-   * Adds a chunk not stored yet; resolves once it is in a pack (not yet sent). It never rejects:
-   * a failure is kept, and `finish` throws it, so no manifest names a chunk that was not stored.
+   * Adds a prepared chunk not stored yet; resolves once it is in a pack (not yet sent), which may
+   * wait while packs are in flight. It never rejects: a failure is kept, and `finish` throws it,
+   * so no manifest names a chunk that was not stored.
    */
-  async add(id: string, data: Buffer): Promise<void> {
-    if (this.has(id)) return;
-    this.pending.add(id);
+  async add(chunk: PreparedChunk): Promise<void> {
+    if (this.has(chunk.id)) return;
+    this.pending.add(chunk.id);
     try {
-      const squeezed = compress(data);
-      const compressed = squeezed.length < data.length;
       const part = this.entries.length;
-      const sealed = this.sealer.seal(part, compressed ? squeezed : data, id);
-      this.entries.push([id, part, this.bytes, sealed.length, data.length, compressed ? 1 : 0]);
+      const sealed = this.sealer.seal(part, chunk.body, chunk.id);
+      this.entries.push([
+        chunk.id,
+        part,
+        this.bytes,
+        sealed.length,
+        chunk.rawLength,
+        chunk.compressed ? 1 : 0,
+      ]);
       this.blobs.push(sealed);
       this.bytes += sealed.length;
       if (this.bytes >= PACK_TARGET_BYTES) await this.send();

@@ -319,3 +319,13 @@ describe('a restore from a damaged bucket fails naming the object', () => {
     await expect(Repository.open(store, Buffer.alloc(32, 9))).rejects.toThrow(WrongKeyError);
   });
 });
+
+describe('moving buffers to a chunk worker', () => {
+  it('moves a buffer a view has to itself, and copies a view into a shared one', async () => {
+    const { transferable } = await import('../../../src/storage/repository/codec.js');
+    const own = Buffer.from(new ArrayBuffer(8192));
+    const pooled = Buffer.from('small'); // Node's pool: other buffers live in the same memory
+    const slice = Buffer.alloc(8192).subarray(10, 20);
+    expect(transferable([own, pooled, slice, own])).toEqual([own.buffer]);
+  });
+});
