@@ -3,6 +3,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import {
+  asBuffer,
   ChunkRefused,
   openChunks,
   prepareChunk,
@@ -17,7 +18,6 @@ import { RepositoryKeys } from './keys.js';
 const setup = workerData as WorkerSetup;
 const keys = new RepositoryKeys(Buffer.from(setup.locationKey), setup.repositoryId);
 const sealers = new SealerCache(keys);
-const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 parentPort?.on('message', (request: WorkerRequest) => {
   let answer: WorkerAnswer;

@@ -36,6 +36,10 @@ export interface SealedChunk {
   compressed: boolean;
 }
 
+/** A Buffer over the same memory as `bytes` (what a thread receives is a plain Uint8Array). */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** Why a chunk could not be opened: the reason, for CorruptObjectError on its pack. */
 export class ChunkRefused extends Error {}
 
@@ -227,7 +231,7 @@ export class WorkerCodec implements ChunkCodec {
     if ('prepared' in answer) {
       return answer.prepared.map((chunk) => ({
         ...chunk,
-        body: Buffer.from(chunk.body.buffer, chunk.body.byteOffset, chunk.body.byteLength),
+        body: asBuffer(chunk.body),
       }));
     }
     throw new Error(`chunk worker: ${'failed' in answer ? answer.failed : 'unexpected answer'}`);
@@ -239,8 +243,7 @@ export class WorkerCodec implements ChunkCodec {
       { job: this.job++, op: 'open', pack, chunks, bytes },
       transferable([bytes]),
     );
-    if ('opened' in answer)
-      return answer.opened.map((plain) => Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength));
+    if ('opened' in answer) return answer.opened.map(asBuffer);
     if ('refused' in answer) throw new ChunkRefused(answer.refused);
     throw new Error(`chunk worker: ${'failed' in answer ? answer.failed : 'unexpected answer'}`);
   }

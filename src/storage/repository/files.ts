@@ -122,15 +122,17 @@ export async function backupFiles(
     if (err instanceof MissingObjectError) return undefined;
     throw err;
   });
-  const entries = await walk(root);
-  const progress = emptyProgress(fileBytes(entries));
   if (stored !== undefined) {
+    // Stored before a restart: its totals say what was backed up; the volume is not read again.
+    const { bytes, files } = stored.totals;
     return {
       manifest: stored,
-      progress: { ...progress, bytesDone: progress.bytesTotal },
+      progress: { ...emptyProgress(bytes), bytesDone: bytes, files },
       reusedManifest: true,
     };
   }
+  const entries = await walk(root);
+  const progress = emptyProgress(fileBytes(entries));
   const writer = repository.packWriter();
   const inodes = new Map<string, string>();
   const manifestEntries: ManifestEntry[] = [];

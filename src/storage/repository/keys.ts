@@ -110,6 +110,3 @@ export class ObjectSealer {
     }
   }
 }
-
-/** Bytes a sealed part adds to its plaintext. */
-export const SEAL_OVERHEAD = TAG_BYTES;

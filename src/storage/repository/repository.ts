@@ -14,7 +14,7 @@ export const PACK_FORMAT = 'snapback.dev/pack/v1';
 export const INDEX_FORMAT = 'snapback.dev/index/v1';
 
 /** Where the repository lives under the location's prefix. */
-export const REPOSITORY_PREFIX = 'repository/';
+const REPOSITORY_PREFIX = 'repository/';
 const CONFIG_KEY = `${REPOSITORY_PREFIX}config`;
 const PACKS = `${REPOSITORY_PREFIX}packs/`;
 const INDEXES = `${REPOSITORY_PREFIX}index/`;
@@ -150,11 +150,6 @@ export class Repository {
 
   async close(): Promise<void> {
     await this.codec.close();
-  }
-
-  /** How many chunks the repository holds, as its indexes and packs say. */
-  get chunkCount(): number {
-    return this.chunks.size;
   }
 
   has(id: string): boolean {
