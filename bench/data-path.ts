@@ -23,7 +23,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import type { MoverResult } from '../src/mover.js';
+import type { MoverResult } from '../src/storage/data-mover.js';
 import { REPO_ROOT } from '../test/integration/support/cluster.js';
 import { startObjectStore } from '../test/integration/support/object-store.js';
 import { Postgres } from '../test/integration/support/postgres.js';

@@ -6,12 +6,15 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { load } from 'js-yaml';
 import {
+  array,
   boolean,
   DNS1123_LABEL,
   enumeration,
+  freeform,
   integer,
   object,
   string,
+  stringMap,
   type JSONSchemaProps,
 } from './api/schema.js';
 import { compileValidator } from './api/validation.js';
@@ -19,6 +22,7 @@ import type { BackupConfig } from './controllers/backup/context.js';
 import type { RestoreConfig } from './controllers/restore/context.js';
 import { HAPPY_PATH, isTerminal } from './controllers/restore/transitions.js';
 import type { RestorePhase } from './api/generated/types.js';
+import type { MoverConfig } from './storage/data-mover.js';
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -43,6 +47,8 @@ export interface OperatorConfig {
   httpPort: number;
   restore: RestoreConfig;
   backup: BackupConfig;
+  /** The data mover pods that copy volumes into backup locations. */
+  mover: MoverConfig;
   leaderElection: LeaderElectionConfig;
 }
 
@@ -103,9 +109,30 @@ export const configSchema: JSONSchemaProps = object(
       'Backup settings.',
       {
         clusterName: string('Set from clusterName.'),
-        timeoutSeconds: seconds('How long snapshots may take.'),
+        timeoutSeconds: seconds(
+          "How long a backup may take: its snapshots and the copy of its volumes' data.",
+        ),
       },
       { required: ['timeoutSeconds'] },
+    ),
+    mover: object(
+      "The data mover pods, which copy the volumes of backups stored in a BackupLocation into its bucket. They run in the operator's namespace, one per volume.",
+      {
+        image: string(
+          "The operator's own image (the mover is its `mover` entrypoint). Empty: backups to locations with copyVolumeData fail, saying so.",
+        ),
+        imagePullPolicy: enumeration('Pull policy of the mover image.', ['Always', 'IfNotPresent', 'Never']),
+        nodeSelector: stringMap('Node labels a mover pod must match.'),
+        tolerations: array('Taints mover pods tolerate.', freeform('A core/v1 Toleration.')),
+        resources: freeform(
+          "The mover container's resource requests and limits (core/v1 ResourceRequirements).",
+        ),
+        workers: integer('Chunk worker threads per mover; 0: one per core but one, at most 4.', {
+          minimum: 0,
+          maximum: 64,
+        }),
+      },
+      { required: ['image', 'imagePullPolicy', 'nodeSelector', 'tolerations', 'resources', 'workers'] },
     ),
     leaderElection: object(
       'Leader election on a coordination.k8s.io Lease.',
@@ -141,6 +168,7 @@ export const configSchema: JSONSchemaProps = object(
       'httpPort',
       'restore',
       'backup',
+      'mover',
       'leaderElection',
     ],
   },
@@ -172,6 +200,15 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): ConfigDefau
     },
     // clusterName is set from the top-level one.
     backup: { clusterName: '', timeoutSeconds: 3600 },
+    mover: {
+      // The chart sets it to the operator's own image.
+      image: env.SNAPBACK_MOVER_IMAGE ?? '',
+      imagePullPolicy: 'IfNotPresent',
+      nodeSelector: {},
+      tolerations: [],
+      resources: {},
+      workers: 0,
+    },
     leaderElection: {
       enabled: true,
       namespace: env.POD_NAMESPACE ?? 'default',

@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { S3Location } from './api/generated/types.js';
 import { errorMessage, isNetworkError } from './runtime/errors.js';
+import { MOVER_ENV, type MoverResult } from './storage/data-mover.js';
 import { ObjectStore } from './storage/object-store.js';
 import { backupFiles, restoreFiles, verifyFiles, type TransferProgress } from './storage/repository/files.js';
 import {
@@ -17,33 +18,6 @@ import {
   Repository,
   WrongKeyError,
 } from './storage/repository/repository.js';
-
-/** What the mover's environment carries: the location, and the Secret's keys (secretKeyRef). */
-export const MOVER_ENV = {
-  location: 'SNAPBACK_MOVER_LOCATION',
-  accessKeyId: 'SNAPBACK_MOVER_ACCESS_KEY_ID',
-  secretAccessKey: 'SNAPBACK_MOVER_SECRET_ACCESS_KEY',
-  sessionToken: 'SNAPBACK_MOVER_SESSION_TOKEN',
-  locationKey: 'SNAPBACK_MOVER_LOCATION_KEY',
-  resultFile: 'SNAPBACK_MOVER_RESULT_FILE',
-  progressSeconds: 'SNAPBACK_MOVER_PROGRESS_SECONDS',
-  /** Chunk worker threads; by default one per core but the main thread's, at most 4. */
-  workers: 'SNAPBACK_MOVER_WORKERS',
-} as const;
-
-export type MoverErrorCode =
-  'Usage' | 'ObjectMissing' | 'ObjectCorrupt' | 'WrongKey' | 'StoreUnreachable' | 'StoreError';
-
-export type MoverResult =
-  | {
-      operation: 'backup' | 'restore' | 'verify';
-      manifest: string;
-      progress: TransferProgress;
-      seconds: number;
-      /** A backup whose manifest a run before this one had stored already. */
-      reusedManifest?: boolean;
-    }
-  | { error: { code: MoverErrorCode; message: string; object?: string } };
 
 const USAGE =
   'usage: mover backup <directory> <manifest> | mover restore <manifest> <directory> | mover verify <manifest>';

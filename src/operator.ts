@@ -55,6 +55,7 @@ export function buildOperator(options: {
     claims: manager.informer(resources.persistentVolumeClaims, { ...scope, labelSelector: labels.restore }),
     statefulSets: manager.informer(resources.statefulSets, { ...scope, labelSelector: labels.restore }),
     pods: manager.informer(resources.pods, { ...scope, labelSelector: labels.restore }),
+    movers: manager.informer(resources.pods, { namespace: config.namespace, labelSelector: labels.moverFor }),
     snapshots: manager.informer(resources.volumeSnapshots, { ...scope, labelSelector: labels.backup }),
     contents: manager.informer(resources.volumeSnapshotContents, { labelSelector: labels.restore }),
     events: manager.informer(resources.events, {

@@ -25,6 +25,10 @@ export const labels = {
   syncedFromCluster: 'snapback.dev/synced-from-cluster',
   /** On a Backup a BackupSchedule created: the schedule; its retention prunes what carries it. */
   schedule: 'snapback.dev/schedule',
+  /** On a data mover's pod and what it mounts (operator's namespace): the UID of the Backup it copies. */
+  moverFor: 'snapback.dev/mover-for',
+  /** With snapback.dev/backup on a data mover's objects: the Backup's namespace. */
+  backupNamespace: 'snapback.dev/backup-namespace',
 } as const;
 
 export const MANAGED_BY = 'snapback';

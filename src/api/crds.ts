@@ -56,8 +56,12 @@ export const BACKUP_ERROR_CODES = [
   'RecordCorrupt',
   'RecordUnauthenticated',
   'ClusterNameConflict',
+  'VolumeDataCopyFailed',
   'BackupInternalError',
 ] as const;
+
+/** Where the copy of a volume's data into the backup location is. */
+export const VOLUME_DATA_COPY_PHASES = ['Pending', 'Running', 'Completed'] as const;
 
 export const BACKUP_LOCATION_PHASES = ['Available', 'Unavailable'] as const;
 
@@ -406,6 +410,35 @@ const backupStatus = object(
           sizeBytes: integer('Size a restored volume needs, in bytes.'),
           driver: string('The CSI driver that holds the snapshot.'),
           volumeSnapshotClassName: string('The VolumeSnapshotClass the snapshot was taken with.'),
+          dataCopy: object(
+            "The copy of the volume's files in the backup location (the data mover's), which a restore on any cluster with the location and its key can rebuild the volume from.",
+            {
+              manifest: string(
+                "The volume's manifest in the location's repository (repository/manifests/<manifest>).",
+              ),
+              phase: enumeration('Where the copy is.', VOLUME_DATA_COPY_PHASES, {
+                title: 'VolumeDataCopyPhase',
+              }),
+              moverPod: string("The data mover's pod, in the operator's namespace."),
+              attempts: integer(
+                'Mover pods started for this volume; a failure the store may recover from is retried.',
+                {
+                  minimum: 0,
+                },
+              ),
+              message: string('What the copy is doing or waiting for.'),
+              bytesTotal: integer("Bytes of the volume's files."),
+              bytesDone: integer('Bytes of them copied.'),
+              bytesUploaded: integer(
+                'Bytes sent to the store (compressed and encrypted): only chunks the location did not hold already.',
+              ),
+              files: integer('Files, directories and links in the manifest.'),
+              chunksNew: integer('Chunks uploaded.'),
+              chunksReused: integer('Chunks the location held already (unchanged data is never sent twice).'),
+              completionTime: dateTime('When the manifest was stored and read back.'),
+            },
+            { required: ['manifest'], title: 'VolumeDataCopy' },
+          ),
         },
         { required: ['pvcName', 'volumeSnapshotName'], title: 'BackupVolume' },
       ),
@@ -469,6 +502,13 @@ export const backupCrd: CustomResourceDefinitionSource = {
   printerColumns: [
     ...phaseAndAge('Phase of the backup'),
     { name: 'Deployment', type: 'string', jsonPath: '.spec.deployment.name' },
+    {
+      name: 'Status',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+      description: 'What the backup is doing or waiting for (the Ready condition)',
+      priority: 1,
+    },
     { name: 'Size', type: 'integer', jsonPath: '.status.fileSize', description: 'Bytes', priority: 1 },
     { name: 'CloudSnap', type: 'string', jsonPath: '.status.cloudSnapId', priority: 1 },
     age,
@@ -592,6 +632,10 @@ const backupLocationSpec = object(
     syncPeriodSeconds: integer(
       'How often the records other clusters stored here are imported as Backups (backup sync). 0: never.',
       { minimum: 0, maximum: 86400, default: 60 },
+    ),
+    copyVolumeData: boolean(
+      "Whether backups stored here also copy their volumes' files into the bucket (a data mover pod per volume, in the operator's namespace), so that they survive the loss of the cluster and its storage. false: the bucket holds the records only, and restores need the CSI snapshots.",
+      { default: true },
     ),
   },
   { required: ['s3', 'credentialsSecretName'], title: 'BackupLocationSpec' },

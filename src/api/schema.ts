@@ -60,7 +60,11 @@ export const integer = (description: string, extra: Extra = {}): JSONSchemaProps
   ...extra,
 });
 
-export const boolean = (description: string): JSONSchemaProps => ({ type: 'boolean', description });
+export const boolean = (description: string, extra: Extra = {}): JSONSchemaProps => ({
+  type: 'boolean',
+  description,
+  ...extra,
+});
 
 export const enumeration = (
   description: string,

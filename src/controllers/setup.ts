@@ -36,6 +36,8 @@ export interface Informers {
   schedules: Informer<BackupSchedule>;
   claims: Informer<PersistentVolumeClaim>;
   pods: Informer<Pod>;
+  /** Data mover pods, in the operator's namespace. */
+  movers: Informer<Pod>;
   statefulSets: Informer<StatefulSet>;
   snapshots: Informer<VolumeSnapshot>;
   contents: Informer<VolumeSnapshotContent>;

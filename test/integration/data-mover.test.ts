@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MoverResult } from '../../src/mover.js';
+import type { MoverResult } from '../../src/storage/data-mover.js';
 import { REPO_ROOT } from './support/cluster.js';
 import { LOCATION_KEY, startObjectStore, type RunningObjectStore } from './support/object-store.js';
 import { Postgres, uid } from './support/postgres.js';

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { loadAll } from 'js-yaml';
+import { labels } from '../../src/api/constants.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
 import { referenceGrant } from '../support/builders.js';
@@ -95,6 +96,8 @@ beforeAll(async () => {
       watchNamespace: '',
       namespace: operatorNs,
       leaderElection: { namespace: operatorNs, leaseName: release },
+      // Data movers on the kwok nodes: they are created and deleted, and never end (enough here).
+      mover: { nodeSelector: { type: 'kwok' }, tolerations: [] },
     },
     kubeconfig,
   );
@@ -155,6 +158,33 @@ describe("the chart's RBAC", () => {
       'the stored Backup and its record to go',
       async () => (await client.get(resources.backups, 'pg-stored', workloads)) === undefined,
     );
+    // A Backup stored in a location that copies volume data: its data mover pod is created in the
+    // operator's namespace and deleted with the Backup.
+    const copying = uniqueName('rbac-copy');
+    await client.create(
+      resources.backupLocations,
+      locationManifest(store, copying, BUCKET, { copyVolumeData: true, syncPeriodSeconds: 0 }),
+    );
+    await client.create(
+      resources.backups,
+      backupManifest(workloads, 'pg-copying', 'pg', { backupLocation: copying }),
+    );
+    await waitFor('a data mover pod for the copying Backup', async () => {
+      const backup = await client.get(resources.backups, 'pg-copying', workloads);
+      return backup?.status?.volumes?.[0]?.dataCopy?.moverPod !== undefined;
+    });
+    await client.delete(resources.backups, 'pg-copying', { namespace: workloads });
+    await waitFor('the copying Backup and its mover to go', async () => {
+      const movers = await client.list(resources.pods, {
+        namespace: operatorNs,
+        labelSelector: labels.moverFor,
+      });
+      return (
+        movers.items.length === 0 &&
+        (await client.get(resources.backups, 'pg-copying', workloads)) === undefined
+      );
+    });
+    await client.delete(resources.backupLocations, copying);
     const key = recordKey('east', workloads, 'pg-backup');
     const record = store.records.encode(
       recordOf(pgBackup, pgBackup.status ?? {}, { name: 'east', uid: 'uid-east' }),

@@ -105,6 +105,11 @@ describe('the operator killed inside each waiting phase', () => {
       120_000,
     );
     const sourceIds = await Promise.all([0, 1, 2].map((i) => contentIdOf(client, namespace, `data-pg-${i}`)));
+    // Volumes of this class now bind only after a delay, so RestoringCloudSnap lasts long enough
+    // to be seen. Set before the backup exists: the restore may provision the moment it completes.
+    await client.mergePatch(resources.storageClasses, storageClassName, {
+      metadata: { annotations: { [SIM.delayMs]: '5000' } },
+    });
 
     // The restore is created with the backup: it waits in Initializing while the backup runs.
     await client.create(
@@ -138,10 +143,6 @@ describe('the operator killed inside each waiting phase', () => {
     await killIn('Restore', restorePhase, 'Initializing');
     const backup = await waitForBackup(client, namespace, 'pg-backup', 'Completed');
 
-    // Restored volumes of this class now bind only after a delay.
-    await client.mergePatch(resources.storageClasses, storageClassName, {
-      metadata: { annotations: { [SIM.delayMs]: '5000' } },
-    });
     await killIn('Restore', restorePhase, 'RestoringCloudSnap');
     const attempt = (await client.get(resources.restores, 'again', namespace))?.status?.customResourceName;
     expect(attempt).toMatch(/^restore-again-[a-z2-7]{6}$/);

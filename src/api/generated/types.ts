@@ -100,7 +100,39 @@ export type BackupErrorCode =
   | 'RecordCorrupt'
   | 'RecordUnauthenticated'
   | 'ClusterNameConflict'
+  | 'VolumeDataCopyFailed'
   | 'BackupInternalError';
+
+/** Where the copy is. */
+export type VolumeDataCopyPhase = 'Pending' | 'Running' | 'Completed';
+
+/** The copy of the volume's files in the backup location (the data mover's), which a restore on any cluster with the location and its key can rebuild the volume from. */
+export interface VolumeDataCopy {
+  /** The volume's manifest in the location's repository (repository/manifests/<manifest>). */
+  manifest: string;
+  /** Where the copy is. */
+  phase?: VolumeDataCopyPhase;
+  /** The data mover's pod, in the operator's namespace. */
+  moverPod?: string;
+  /** Mover pods started for this volume; a failure the store may recover from is retried. */
+  attempts?: number;
+  /** What the copy is doing or waiting for. */
+  message?: string;
+  /** Bytes of the volume's files. */
+  bytesTotal?: number;
+  /** Bytes of them copied. */
+  bytesDone?: number;
+  /** Bytes sent to the store (compressed and encrypted): only chunks the location did not hold already. */
+  bytesUploaded?: number;
+  /** Files, directories and links in the manifest. */
+  files?: number;
+  /** Chunks uploaded. */
+  chunksNew?: number;
+  /** Chunks the location held already (unchanged data is never sent twice). */
+  chunksReused?: number;
+  /** When the manifest was stored and read back. */
+  completionTime?: string;
+}
 
 /** A backed-up volume. */
 export interface BackupVolume {
@@ -116,6 +148,8 @@ export interface BackupVolume {
   driver?: string;
   /** The VolumeSnapshotClass the snapshot was taken with. */
   volumeSnapshotClassName?: string;
+  /** The copy of the volume's files in the backup location (the data mover's), which a restore on any cluster with the location and its key can rebuild the volume from. */
+  dataCopy?: VolumeDataCopy;
 }
 
 /** What the backup offers a restore: the backup format's capabilities and the image capabilities of the deployment at backup time. */
@@ -401,6 +435,8 @@ export interface BackupLocationSpec {
   volumeSnapshotClassName?: string;
   /** How often the records other clusters stored here are imported as Backups (backup sync). 0: never. */
   syncPeriodSeconds?: number;
+  /** Whether backups stored here also copy their volumes' files into the bucket (a data mover pod per volume, in the operator's namespace), so that they survive the loss of the cluster and its storage. false: the bucket holds the records only, and restores need the CSI snapshots. */
+  copyVolumeData?: boolean;
 }
 
 /** Whether backups can be stored in and read from the location. */

@@ -7,7 +7,8 @@ import type {
   BackupStatus,
   Restore,
 } from '../../api/generated/types.js';
-import type { Labels, VolumeSnapshot } from '../../api/kubernetes.js';
+import type { Labels, Pod, VolumeSnapshot } from '../../api/kubernetes.js';
+import type { MoverConfig } from '../../storage/data-mover.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import { failedCondition, setCondition } from '../shared/conditions.js';
 import type { Outcome } from '../shared/outcome.js';
@@ -16,7 +17,7 @@ import type { Cache } from '../../runtime/cache.js';
 export interface BackupConfig {
   /** Recorded in each backup's metadata as targetClusterName. */
   clusterName: string;
-  /** How long snapshots may take before the backup fails with PhaseTimeout. */
+  /** How long a backup may take (snapshots, then the copy of its volumes) before it fails with PhaseTimeout. */
   timeoutSeconds: number;
 }
 
@@ -27,9 +28,12 @@ export interface BackupContext {
     snapshots: Cache<VolumeSnapshot>;
     restores: Cache<Restore>;
     locations: Cache<BackupLocation>;
+    /** Data mover pods in the operator's namespace, indexed by moversByBackup. */
+    movers: Cache<Pod>;
   };
   config: BackupConfig;
-  /** The operator's namespace, where backup locations' credentials are read. */
+  mover: MoverConfig;
+  /** The operator's namespace, where backup locations' credentials are read and data movers run. */
   namespace: string;
   /** This cluster's identity (the kube-system namespace's UID), which records carry. */
   clusterUid(): Promise<string>;

@@ -1,5 +1,6 @@
-// The Backup reconciler: capture -> InProgress (snapshots, then the record in the backup's
-// location) -> Completed or Failed; a synced Backup goes straight to its record's Completed status
+// The Backup reconciler: capture -> InProgress (snapshots, then, for a location that copies volume
+// data, each volume's files into its bucket, then the record in the backup's location) ->
+// Completed or Failed; a synced Backup goes straight to its record's Completed status
 // (or Failed); and a finalizer that deletes the snapshots and the record (or, with
 // snapback.dev/force-delete, leaves them). It runs in the shared status-reconciler shell.
 
@@ -21,6 +22,7 @@ import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/cond
 import { capture } from './capture.js';
 import { advance, fail, outcomeOfError } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
+import { copyVolumeData, moversByBackup, removeMovers } from './copy.js';
 import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
 import { takeSnapshots } from './snapshot.js';
 
@@ -28,6 +30,11 @@ import { takeSnapshots } from './snapshot.js';
 const DELETION_RECHECK_MS = 5_000;
 /** How often a record that could not be stored or read is tried again (no event says the store is back). */
 const RECORD_RETRY_MS = 5_000;
+
+const keyOf = (backup: Backup): string => `${backup.metadata.namespace ?? ''}/${backup.metadata.name ?? ''}`;
+
+const moverAttempts = (status: BackupStatus): string =>
+  (status.volumes ?? []).map((volume) => volume.dataCopy?.attempts ?? 0).join(',');
 
 const readyMessage = (status: BackupStatus): string =>
   status.conditions?.find((condition) => condition.type === 'Ready')?.message ?? '';
@@ -60,12 +67,24 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     return { status: apply(backup, outcome), ...requeueFor(Math.min(left, retryMs ?? Infinity)) };
   };
 
-  /** InProgress: the snapshots, then, once all are ready, the record. */
+  /** InProgress: the snapshots, then, once all are ready, the copies of the volumes, then the record. */
   const inProgress = async (backup: Backup): Promise<Next<BackupStatus>> => {
     const snapshotted = await takeSnapshots(ctx, backup);
-    const next = snapshotted.type === 'advance' ? await storeRecord(ctx, backup, snapshotted) : snapshotted;
+    const copied =
+      snapshotted.type === 'advance' ? await copyVolumeData(ctx, backup, snapshotted) : snapshotted;
+    const next = copied.type === 'advance' ? await storeRecord(ctx, backup, copied) : copied;
     const storing = next.type === 'wait' && next.reason === RECORD_PENDING;
-    return judged(backup, next, storing ? RECORD_RETRY_MS : undefined);
+    return judged(
+      backup,
+      next,
+      storing ? RECORD_RETRY_MS : next.type === 'wait' ? next.requeueAfterMs : undefined,
+    );
+  };
+
+  /** A backup that ended (Failed, or Completed after a restart) with mover pods left: they go. */
+  const removeLeftMovers = async (backup: Backup): Promise<Next<BackupStatus>> => {
+    if (ctx.cache.movers.byIndex(moversByBackup, keyOf(backup)).length > 0) await removeMovers(ctx, backup);
+    return {};
   };
 
   const step = async (backup: Backup): Promise<Next<BackupStatus>> => {
@@ -85,7 +104,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
       case 'InProgress':
         return inProgress(backup);
       default:
-        return {};
+        return removeLeftMovers(backup);
     }
   };
 
@@ -157,6 +176,10 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     if (recordProblem !== undefined) {
       return deleting('DeletingRecord', `deleting the record failed: ${recordProblem}`);
     }
+    // The movers work for this cluster's backup whatever force says: they never outlive it.
+    const copied = (backup.status?.volumes ?? []).some((volume) => volume.dataCopy !== undefined);
+    if (copied || ctx.cache.movers.byIndex(moversByBackup, keyOf(backup)).length > 0)
+      await removeMovers(ctx, backup);
     const remaining = force ? 0 : await deleteSnapshots(backup);
     if (remaining > 0) return deleting('DeletingSnapshots', `deleting ${remaining} snapshot(s)`);
     logger.info(force ? 'deleted, snapshots and record kept (force-delete)' : 'deleted with its snapshots', {
@@ -200,7 +223,8 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     progressPacing: {
       intervalMs: PROGRESS_INTERVAL_MS,
       now: () => ctx.now().getTime(),
-      isProgress: isProgressOnly,
+      // A mover started is written at once: its attempt number names the next pod.
+      isProgress: (from, to) => isProgressOnly(from, to) && moverAttempts(from) === moverAttempts(to),
     },
   });
 }

@@ -56,11 +56,14 @@ export const RETRYING = 'ProgressingWithRetry';
 export const SNAPSHOTS_RETRYING = 'SnapshotsRetrying';
 /** A Restore's reason while a volume's provisioning or snapshot import is retried by the storage. */
 export const VOLUMES_RETRYING = 'VolumesRetrying';
+/** A Backup's reason while a data mover that failed on the store or was killed is started again. */
+export const DATA_COPY_RETRYING = 'VolumeDataCopyRetrying';
 
 const RETRY_REASONS: ReadonlySet<string | undefined> = new Set([
   RETRYING,
   SNAPSHOTS_RETRYING,
   VOLUMES_RETRYING,
+  DATA_COPY_RETRYING,
 ]);
 
 /**

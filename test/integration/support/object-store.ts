@@ -10,7 +10,7 @@ import type { BackupLocation, BackupLocationReason } from '../../../src/api/gene
 import type { Secret } from '../../../src/api/kubernetes.js';
 import type { KubeClient } from '../../../src/runtime/kube-client.js';
 import { resources } from '../../../src/runtime/resources.js';
-import { MOVER_ENV } from '../../../src/mover.js';
+import { MOVER_ENV } from '../../../src/storage/data-mover.js';
 import { randomBytes } from 'node:crypto';
 import { RecordCodec } from '../../../src/storage/backup-record.js';
 import { ObjectStore } from '../../../src/storage/object-store.js';
@@ -23,7 +23,7 @@ const BINARY = join(REPO_ROOT, '.cache', 'bin', 'versitygw');
 export const LOCATION_KEY = randomBytes(32).toString('base64');
 
 export interface RunningObjectStore {
-  /** http://127.0.0.1:<port> */
+  /** http://<host>:<port> */
   endpoint: string;
   /** versitygw's posix directory: <root>/<bucket>/<key>, for damaging objects behind its back. */
   root: string;
@@ -50,7 +50,11 @@ export interface RunningObjectStore {
   stop(): Promise<void>;
 }
 
-export async function startObjectStore(name: string): Promise<RunningObjectStore> {
+/**
+ * `host`: the address it listens on; the pod bridge's (BRIDGE_IP) for data mover pods, which reach
+ * this machine there and nowhere else.
+ */
+export async function startObjectStore(name: string, host = '127.0.0.1'): Promise<RunningObjectStore> {
   const root = mkdtempSync(join(REPO_ROOT, '.cache', `s3-${name}-`));
   const port = await freePort();
   const accessKeyId = `root-${name}`;
@@ -62,12 +66,12 @@ export async function startObjectStore(name: string): Promise<RunningObjectStore
     '--secret',
     secretAccessKey,
     '--port',
-    `127.0.0.1:${String(port)}`,
+    `${host}:${String(port)}`,
     'posix',
     '--nometa',
     root,
   ]);
-  const endpoint = `http://127.0.0.1:${String(port)}`;
+  const endpoint = `http://${host}:${String(port)}`;
   const s3 = new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -157,7 +161,7 @@ export async function writeCredentials(
   else await client.mergePatch(resources.secrets, name, { stringData: secret.stringData }, { namespace });
 }
 
-/** A BackupLocation on `store` (path-style), its spec completed by `spec`. */
+/** A BackupLocation on `store` (path-style), its spec completed by `spec`; it copies no volume data unless told. */
 export function locationManifest(
   store: RunningObjectStore,
   name: string,
@@ -172,6 +176,8 @@ export function locationManifest(
     spec: {
       s3: { endpoint: store.endpoint, bucket, forcePathStyle: true, ...s3 },
       credentialsSecretName: 'store-key',
+      // Data movers need volumes a real node can mount; the simulator's are not.
+      copyVolumeData: false,
       ...rest,
     },
   };

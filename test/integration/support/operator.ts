@@ -1,12 +1,13 @@
 // Runs the real operator as a child process for integration tests: its own configuration, its
 // own log file, killed with SIGKILL when a test wants a crash rather than a shutdown.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import type { OperatorConfig } from '../../../src/config.js';
 import { KUBECONFIG_PATH, REPO_ROOT } from './cluster.js';
 import { freePort, LOG_DIR, startLogged } from './process.js';
+import { imageRef, imageRefFile, onRealNode } from './real-node.js';
 
 type Overrides = {
   [K in keyof OperatorConfig]?: OperatorConfig[K] extends object
@@ -53,6 +54,13 @@ export async function startOperator(
       // Each test file works in a namespace of its own; sharing across namespaces is tenancy.test.ts's.
       maxConcurrentRestoresPerNamespace: 20,
       ...overrides.restore,
+    },
+    // The real node runs the data movers, from the operator's image as node.sh imported it.
+    mover: {
+      image: existsSync(imageRefFile('snapback')) ? imageRef('snapback') : '',
+      imagePullPolicy: 'Never',
+      ...onRealNode,
+      ...overrides.mover,
     },
     httpPort: port,
     leaderElection: {

@@ -26,13 +26,17 @@ export const CSI_DATA_DIR = join(REPO_ROOT, '.cache', 'cluster', 'node', 'csi-da
 
 /** The reference of an image test/cluster/images/build.sh made (and node.sh imported). */
 export const imageRef = (name: 'postgres' | 'snapback' | 'sandbox'): string =>
-  readFileSync(join(REPO_ROOT, '.cache', 'images', `${name}.ref`), 'utf8').trim();
+  readFileSync(imageRefFile(name), 'utf8').trim();
+export const imageRefFile = (name: 'postgres' | 'snapback' | 'sandbox'): string =>
+  join(REPO_ROOT, '.cache', 'images', `${name}.ref`);
 
 /** Scheduling onto the real node: its label, and tolerating its taint. */
 export const onRealNode = {
   nodeSelector: { [REAL_NODE_TAINT]: 'true' },
   tolerations: [{ key: REAL_NODE_TAINT, operator: 'Exists', effect: 'NoSchedule' }],
 };
+/** This machine's address on the pod bridge: what pods reach it at (node.sh's BRIDGE_IP). */
+export const BRIDGE_IP = '10.244.0.1';
 
 /**
  * The StatefulSet of examples/sample-dataservice.yaml (the demo's real PostgreSQL), renamed into
@@ -118,13 +122,16 @@ export async function fillTable(host: string, name: string, rows: number): Promi
   );
 }
 
-export async function tableDigest(host: string, name: string): Promise<TableDigest> {
-  const out = await psql(
-    host,
-    `SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || payload, ',' ORDER BY id), '')) FROM ${name}`,
-  );
-  const [rows = '', checksum = ''] = out.split(' ');
+/** The query of a table's digest, and its answer read. */
+export const digestQuery = (name: string): string =>
+  `SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || payload, ',' ORDER BY id), '')) FROM ${name}`;
+export function readDigest(out: string): TableDigest {
+  const [rows = '', checksum = ''] = out.trim().split(' ');
   return { rows: Number(rows), checksum };
+}
+
+export async function tableDigest(host: string, name: string): Promise<TableDigest> {
+  return readDigest(await psql(host, digestQuery(name)));
 }
 
 /** A psql that answers within the wait: PostgreSQL in the pod accepts connections. */

@@ -144,6 +144,7 @@ export async function waitForBackup(
   namespace: string,
   name: string,
   phase: BackupPhase,
+  timeoutMs = 120_000,
 ): Promise<Backup> {
   return waitFor(
     `Backup ${namespace}/${name} ${phase}`,
@@ -155,7 +156,7 @@ export async function waitForBackup(
       }
       return current === phase ? backup : undefined;
     },
-    120_000,
+    timeoutMs,
   );
 }
 

@@ -17,6 +17,7 @@ import type {
   VolumeSnapshotContent,
 } from '../../../../src/api/kubernetes.js';
 import type { BackupContext } from '../../../../src/controllers/backup/context.js';
+import { moversByBackup } from '../../../../src/controllers/backup/copy.js';
 import { backupReconciler } from '../../../../src/controllers/backup/reconciler.js';
 import { PROGRESS_INTERVAL_MS } from '../../../../src/controllers/shared/conditions.js';
 import { restoresByBackup } from '../../../../src/controllers/restore/indexes.js';
@@ -78,7 +79,7 @@ interface World {
 
 let w: World;
 
-function world(): World {
+function world(moverImage = 'snapback:1.0'): World {
   let now = T0;
   const clock = (): Date => new Date(now);
   const fake = new FakeClient({ now: clock });
@@ -94,8 +95,17 @@ function world(): World {
         indexes: [restoresByBackup],
       }),
       locations: fake.cache(resources.backupLocations),
+      movers: fake.cache(resources.pods, { indexes: [moversByBackup] }),
     },
     config: { clusterName: 'east', timeoutSeconds: TIMEOUT_SECONDS },
+    mover: {
+      image: moverImage,
+      imagePullPolicy: 'IfNotPresent',
+      nodeSelector: { pool: 'storage' },
+      tolerations: [],
+      resources: {},
+      workers: 0,
+    },
     namespace: 'snapback-system',
     clusterUid: clusterUid(fake),
     now: clock,
@@ -792,6 +802,230 @@ describe('the happy path', () => {
     w.fake.seed(resources.backups, backup());
     await w.reconcile(KEY);
     expect(statusOf()).toMatchObject({ phase: 'Failed', errorCode: code });
+  });
+});
+
+// --- the copy of volume data ------------------------------------------------------------------
+
+describe('a backup stored in a location that copies volume data', () => {
+  const OPERATOR_NS = 'snapback-system';
+  const MANIFEST = `east/${NS}/b1-${shortHash(['backup-uid-1'], 6)}/data-pg-0`;
+  const scaffold = `snapback-mover-b1-${shortHash(['backup-uid-1'], 6)}-0`;
+  const podOf = (attempt: number): string => `${scaffold}-${attempt}`;
+  const dataCopy = () => statusOf().volumes?.[0]?.dataCopy;
+
+  function seedLocation(copyVolumeData?: boolean): void {
+    w.fake.seed(resources.backupLocations, {
+      metadata: { name: 'vault' },
+      spec: {
+        s3: { bucket: 'backups', endpoint: 'http://s3.example:9000', forcePathStyle: true },
+        credentialsSecretName: 'vault-key',
+        ...(copyVolumeData === undefined ? {} : { copyVolumeData }),
+      },
+    });
+  }
+
+  /** Capture, snapshot ready, the reconcile that starts the mover. */
+  async function untilMoverStarted(): Promise<void> {
+    seedDeployment();
+    seedLocation();
+    w.fake.seed(resources.backups, backup({ backupLocation: 'vault' }));
+    const name = await untilSnapshotRequested();
+    w.at(10);
+    await snapshotReady(name);
+    await w.reconcile(KEY);
+  }
+
+  /** What the kubelet writes on the mover pod as it ends, its result as termination message. */
+  async function moverEnds(attempt: number, phase: 'Succeeded' | 'Failed', result: unknown, at: number) {
+    await w.fake.mergePatch(
+      resources.pods,
+      podOf(attempt),
+      {
+        status: {
+          phase,
+          containerStatuses: [
+            {
+              name: 'mover',
+              image: 'snapback:1.0',
+              ready: false,
+              restartCount: 0,
+              state: {
+                terminated: {
+                  exitCode: phase === 'Succeeded' ? 0 : 1,
+                  message: JSON.stringify(result),
+                  finishedAt: stamp(at),
+                },
+              },
+            },
+          ],
+        },
+      },
+      { namespace: OPERATOR_NS, subresource: 'status' },
+    );
+  }
+
+  const copied = {
+    operation: 'backup',
+    manifest: MANIFEST,
+    seconds: 12.5,
+    progress: {
+      bytesDone: 5000,
+      bytesTotal: 5000,
+      files: 12,
+      chunksNew: 3,
+      chunksReused: 1,
+      bytesTransferred: 2100,
+    },
+  };
+
+  it("mounts the snapshot in the operator's namespace through a Retain content and runs a mover pod there", async () => {
+    await untilMoverStarted();
+    expect(statusOf().phase).toBe('InProgress');
+    expect(dataCopy()).toEqual({
+      manifest: MANIFEST,
+      phase: 'Pending',
+      attempts: 1,
+      moverPod: podOf(1),
+      message: 'mover pod created',
+    });
+    expect(condition('Ready')).toMatchObject({
+      reason: 'CopyingVolumeData',
+      message: expect.stringContaining('0/1 volume(s) copied into BackupLocation vault') as unknown,
+    });
+    const content = w.fake.peek(resources.volumeSnapshotContents, scaffold);
+    expect(content?.spec).toMatchObject({
+      deletionPolicy: 'Retain',
+      driver: DRIVER,
+      source: { snapshotHandle: 'snap-handle-1' },
+      volumeSnapshotRef: { name: scaffold, namespace: OPERATOR_NS },
+    });
+    expect(w.fake.peek(resources.volumeSnapshots, scaffold, OPERATOR_NS)?.spec).toEqual({
+      source: { volumeSnapshotContentName: scaffold },
+    });
+    const claimed = w.fake.peek(resources.persistentVolumeClaims, scaffold, OPERATOR_NS);
+    expect(claimed?.spec).toMatchObject({
+      storageClassName: 'fast',
+      dataSource: { kind: 'VolumeSnapshot', name: scaffold },
+    });
+    const pod = w.fake.peek(resources.pods, podOf(1), OPERATOR_NS);
+    expect(pod?.metadata.labels).toMatchObject({
+      [labels.moverFor]: 'backup-uid-1',
+      [labels.backup]: 'b1',
+      [labels.backupNamespace]: NS,
+    });
+    expect(pod?.spec).toMatchObject({
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      nodeSelector: { pool: 'storage' },
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: scaffold, readOnly: true } }],
+    });
+    const [container] = pod?.spec.containers ?? [];
+    expect(container).toMatchObject({
+      image: 'snapback:1.0',
+      args: ['mover', 'backup', '/data', MANIFEST],
+      terminationMessagePath: '/dev/termination-log',
+      securityContext: {
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'], add: ['DAC_OVERRIDE'] },
+      },
+    });
+    // The credentials are referenced where they are, never copied: no Secret is written anywhere.
+    const env = container?.env as { name: string; value?: string; valueFrom?: unknown }[];
+    expect(env.find((e) => e.name === 'SNAPBACK_MOVER_SECRET_ACCESS_KEY')).toEqual({
+      name: 'SNAPBACK_MOVER_SECRET_ACCESS_KEY',
+      valueFrom: { secretKeyRef: { name: 'vault-key', key: 'secretAccessKey' } },
+    });
+    expect(w.fake.calls.filter((call) => call.plural === 'secrets' && call.verb !== 'get')).toEqual([]);
+  });
+
+  it('records the copy, removes the mover and what it mounted, then stores the record', async () => {
+    await untilMoverStarted();
+    await moverEnds(1, 'Succeeded', copied, 30);
+    w.at(31);
+    await w.reconcile(KEY);
+    expect(dataCopy()).toEqual({
+      manifest: MANIFEST,
+      phase: 'Completed',
+      attempts: 1,
+      moverPod: podOf(1),
+      message: 'copied in 12.5 s',
+      bytesTotal: 5000,
+      bytesDone: 5000,
+      bytesUploaded: 2100,
+      files: 12,
+      chunksNew: 3,
+      chunksReused: 1,
+      completionTime: iso(31),
+    });
+    expect(w.fake.peek(resources.pods, podOf(1), OPERATOR_NS)).toBeUndefined();
+    expect(w.fake.peek(resources.persistentVolumeClaims, scaffold, OPERATOR_NS)).toBeUndefined();
+    expect(w.fake.peek(resources.volumeSnapshots, scaffold, OPERATOR_NS)).toBeUndefined();
+    expect(w.fake.peek(resources.volumeSnapshotContents, scaffold)).toBeUndefined();
+    // The record comes last; its store has no credentials in this test, which it says.
+    expect(statusOf().phase).toBe('InProgress');
+    expect(condition('Ready')).toMatchObject({
+      reason: 'StoringRecord',
+      message: expect.stringContaining('Secret snapback-system/vault-key does not exist') as unknown,
+    });
+  });
+
+  it('starts a new mover after a store failure, with backoff, and fails at once on a wrong key', async () => {
+    await untilMoverStarted();
+    const unreachable = {
+      error: { code: 'StoreUnreachable', message: 'connect ECONNREFUSED 10.0.0.9:9000' },
+    };
+    await moverEnds(1, 'Failed', unreachable, 20);
+    w.at(21);
+    await expect(w.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 4000 });
+    expect(statusOf().phase).toBe('InProgress');
+    expect(condition('Ready')).toMatchObject({ reason: 'VolumeDataCopyRetrying' });
+    expect(dataCopy()?.message).toBe(
+      'attempt 1 failed: StoreUnreachable: connect ECONNREFUSED 10.0.0.9:9000; retrying in 4 s',
+    );
+    expect(w.fake.peek(resources.pods, podOf(1), OPERATOR_NS)).toBeDefined();
+
+    w.at(25);
+    await w.reconcile(KEY);
+    expect(w.fake.peek(resources.pods, podOf(1), OPERATOR_NS)).toBeUndefined();
+    expect(w.fake.peek(resources.pods, podOf(2), OPERATOR_NS)).toBeDefined();
+    expect(dataCopy()).toMatchObject({ attempts: 2, moverPod: podOf(2), phase: 'Pending' });
+
+    const wrongKey = {
+      error: { code: 'WrongKey', message: "the repository was made with another location's key" },
+    };
+    await moverEnds(2, 'Failed', wrongKey, 40);
+    w.at(41);
+    await w.reconcile(KEY);
+    expect(statusOf()).toMatchObject({ phase: 'Failed', errorCode: 'VolumeDataCopyFailed' });
+    expect(statusOf().errorMessage).toBe(
+      "copying data-pg-0 into BackupLocation vault failed: WrongKey: the repository was made with another location's key",
+    );
+    // Failed: the next reconcile removes the mover and what it mounted.
+    await w.reconcile(KEY);
+    expect(w.fake.peek(resources.pods, podOf(2), OPERATOR_NS)).toBeUndefined();
+    expect(w.fake.peek(resources.volumeSnapshotContents, scaffold)).toBeUndefined();
+  });
+
+  it('fails saying so when the operator has no mover image', async () => {
+    w = world('');
+    await untilMoverStarted();
+    expect(statusOf()).toMatchObject({ phase: 'Failed', errorCode: 'VolumeDataCopyFailed' });
+    expect(statusOf().errorMessage).toContain('the operator has no data mover image (mover.image');
+    expect(w.fake.calls.filter((call) => call.plural === 'pods')).toEqual([]);
+  });
+
+  it('copies nothing for a location with copyVolumeData: false', async () => {
+    seedDeployment();
+    seedLocation(false);
+    w.fake.seed(resources.backups, backup({ backupLocation: 'vault' }));
+    const name = await untilSnapshotRequested();
+    await snapshotReady(name);
+    w.at(20);
+    await w.reconcile(KEY);
+    expect(statusOf().volumes?.[0]?.dataCopy).toBeUndefined();
+    expect(w.fake.calls.filter((call) => call.plural === 'pods')).toEqual([]);
+    expect(condition('Ready')).toMatchObject({ reason: 'StoringRecord' });
   });
 });
 
