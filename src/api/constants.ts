@@ -25,15 +25,22 @@ export const labels = {
   syncedFromCluster: 'snapback.dev/synced-from-cluster',
   /** On a Backup a BackupSchedule created: the schedule; its retention prunes what carries it. */
   schedule: 'snapback.dev/schedule',
-  /** On a data mover's pod and what it mounts (operator's namespace): the UID of the Backup it copies. */
+  /** On a data mover's pod and what it mounts (operator's namespace): the UID of the Backup or Restore it serves. */
   moverFor: 'snapback.dev/mover-for',
   /** With snapback.dev/backup on a data mover's objects: the Backup's namespace. */
   backupNamespace: 'snapback.dev/backup-namespace',
+  /** With snapback.dev/restore on a data mover's objects: the Restore's namespace. */
+  restoreNamespace: 'snapback.dev/restore-namespace',
 } as const;
 
 export const MANAGED_BY = 'snapback';
 
 export const annotations = {
+  /**
+   * On a PersistentVolume a restore's mover filled: its reclaim policy, set to Retain while the
+   * volume moves from the mover's claim to the restore's, and put back once it is bound there.
+   */
+  reclaimPolicy: 'snapback.dev/reclaim-policy',
   /** On a Backup: delete it without deleting its snapshots (PDS DeleteBackup force). */
   forceDelete: 'snapback.dev/force-delete',
   /** On a deployment: the restore-related capabilities of its image, e.g. "pds_restore=v1". */

@@ -63,6 +63,32 @@ export const BACKUP_ERROR_CODES = [
 /** Where the copy of a volume's data into the backup location is. */
 export const VOLUME_DATA_COPY_PHASES = ['Pending', 'Running', 'Completed'] as const;
 
+/** Where a restored volume's data comes from. */
+export const VOLUME_DATA_SOURCES = ['Snapshot', 'BackupLocation'] as const;
+
+/** What a Restore may restore its volumes from (`Auto`: the fastest it can reach). */
+export const RESTORE_VOLUME_SOURCES = ['Auto', ...VOLUME_DATA_SOURCES] as const;
+
+/** What a data mover's run reports, for a copy into the bucket and a rebuild from it alike. */
+function moverRunFields(what: 'copy' | 'download'): Record<string, JSONSchemaProps> {
+  return {
+    manifest: string("The volume's manifest in the location's repository (repository/manifests/<manifest>)."),
+    phase: enumeration(`Where the ${what} is.`, VOLUME_DATA_COPY_PHASES, { title: 'VolumeDataCopyPhase' }),
+    moverPod: string("The data mover's pod, in the operator's namespace."),
+    attempts: integer(
+      `Mover pods started for this ${what}; a failure the store may recover from is retried.`,
+      { minimum: 0 },
+    ),
+    message: string(`What the ${what} is doing or waiting for.`),
+    bytesTotal: integer("Bytes of the volume's files."),
+    bytesDone: integer(`Bytes of them ${what === 'copy' ? 'copied' : 'written'}.`),
+    files: integer('Files, directories and links in the manifest.'),
+    completionTime: dateTime(
+      what === 'copy' ? 'When the manifest was stored and read back.' : 'When every file was written.',
+    ),
+  };
+}
+
 export const BACKUP_LOCATION_PHASES = ['Available', 'Unavailable'] as const;
 
 /** Why a backup location is unavailable, from the check of its object store. */
@@ -181,6 +207,11 @@ const restoreSource = object(
       { minLength: 1, maxLength: 1024 },
     ),
     backupLocation: dnsSubdomain('Name of the backup location the Backup is stored in.'),
+    volumesFrom: enumeration(
+      "Where the volumes' data is restored from. Auto: the Backup's CSI snapshot when it was taken on this cluster and is still ready, otherwise its copy in the backup location when it has one, otherwise the snapshot. Snapshot: the CSI snapshot only. BackupLocation: the copy in the backup location only (the restore fails if the Backup has none), as after the loss of the cluster or storage it was taken on.",
+      RESTORE_VOLUME_SOURCES,
+      { title: 'RestoreVolumeSource', default: 'Auto' },
+    ),
   },
   {
     title: 'RestoreSource',
@@ -282,6 +313,20 @@ const restoreStatus = object(
             },
           ),
           reason: string('Why the volume is not Bound yet, or why it failed.'),
+          restoredFrom: enumeration(
+            "Where the volume's data comes from: the Backup's CSI snapshot, or its copy in the backup location.",
+            VOLUME_DATA_SOURCES,
+            { title: 'VolumeDataSource' },
+          ),
+          dataRestore: object(
+            "The data mover's rebuilding of the volume from the backup location, in a claim of the operator's namespace whose volume is then bound to pvcName.",
+            {
+              ...moverRunFields('download'),
+              bytesDownloaded: integer('Bytes read from the store (compressed and encrypted).'),
+              volumeName: string('The PersistentVolume the mover filled, bound to pvcName once filled.'),
+            },
+            { required: ['manifest'], title: 'VolumeDataRestore' },
+          ),
         },
         { required: ['pvcName'], title: 'VolumeRestoreStatus' },
       ),
@@ -413,29 +458,12 @@ const backupStatus = object(
           dataCopy: object(
             "The copy of the volume's files in the backup location (the data mover's), which a restore on any cluster with the location and its key can rebuild the volume from.",
             {
-              manifest: string(
-                "The volume's manifest in the location's repository (repository/manifests/<manifest>).",
-              ),
-              phase: enumeration('Where the copy is.', VOLUME_DATA_COPY_PHASES, {
-                title: 'VolumeDataCopyPhase',
-              }),
-              moverPod: string("The data mover's pod, in the operator's namespace."),
-              attempts: integer(
-                'Mover pods started for this volume; a failure the store may recover from is retried.',
-                {
-                  minimum: 0,
-                },
-              ),
-              message: string('What the copy is doing or waiting for.'),
-              bytesTotal: integer("Bytes of the volume's files."),
-              bytesDone: integer('Bytes of them copied.'),
+              ...moverRunFields('copy'),
               bytesUploaded: integer(
                 'Bytes sent to the store (compressed and encrypted): only chunks the location did not hold already.',
               ),
-              files: integer('Files, directories and links in the manifest.'),
               chunksNew: integer('Chunks uploaded.'),
               chunksReused: integer('Chunks the location held already (unchanged data is never sent twice).'),
-              completionTime: dateTime('When the manifest was stored and read back.'),
             },
             { required: ['manifest'], title: 'VolumeDataCopy' },
           ),

@@ -59,12 +59,18 @@ export interface SetupContext {
 export const keyOf = (namespace: string | undefined, name: string | undefined): string =>
   `${namespace ?? ''}/${name ?? ''}`;
 
-/** The owner a labelled object wakes: `label` names it, in the object's own namespace. */
+/**
+ * The owner a labelled object wakes: `label` names it, in the namespace `namespaceLabel` names
+ * (an object in the operator's namespace serving a tenant's), else in the object's own.
+ */
 export const labelledOwner =
-  (label: string) =>
+  (label: string, namespaceLabel?: string) =>
   (object: KubeObject): string[] => {
     const owner = object.metadata.labels?.[label];
-    return owner === undefined ? [] : [keyOf(object.metadata.namespace, owner)];
+    const namespace =
+      (namespaceLabel === undefined ? undefined : object.metadata.labels?.[namespaceLabel]) ??
+      object.metadata.namespace;
+    return owner === undefined ? [] : [keyOf(namespace, owner)];
   };
 
 /** A watch whose toKeys is typed by its informer: it only ever hands toKeys its own objects. */

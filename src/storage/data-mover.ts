@@ -31,16 +31,16 @@ export interface MoverFailure {
   object?: string;
 }
 
-export type MoverResult =
-  | {
-      operation: 'backup' | 'restore' | 'verify';
-      manifest: string;
-      progress: TransferProgress;
-      seconds: number;
-      /** A backup whose manifest a run before this one had stored already. */
-      reusedManifest?: boolean;
-    }
-  | { error: MoverFailure };
+export interface MoverSuccess {
+  operation: 'backup' | 'restore' | 'verify';
+  manifest: string;
+  progress: TransferProgress;
+  seconds: number;
+  /** A backup whose manifest a run before this one had stored already. */
+  reusedManifest?: boolean;
+}
+
+export type MoverResult = MoverSuccess | { error: MoverFailure };
 
 /** Failures the store may recover from: a new pod tries again (its chunks already stored are kept). */
 const RETRIED: ReadonlySet<MoverErrorCode> = new Set(['StoreUnreachable', 'StoreError']);
@@ -144,7 +144,7 @@ export function moverPod(options: MoverPodOptions): Pod {
 export type MoverState =
   | { state: 'waiting'; message: string }
   | { state: 'running'; message: string }
-  | { state: 'succeeded'; result: Extract<MoverResult, { operation: unknown }> }
+  | { state: 'succeeded'; result: MoverSuccess }
   /** `retry`: a new pod may succeed (the store or the pod's run failed, not the data or the key). */
   | { state: 'failed'; retry: boolean; message: string };
 

@@ -75,10 +75,15 @@ export function snapshotOfContent(options: {
 }
 
 /** A PVC whose data comes from a VolumeSnapshot in its own namespace. */
-export function claimFromSnapshot(options: {
+/**
+ * A claim like `claim` of at least `minimumBytes`: made from VolumeSnapshot `snapshotName`, bound
+ * to the existing PersistentVolume `volumeName`, or (neither) an empty volume the class provisions.
+ */
+export function volumeClaim(options: {
   name: string;
   namespace: string;
-  snapshotName: string;
+  snapshotName?: string;
+  volumeName?: string;
   claim: PersistentVolumeClaimSpec;
   minimumBytes?: number;
   labels: Labels;
@@ -102,7 +107,12 @@ export function claimFromSnapshot(options: {
         : { storageClassName: options.claim.storageClassName }),
       ...(options.claim.volumeMode === undefined ? {} : { volumeMode: options.claim.volumeMode }),
       resources: { requests: { storage } },
-      dataSource: { apiGroup: SNAPSHOT_API_GROUP, kind: 'VolumeSnapshot', name: options.snapshotName },
+      ...(options.snapshotName === undefined
+        ? {}
+        : {
+            dataSource: { apiGroup: SNAPSHOT_API_GROUP, kind: 'VolumeSnapshot', name: options.snapshotName },
+          }),
+      ...(options.volumeName === undefined ? {} : { volumeName: options.volumeName }),
     },
   };
 }

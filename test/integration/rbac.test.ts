@@ -51,6 +51,9 @@ const RARE_PATHS: Record<string, string> = {
   'get backups': 'Initializing asks the API server about a Backup the cache does not have yet',
   'get volumesnapshots': 'a restarted backup step finds the snapshot it was creating already there',
   'list pods': 'a restored deployment that stays unhealthy is asked why (its pods and Warning events)',
+  'get pods': 'a mover step repeated before the cache shows the pod it created finds it',
+  'delete persistentvolumes':
+    'a volume filled from the bucket that a failed or deleted attempt kept (Retain) on its way to its claim is released',
 };
 
 let client: KubeClient;
@@ -76,6 +79,59 @@ async function requests(): Promise<Map<string, number>> {
     counts.set(`${verb ?? ''} ${resource ?? ''} ${code ?? ''}`, Number(count));
   }
   return counts;
+}
+
+/**
+ * Waits for the mover pod `run` names (a Backup's or Restore's, on a kwok node) to run, then ends
+ * it as the kubelet would, its result the mover's for the manifest; returns the run.
+ */
+async function moverEnds(
+  run: () => Promise<{ manifest: string; moverPod?: string } | undefined>,
+  operation: 'backup' | 'restore',
+): Promise<{ manifest: string; moverPod?: string }> {
+  let started: { manifest: string; moverPod?: string } | undefined;
+  await waitFor(`a running ${operation} mover`, async () => {
+    started = await run();
+    const pod = await client.get(resources.pods, started?.moverPod ?? '', operatorNs);
+    return pod?.status?.phase === 'Running';
+  });
+  const { manifest, moverPod = '' } = started ?? { manifest: '' };
+  const progress = {
+    bytesTotal: 1024,
+    bytesDone: 1024,
+    bytesTransferred: 512,
+    files: 3,
+    chunksNew: 1,
+    chunksReused: 0,
+  };
+  const result = { operation, manifest, progress, seconds: 1 };
+  await client.mergePatch(
+    resources.pods,
+    moverPod,
+    {
+      status: {
+        phase: 'Succeeded',
+        containerStatuses: [
+          {
+            name: 'mover',
+            image: 'snapback',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: {
+              terminated: {
+                exitCode: 0,
+                message: JSON.stringify(result),
+                finishedAt: new Date().toISOString(),
+              },
+            },
+          },
+        ],
+      },
+    },
+    { namespace: operatorNs, subresource: 'status' },
+  );
+  return { manifest, moverPod };
 }
 
 beforeAll(async () => {
@@ -158,8 +214,9 @@ describe("the chart's RBAC", () => {
       'the stored Backup and its record to go',
       async () => (await client.get(resources.backups, 'pg-stored', workloads)) === undefined,
     );
-    // A Backup stored in a location that copies volume data: its data mover pod is created in the
-    // operator's namespace and deleted with the Backup.
+    // A Backup stored in a location that copies volume data: its data mover pod, on a kwok node
+    // whose end the test writes as a kubelet would, copies the volume; a Restore rebuilds it from
+    // the bucket, the filled volume moved to the restore's claim by the real PV controller.
     const copying = uniqueName('rbac-copy');
     await client.create(
       resources.backupLocations,
@@ -169,12 +226,41 @@ describe("the chart's RBAC", () => {
       resources.backups,
       backupManifest(workloads, 'pg-copying', 'pg', { backupLocation: copying }),
     );
-    await waitFor('a data mover pod for the copying Backup', async () => {
+    const copy = await moverEnds(async () => {
       const backup = await client.get(resources.backups, 'pg-copying', workloads);
-      return backup?.status?.volumes?.[0]?.dataCopy?.moverPod !== undefined;
+      return backup?.status?.volumes?.[0]?.dataCopy;
+    }, 'backup');
+    await waitForBackup(client, workloads, 'pg-copying', 'Completed');
+    await client.create(
+      resources.restores,
+      restoreManifest(workloads, 'from-bucket', {
+        source: { backupName: 'pg-copying', volumesFrom: 'BackupLocation' },
+        destination: { deploymentName: 'pg-from-bucket' },
+      }),
+    );
+    await moverEnds(async () => {
+      const restore = await client.get(resources.restores, 'from-bucket', workloads);
+      return restore?.status?.volumes?.[0]?.dataRestore;
+    }, 'restore');
+    const fromBucket = await waitForRestore(client, workloads, 'from-bucket', 'Successful');
+    expect(fromBucket.status?.volumes?.[0]).toMatchObject({
+      restoredFrom: 'BackupLocation',
+      phase: 'Bound',
+      dataRestore: { manifest: copy.manifest, phase: 'Completed' },
     });
+    const restoredClaim = await client.get(
+      resources.persistentVolumeClaims,
+      'data-pg-from-bucket-0',
+      workloads,
+    );
+    const restoredVolume = await client.get(
+      resources.persistentVolumes,
+      restoredClaim?.spec.volumeName ?? '',
+    );
+    expect(restoredVolume?.spec.persistentVolumeReclaimPolicy).toBe('Delete');
+    expect(restoredVolume?.spec.claimRef?.namespace).toBe(workloads);
     await client.delete(resources.backups, 'pg-copying', { namespace: workloads });
-    await waitFor('the copying Backup and its mover to go', async () => {
+    await waitFor('the copying Backup and every mover to go', async () => {
       const movers = await client.list(resources.pods, {
         namespace: operatorNs,
         labelSelector: labels.moverFor,

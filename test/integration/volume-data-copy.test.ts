@@ -2,9 +2,11 @@
 // on the real node, in the operator's namespace, mounts the snapshot of a real PostgreSQL volume
 // (through the project's CSI driver and the real sidecars) and uploads it to versitygw. What the
 // bucket holds is then restored on this machine, away from the cluster, into an empty directory,
-// where PostgreSQL starts and the rows match. A second backup uploads only what changed.
+// where PostgreSQL starts and the rows match. A second backup uploads only what changed. Then the
+// source's volume and every snapshot are destroyed, and a Restore rebuilds the database on the
+// cluster from the bucket alone, through an operator SIGKILLed while the mover downloads.
 
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -20,6 +22,7 @@ import {
   REPO_ROOT,
   testClient,
   uniqueName,
+  waitFor,
 } from './support/cluster.js';
 import {
   LOCATION_KEY,
@@ -34,14 +37,23 @@ import { Postgres, uid } from './support/postgres.js';
 import { freePort } from './support/process.js';
 import {
   BRIDGE_IP,
+  CSI_DATA_DIR,
   digestQuery,
+  podIP,
   postgresWithRows,
   psql,
   readDigest,
   tableDigest,
+  waitForPostgres,
   type TableDigest,
 } from './support/real-node.js';
-import { backupManifest, installCrds, waitForBackup } from './support/snapback.js';
+import {
+  backupManifest,
+  installCrds,
+  restoreManifest,
+  waitForBackup,
+  waitForRestore,
+} from './support/snapback.js';
 
 const BUCKET = 'cloudsnaps';
 /** The postgres user and group of the image (test/cluster/images/postgres). */
@@ -123,7 +135,8 @@ async function digestOfRestored(dataDir: string, table: string): Promise<TableDi
   }
 }
 
-let source: { host: string; first: VolumeDataCopy } | undefined;
+let source:
+  { host: string; first: VolumeDataCopy; second?: { backup: Backup; digest: TableDigest } } | undefined;
 
 describe('a Backup stored in a location that copies volume data', () => {
   it('copies the PostgreSQL volume into the bucket, from which it restores away from the cluster', async () => {
@@ -146,15 +159,19 @@ describe('a Backup stored in a location that copies volume data', () => {
       `1 volume(s) copied into BackupLocation ${location}`,
     );
 
-    // Nothing of the mover is left: its pod, claim, snapshot and content.
+    // Nothing of the mover is left: its pod, claim, snapshot and content (deleted as the Backup
+    // completed; the claim goes once its pod has).
     const selector = { labelSelector: `${labels.moverFor}=${backup.metadata.uid ?? ''}` };
-    const left = await Promise.all([
-      client.list(resources.pods, { namespace: operatorNs, ...selector }),
-      client.list(resources.persistentVolumeClaims, { namespace: operatorNs, ...selector }),
-      client.list(resources.volumeSnapshots, { namespace: operatorNs, ...selector }),
-      client.list(resources.volumeSnapshotContents, selector),
-    ]);
-    expect(left.map((list) => list.items.length)).toEqual([0, 0, 0, 0]);
+    const left = async (): Promise<number[]> =>
+      (
+        await Promise.all([
+          client.list(resources.pods, { namespace: operatorNs, ...selector }),
+          client.list(resources.persistentVolumeClaims, { namespace: operatorNs, ...selector }),
+          client.list(resources.volumeSnapshots, { namespace: operatorNs, ...selector }),
+          client.list(resources.volumeSnapshotContents, selector),
+        ])
+      ).map((list) => list.items.length);
+    await waitFor('the mover and what it mounted to go', async () => (await left()).every((n) => n === 0));
     // The backup's own snapshot is untouched (the content the mover mounted it by was Retain).
     const snapshot = await client.get(
       resources.volumeSnapshots,
@@ -178,12 +195,87 @@ describe('a Backup stored in a location that copies volume data', () => {
     if (source === undefined) throw new Error('the first backup did not run');
     await psql(source.host, 'INSERT INTO orders VALUES (100002, $$in the second backup$$); CHECKPOINT');
     const digest = await tableDigest(source.host, 'orders');
-    const { copy } = await backUp('pg-again');
+    const { backup, copy } = await backUp('pg-again');
+    source.second = { backup, digest };
     process.stdout.write(`incremental volume data copy: ${JSON.stringify(copy)}\n`);
     expect(copy.chunksReused).toBeGreaterThan(0);
     // The chunks the first backup stored are not sent again.
     expect(copy.bytesUploaded ?? Infinity).toBeLessThan((source.first.bytesUploaded ?? 0) / 4);
     const volume = await restoreFromBucket(copy.manifest);
     expect(await digestOfRestored(join(volume, 'pgdata'), 'orders')).toEqual(digest);
+  });
+
+  it('rebuilds the database on the cluster from the bucket alone once its volume and snapshots are gone', async () => {
+    const second = source?.second;
+    if (second === undefined) throw new Error('the second backup did not run');
+    // Destroyed: the StatefulSet, its claim (the class deletes the volume) and every snapshot
+    // (the class's deletionPolicy Delete: the driver deletes them, then the contents go).
+    const snapshotData = join(
+      CSI_DATA_DIR,
+      'snapshots',
+      second.backup.status?.volumes?.[0]?.cloudSnapId ?? '',
+    );
+    expect(existsSync(snapshotData)).toBe(true);
+    await client.delete(resources.statefulSets, 'pg', { namespace });
+    await client.delete(resources.persistentVolumeClaims, 'data-pg-0', { namespace });
+    const snapshots = await client.list(resources.volumeSnapshots, { namespace });
+    const handles = snapshots.items.map((snapshot) => snapshot.status?.boundVolumeSnapshotContentName ?? '');
+    for (const snapshot of snapshots.items) {
+      await client.delete(resources.volumeSnapshots, snapshot.metadata.name ?? '', { namespace });
+    }
+    await waitFor('the CSI driver to delete every snapshot', async () => {
+      const contents = await Promise.all(
+        handles.map((name) => client.get(resources.volumeSnapshotContents, name)),
+      );
+      return contents.every((content) => content === undefined);
+    });
+    expect(existsSync(snapshotData)).toBe(false);
+
+    await client.create(
+      resources.restores,
+      restoreManifest(namespace, 'rebuilt', {
+        source: { backupName: 'pg-again' },
+        destination: { deploymentName: 'pg-rebuilt' },
+      }),
+    );
+    // The operator dies while the mover downloads; the next one finds the mover by its name.
+    await waitFor('the restore mover to start', async () => {
+      const restore = await client.get(resources.restores, 'rebuilt', namespace);
+      return restore?.status?.volumes?.[0]?.dataRestore?.moverPod !== undefined;
+    });
+    await operator?.kill();
+    operator = await startOperator(`copy-${namespace}`, { namespace: operatorNs, watchNamespace: namespace });
+
+    const restore = await waitForRestore(client, namespace, 'rebuilt', 'Successful', 240_000);
+    const volume = restore.status?.volumes?.[0];
+    process.stdout.write(`volume data restore: ${JSON.stringify(volume?.dataRestore)}\n`);
+    expect(volume).toMatchObject({
+      restoredFrom: 'BackupLocation',
+      phase: 'Bound',
+      dataRestore: { manifest: second.backup.status?.volumes?.[0]?.dataCopy?.manifest, phase: 'Completed' },
+    });
+    // One mover run: the restart did not start the download again.
+    expect(volume?.dataRestore?.attempts).toBe(1);
+    expect(volume?.dataRestore?.bytesDownloaded).toBeGreaterThan(0);
+    const host = await podIP(client, namespace, 'pg-rebuilt-0');
+    await waitForPostgres(host);
+    expect(await tableDigest(host, 'orders')).toEqual(second.digest);
+
+    // The volume is the restore's claim's, with its reclaim policy back; nothing of the mover is left.
+    const claim = await client.get(resources.persistentVolumeClaims, 'data-pg-rebuilt-0', namespace);
+    const pv = await client.get(resources.persistentVolumes, claim?.spec.volumeName ?? '');
+    expect(pv?.spec.persistentVolumeReclaimPolicy).toBe('Delete');
+    expect(pv?.spec.claimRef).toMatchObject({ namespace, name: 'data-pg-rebuilt-0' });
+    const moverOf = {
+      namespace: operatorNs,
+      labelSelector: `${labels.moverFor}=${restore.metadata.uid ?? ''}`,
+    };
+    await waitFor('the restore mover and its claim to go', async () => {
+      const lists = await Promise.all([
+        client.list(resources.pods, moverOf),
+        client.list(resources.persistentVolumeClaims, moverOf),
+      ]);
+      return lists.every((list) => list.items.length === 0);
+    });
   });
 });

@@ -56,6 +56,7 @@ import { HAPPY_PATH } from '../../src/controllers/restore/transitions.js';
 import type { Manifest } from '../../src/dataservices/manifest.js';
 import { customResourceName } from '../../src/naming.js';
 import { SELECTED_NODE_ANNOTATION } from '../../src/storage/storage-classes.js';
+import type { MoverConfig } from '../../src/storage/data-mover.js';
 import type { Cache } from '../../src/runtime/cache.js';
 import { resources, type ResourceType } from '../../src/runtime/resources.js';
 import { FakeClient, type FakeCache } from './fake-client.js';
@@ -133,7 +134,18 @@ export interface RestoreContextOverrides {
   };
   namespace?: string;
   slots?: ConcurrencySlots;
+  mover?: Partial<MoverConfig>;
 }
+
+/** The data mover's settings a test operator runs with. */
+export const TEST_MOVER: MoverConfig = {
+  image: 'snapback:test',
+  imagePullPolicy: 'IfNotPresent',
+  nodeSelector: {},
+  tolerations: [],
+  resources: {},
+  workers: 0,
+};
 
 /**
  * A RestoreContext over `fake` with the caches src/operator.ts selects and the indexes
@@ -179,6 +191,7 @@ export function restoreContext(
     }),
     storageClasses: fake.cache(resources.storageClasses),
     referenceGrants: fake.cache(resources.referenceGrants, { indexes: [grantsByNamespace] }),
+    movers: fake.cache(resources.pods, { labelSelector: labels.moverFor }),
   };
   const slots =
     overrides.slots ??
@@ -193,6 +206,7 @@ export function restoreContext(
     config,
     slots,
     namespace: overrides.namespace ?? OPERATOR_NAMESPACE,
+    mover: { ...TEST_MOVER, ...overrides.mover },
     now,
   };
 }
@@ -374,6 +388,7 @@ export interface RestoreOptions {
   /** spec.destination.deploymentName; null: none (the backed-up name is used). */
   deploymentName?: string | null;
   cloudSnapId?: string;
+  volumesFrom?: RestoreSpec['source']['volumesFrom'];
   recreateToken?: string;
   podSchedulingConfig?: RestoreSpec['podSchedulingConfig'];
   /** Holds the restore finalizer (as every Restore past its first reconcile does). Default true. */
@@ -390,6 +405,7 @@ export function restore(options: RestoreOptions = {}): Restore {
       ? { backupName: options.backupName ?? BACKUP_NAME }
       : { backupRef: options.backupRef };
   if (options.cloudSnapId !== undefined) source.cloudSnapId = options.cloudSnapId;
+  if (options.volumesFrom !== undefined) source.volumesFrom = options.volumesFrom;
   return {
     apiVersion: API_VERSION,
     kind: 'Restore',

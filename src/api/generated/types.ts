@@ -114,7 +114,7 @@ export interface VolumeDataCopy {
   phase?: VolumeDataCopyPhase;
   /** The data mover's pod, in the operator's namespace. */
   moverPod?: string;
-  /** Mover pods started for this volume; a failure the store may recover from is retried. */
+  /** Mover pods started for this copy; a failure the store may recover from is retried. */
   attempts?: number;
   /** What the copy is doing or waiting for. */
   message?: string;
@@ -122,16 +122,16 @@ export interface VolumeDataCopy {
   bytesTotal?: number;
   /** Bytes of them copied. */
   bytesDone?: number;
-  /** Bytes sent to the store (compressed and encrypted): only chunks the location did not hold already. */
-  bytesUploaded?: number;
   /** Files, directories and links in the manifest. */
   files?: number;
+  /** When the manifest was stored and read back. */
+  completionTime?: string;
+  /** Bytes sent to the store (compressed and encrypted): only chunks the location did not hold already. */
+  bytesUploaded?: number;
   /** Chunks uploaded. */
   chunksNew?: number;
   /** Chunks the location held already (unchanged data is never sent twice). */
   chunksReused?: number;
-  /** When the manifest was stored and read back. */
-  completionTime?: string;
 }
 
 /** A backed-up volume. */
@@ -229,6 +229,9 @@ export interface BackupReference {
   name: string;
 }
 
+/** Where the volumes' data is restored from. Auto: the Backup's CSI snapshot when it was taken on this cluster and is still ready, otherwise its copy in the backup location when it has one, otherwise the snapshot. Snapshot: the CSI snapshot only. BackupLocation: the copy in the backup location only (the restore fails if the Backup has none), as after the loss of the cluster or storage it was taken on. */
+export type RestoreVolumeSource = 'Auto' | 'Snapshot' | 'BackupLocation';
+
 /** The backup to restore from. Immutable. */
 export interface RestoreSource {
   /** Name of a Backup in the Restore's namespace. */
@@ -239,6 +242,8 @@ export interface RestoreSource {
   cloudSnapId?: string;
   /** Name of the backup location the Backup is stored in. */
   backupLocation?: string;
+  /** Where the volumes' data is restored from. Auto: the Backup's CSI snapshot when it was taken on this cluster and is still ready, otherwise its copy in the backup location when it has one, otherwise the snapshot. Snapshot: the CSI snapshot only. BackupLocation: the copy in the backup location only (the restore fails if the Backup has none), as after the loss of the cluster or storage it was taken on. */
+  volumesFrom?: RestoreVolumeSource;
 }
 
 /** Where the restored deployment goes. Immutable. */
@@ -333,6 +338,35 @@ export interface RestoreDestinationStatus {
 /** How far the volume is. WaitingForFirstConsumer: its StorageClass binds it once the restored pod using it is scheduled. */
 export type VolumeRestorePhase = 'Pending' | 'Restoring' | 'WaitingForFirstConsumer' | 'Bound' | 'Failed';
 
+/** Where the volume's data comes from: the Backup's CSI snapshot, or its copy in the backup location. */
+export type VolumeDataSource = 'Snapshot' | 'BackupLocation';
+
+/** The data mover's rebuilding of the volume from the backup location, in a claim of the operator's namespace whose volume is then bound to pvcName. */
+export interface VolumeDataRestore {
+  /** The volume's manifest in the location's repository (repository/manifests/<manifest>). */
+  manifest: string;
+  /** Where the download is. */
+  phase?: VolumeDataCopyPhase;
+  /** The data mover's pod, in the operator's namespace. */
+  moverPod?: string;
+  /** Mover pods started for this download; a failure the store may recover from is retried. */
+  attempts?: number;
+  /** What the download is doing or waiting for. */
+  message?: string;
+  /** Bytes of the volume's files. */
+  bytesTotal?: number;
+  /** Bytes of them written. */
+  bytesDone?: number;
+  /** Files, directories and links in the manifest. */
+  files?: number;
+  /** When every file was written. */
+  completionTime?: string;
+  /** Bytes read from the store (compressed and encrypted). */
+  bytesDownloaded?: number;
+  /** The PersistentVolume the mover filled, bound to pvcName once filled. */
+  volumeName?: string;
+}
+
 /** A restored volume (per-resource status, as Huawei CSBS reports it). */
 export interface VolumeRestoreStatus {
   /** The PVC created for the volume. */
@@ -343,6 +377,10 @@ export interface VolumeRestoreStatus {
   phase?: VolumeRestorePhase;
   /** Why the volume is not Bound yet, or why it failed. */
   reason?: string;
+  /** Where the volume's data comes from: the Backup's CSI snapshot, or its copy in the backup location. */
+  restoredFrom?: VolumeDataSource;
+  /** The data mover's rebuilding of the volume from the backup location, in a claim of the operator's namespace whose volume is then bound to pvcName. */
+  dataRestore?: VolumeDataRestore;
 }
 
 /** A phase and when it was entered. */

@@ -12,19 +12,15 @@ import type { Labels, Pod } from '../../api/kubernetes.js';
 import { boundedName, shortHash } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
 import { defineIndex } from '../../runtime/cache.js';
-import { moverPod, moverState } from '../../storage/data-mover.js';
-import { claimFromSnapshot, preProvisionedContent, snapshotOfContent } from '../../storage/snapshots.js';
+import { volumeClaim, preProvisionedContent, snapshotOfContent } from '../../storage/snapshots.js';
 import { DATA_COPY_RETRYING } from '../shared/conditions.js';
-import { ensureCreated } from '../shared/objects.js';
+import { deleteMoverPods, stepMoverRun } from '../shared/mover-run.js';
+import { createdUnlessTaken } from '../shared/objects.js';
 import { fail, wait } from '../shared/outcome.js';
 import type { BackupContext, BackupOutcome } from './context.js';
 
 /** The Ready condition's reason while the movers copy. */
 export const COPYING = 'CopyingVolumeData';
-
-/** A failed mover is started again after 5 s, then twice as long each time, at most 5 minutes. */
-const RETRY_BASE_MS = 5_000;
-const RETRY_MAX_MS = 300_000;
 
 /** Mover pods by the "namespace/name" of the Backup they copy. */
 export const moversByBackup = defineIndex<Pod>('backup', (pod) => {
@@ -149,101 +145,66 @@ async function copyVolume(
   };
   if (copy.phase === 'Completed') return { copy };
   const names = scaffoldingNames(backup, index);
-  const attempt = Math.max(1, copy.attempts ?? 0);
-  const podName = names.pod(attempt);
-  const pod = ctx.cache.movers.get(`${ctx.namespace}/${podName}`);
-  if (pod === undefined) {
-    const problem = await startMover(ctx, backup, location, volume, names.claim, podName, copy.manifest);
-    if (problem !== undefined) return { problem };
+  const step = await stepMoverRun({
+    client: ctx.client,
+    namespace: ctx.namespace,
+    movers: ctx.cache.movers,
+    now: ctx.now(),
+    attempts: copy.attempts ?? 0,
+    podName: names.pod,
+    pod: {
+      namespace: ctx.namespace,
+      labels: moverLabels(backup),
+      config: ctx.mover,
+      location,
+      claimName: names.claim,
+      operation: 'backup',
+      manifest: copy.manifest,
+    },
+    ownerLabel: labels.moverFor,
+    prepare: () => mountSnapshot(ctx, backup, volume, names.claim),
+  });
+  if ('problem' in step) return step;
+  const run = { attempts: step.attempts, moverPod: step.moverPod };
+  if (step.phase !== 'Completed') {
+    const { retrying, recheckMs } = step;
     return {
-      copy: { ...copy, phase: 'Pending', attempts: attempt, moverPod: podName, message: 'mover pod created' },
+      copy: { ...copy, ...run, phase: step.phase, message: step.message },
+      ...(retrying === undefined ? {} : { retrying }),
+      ...(recheckMs === undefined ? {} : { recheckMs }),
     };
   }
-  const state = moverState(pod);
-  switch (state.state) {
-    case 'waiting':
-    case 'running':
-      return {
-        copy: {
-          ...copy,
-          phase: state.state === 'running' ? 'Running' : 'Pending',
-          attempts: attempt,
-          moverPod: podName,
-          message: state.message,
-        },
-      };
-    case 'succeeded': {
-      const { result } = state;
-      if (result.manifest !== copy.manifest) {
-        return { problem: `mover pod ${podName} stored manifest ${result.manifest}, not ${copy.manifest}` };
-      }
-      const { progress } = result;
-      return {
-        copy: {
-          ...copy,
-          phase: 'Completed',
-          attempts: attempt,
-          moverPod: podName,
-          message: `copied in ${result.seconds.toFixed(1)} s`,
-          bytesTotal: progress.bytesTotal,
-          bytesDone: progress.bytesDone,
-          bytesUploaded: progress.bytesTransferred,
-          files: progress.files,
-          chunksNew: progress.chunksNew,
-          chunksReused: progress.chunksReused,
-          completionTime: ctx.now().toISOString(),
-        },
-      };
-    }
-    case 'failed': {
-      if (!state.retry) return { problem: state.message };
-      // The failed pod stays until its retry is due, so its end is what the backoff counts from.
-      const finished = pod.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt;
-      const endedAt = Date.parse(finished ?? pod.metadata.creationTimestamp ?? '');
-      const dueAt =
-        (Number.isNaN(endedAt) ? ctx.now().getTime() : endedAt) +
-        Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
-      const waitMs = dueAt - ctx.now().getTime();
-      const failed = { ...copy, attempts: attempt, moverPod: podName, phase: 'Pending' as const };
-      if (waitMs > 0) {
-        return {
-          copy: {
-            ...failed,
-            message: `attempt ${attempt} failed: ${state.message}; retrying in ${Math.ceil(waitMs / 1000)} s`,
-          },
-          retrying: true,
-          recheckMs: waitMs,
-        };
-      }
-      await ctx.client.delete(resources.pods, podName, { namespace: ctx.namespace });
-      const nextPod = names.pod(attempt + 1);
-      const problem = await startMover(ctx, backup, location, volume, names.claim, nextPod, copy.manifest);
-      if (problem !== undefined) return { problem };
-      return {
-        copy: {
-          ...failed,
-          attempts: attempt + 1,
-          moverPod: nextPod,
-          message: `attempt ${attempt} failed: ${state.message}; attempt ${attempt + 1} started`,
-        },
-        retrying: true,
-      };
-    }
+  const { result } = step;
+  if (result.manifest !== copy.manifest) {
+    return { problem: `mover pod ${step.moverPod} stored manifest ${result.manifest}, not ${copy.manifest}` };
   }
+  const { progress } = result;
+  return {
+    copy: {
+      ...copy,
+      ...run,
+      phase: 'Completed',
+      message: `copied in ${result.seconds.toFixed(1)} s`,
+      bytesTotal: progress.bytesTotal,
+      bytesDone: progress.bytesDone,
+      bytesUploaded: progress.bytesTransferred,
+      files: progress.files,
+      chunksNew: progress.chunksNew,
+      chunksReused: progress.chunksReused,
+      completionTime: ctx.now().toISOString(),
+    },
+  };
 }
 
 /**
- * Creates what the mover of one volume needs and then its pod (each found, if a restart repeats
- * this); returns why it cannot, or undefined.
+ * Creates what the mover of one volume mounts: the snapshot's content, a VolumeSnapshot and a
+ * PVC of it (each found, if a restart repeats this); returns why it cannot, or undefined.
  */
-async function startMover(
+async function mountSnapshot(
   ctx: BackupContext,
   backup: Backup,
-  location: BackupLocation,
   volume: BackupVolume,
   claimName: string,
-  podName: string,
-  manifest: string,
 ): Promise<string | undefined> {
   const source = await ctx.client.get(
     resources.persistentVolumeClaims,
@@ -257,86 +218,49 @@ async function startMover(
     return `the snapshot of ${volume.pvcName} records no handle or driver to mount it by`;
   }
   const moverLabelSet = moverLabels(backup);
-  const owned = async (
-    what: string,
-    created: Promise<{ outcome: string; object: { metadata: { name?: string } } }>,
-  ): Promise<string | undefined> => {
-    const { outcome, object } = await created;
-    return outcome === 'taken'
-      ? `${what} ${object.metadata.name ?? ''} exists and belongs to something else; nothing of it was changed`
-      : undefined;
-  };
   const steps: (() => Promise<string | undefined>)[] = [
     () =>
-      owned(
-        'VolumeSnapshotContent',
-        ensureCreated(
-          ctx.client,
-          resources.volumeSnapshotContents,
-          preProvisionedContent({
-            name: claimName,
-            driver: volume.driver ?? '',
-            snapshotHandle: volume.cloudSnapId ?? '',
-            snapshotName: claimName,
-            snapshotNamespace: ctx.namespace,
-            ...(volume.volumeSnapshotClassName === undefined
-              ? {}
-              : { className: volume.volumeSnapshotClassName }),
-            labels: moverLabelSet,
-          }),
-          labels.moverFor,
-        ),
+      createdUnlessTaken(
+        ctx.client,
+        resources.volumeSnapshotContents,
+        preProvisionedContent({
+          name: claimName,
+          driver: volume.driver ?? '',
+          snapshotHandle: volume.cloudSnapId ?? '',
+          snapshotName: claimName,
+          snapshotNamespace: ctx.namespace,
+          ...(volume.volumeSnapshotClassName === undefined
+            ? {}
+            : { className: volume.volumeSnapshotClassName }),
+          labels: moverLabelSet,
+        }),
+        labels.moverFor,
       ),
     () =>
-      owned(
-        'VolumeSnapshot',
-        ensureCreated(
-          ctx.client,
-          resources.volumeSnapshots,
-          snapshotOfContent({
-            name: claimName,
-            namespace: ctx.namespace,
-            contentName: claimName,
-            labels: moverLabelSet,
-          }),
-          labels.moverFor,
-        ),
+      createdUnlessTaken(
+        ctx.client,
+        resources.volumeSnapshots,
+        snapshotOfContent({
+          name: claimName,
+          namespace: ctx.namespace,
+          contentName: claimName,
+          labels: moverLabelSet,
+        }),
+        labels.moverFor,
       ),
     () =>
-      owned(
-        'PersistentVolumeClaim',
-        ensureCreated(
-          ctx.client,
-          resources.persistentVolumeClaims,
-          claimFromSnapshot({
-            name: claimName,
-            namespace: ctx.namespace,
-            snapshotName: claimName,
-            claim: source.spec,
-            ...(volume.sizeBytes === undefined ? {} : { minimumBytes: volume.sizeBytes }),
-            labels: moverLabelSet,
-          }),
-          labels.moverFor,
-        ),
-      ),
-    () =>
-      owned(
-        'Pod',
-        ensureCreated(
-          ctx.client,
-          resources.pods,
-          moverPod({
-            name: podName,
-            namespace: ctx.namespace,
-            labels: moverLabelSet,
-            config: ctx.mover,
-            location,
-            claimName,
-            operation: 'backup',
-            manifest,
-          }),
-          labels.moverFor,
-        ),
+      createdUnlessTaken(
+        ctx.client,
+        resources.persistentVolumeClaims,
+        volumeClaim({
+          name: claimName,
+          namespace: ctx.namespace,
+          snapshotName: claimName,
+          claim: source.spec,
+          ...(volume.sizeBytes === undefined ? {} : { minimumBytes: volume.sizeBytes }),
+          labels: moverLabelSet,
+        }),
+        labels.moverFor,
       ),
   ];
   for (const step of steps) {
@@ -357,11 +281,8 @@ export async function removeMovers(
 ): Promise<void> {
   for (const [index, volume] of volumes.entries()) {
     const names = scaffoldingNames(backup, index);
-    const attempts = volume.dataCopy?.attempts ?? 0;
     const namespace = ctx.namespace;
-    for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
-      await ctx.client.delete(resources.pods, names.pod(attempt), { namespace });
-    }
+    await deleteMoverPods(ctx.client, namespace, volume.dataCopy?.attempts ?? 0, names.pod);
     await ctx.client.delete(resources.persistentVolumeClaims, names.claim, { namespace });
     await ctx.client.delete(resources.volumeSnapshots, names.claim, { namespace });
     await ctx.client.delete(resources.volumeSnapshotContents, names.claim);

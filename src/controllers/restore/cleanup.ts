@@ -2,12 +2,13 @@
 // when a Restore is deleted. Listed from the API server, not the cache, so nothing created just
 // before is missed.
 
-import { labels } from '../../api/constants.js';
+import { annotations, labels } from '../../api/constants.js';
 import type { Restore } from '../../api/generated/types.js';
 import type { KubeObject } from '../../api/kubernetes.js';
 import { adapterFor } from '../../dataservices/index.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import { resources, type ResourceType } from '../../runtime/resources.js';
+import { putBackReclaimPolicy } from './from-bucket.js';
 
 /**
  * Whether the restored deployment is the user's: after a success, and once it was healthy in
@@ -25,6 +26,8 @@ export function deploymentHandedOver(restore: Restore): boolean {
 export interface CleanupScope {
   /** Also remove the deployment and its PVCs (not once handed over: they are the user's then). */
   includeDeployment: boolean;
+  /** The operator's namespace, where the attempt's data movers and their claims are. */
+  moverNamespace: string;
 }
 
 /**
@@ -41,15 +44,19 @@ export async function cleanUpAttempt(
   const namespace = restore.metadata.namespace ?? '';
   const selector = `${labels.restoreAttempt}=${attempt}`;
   const kinds: { rt: ResourceType; namespace?: string }[] = [
+    // The movers before their claims, which they mount.
+    { rt: resources.pods, namespace: scope.moverNamespace },
+    { rt: resources.persistentVolumeClaims, namespace: scope.moverNamespace },
     { rt: resources.volumeSnapshots, namespace },
     { rt: resources.volumeSnapshotContents },
   ];
+  let remaining = 0;
   if (scope.includeDeployment) {
     const deployment = adapterFor(restore.status?.destination?.kind);
     if (deployment !== undefined) kinds.unshift({ rt: deployment.resource, namespace });
     kinds.push({ rt: resources.persistentVolumeClaims, namespace });
+    remaining += await releaseKeptVolumes(client, selector);
   }
-  let remaining = 0;
   for (const { rt, namespace: ns } of kinds) {
     const { items } = await client.list<KubeObject>(rt, {
       labelSelector: selector,
@@ -66,4 +73,23 @@ export async function cleanUpAttempt(
     }
   }
   return remaining;
+}
+
+/**
+ * Volumes filled from the bucket that the attempt kept (Retain) on their way to its claims get
+ * their reclaim policy back, and those no claim holds are deleted (the policy deletes their
+ * storage); returns how many are left. A volume handed over has its policy back already.
+ */
+async function releaseKeptVolumes(client: ObjectClient, selector: string): Promise<number> {
+  const { items } = await client.list(resources.persistentVolumes, { labelSelector: selector });
+  for (const pv of items) {
+    if (pv.metadata.annotations?.[annotations.reclaimPolicy] === undefined) continue;
+    await putBackReclaimPolicy(client, pv);
+    if (pv.status?.phase !== 'Bound' && pv.metadata.deletionTimestamp === undefined) {
+      await client.delete(resources.persistentVolumes, pv.metadata.name ?? '', {
+        preconditions: { uid: pv.metadata.uid ?? '' },
+      });
+    }
+  }
+  return items.filter((pv) => pv.metadata.annotations?.[annotations.reclaimPolicy] !== undefined).length;
 }

@@ -30,6 +30,7 @@ import type { Manifest } from '../../dataservices/manifest.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
+import type { MoverConfig } from '../../storage/data-mover.js';
 import { provisioningVerdict, type ProvisioningVerdict } from '../../storage/provisioning.js';
 import {
   bindsOnFirstConsumer,
@@ -38,7 +39,7 @@ import {
 } from '../../storage/storage-classes.js';
 import { missingGrant, referencePermitted } from './grants.js';
 import { backupKeyOf, byAttempt, eventsByInvolvedObject } from './indexes.js';
-import type { StatusUpdate } from './outcome.js';
+import type { StatusUpdate, StepOutcome } from './outcome.js';
 import { phaseEnteredAt } from './status.js';
 import type { ConcurrencySlots } from './slots.js';
 
@@ -69,6 +70,8 @@ export interface RestoreCaches {
   locations: Cache<BackupLocation>;
   storageClasses: Cache<StorageClass>;
   referenceGrants: Cache<ReferenceGrant>;
+  /** Data mover pods in the operator's namespace (a restore's fill its volumes from the bucket). */
+  movers: Cache<Pod>;
 }
 
 export interface RestoreContext {
@@ -76,8 +79,9 @@ export interface RestoreContext {
   cache: RestoreCaches;
   config: RestoreConfig;
   slots: ConcurrencySlots;
-  /** The operator's namespace, where backup locations' credentials are read. */
+  /** The operator's namespace, where backup locations' credentials are read and data movers run. */
   namespace: string;
+  mover: MoverConfig;
   now(): Date;
 }
 
@@ -102,6 +106,17 @@ export interface PlannedVolume extends VolumePlan {
   index: number;
   source: BackupVolume;
 }
+
+/**
+ * What RestoringCloudSnap found of a volume: its status, when to look again if no event comes
+ * first (a grace period ending, a volume moving between claims) and whether the storage or the
+ * mover retries after an error; or why it cannot be restored; or its claim's name taken, which
+ * fails the restore as a conflict.
+ */
+export type VolumeProgress =
+  | (VolumeRestoreStatus & { recheckAt?: number; retrying?: true })
+  | { problem: string }
+  | { conflict: StepOutcome };
 
 /** What the current attempt restores, recomputed from the Backup the attempt resolved. */
 export interface RestorePlan {

@@ -106,7 +106,10 @@ export function restoreReconciler(
    */
   const terminal = async (restore: Restore, status: RestoreStatus): Promise<Next<RestoreStatus>> => {
     if (status.errorCode === 'DataServiceDeploymentNameAlreadyExist' && leftovers(ctx, restore) > 0) {
-      const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment: true });
+      const remaining = await cleanUpAttempt(ctx.client, restore, {
+        includeDeployment: true,
+        moverNamespace: ctx.namespace,
+      });
       if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
     }
     const token = restore.spec.recreateToken;
@@ -118,6 +121,7 @@ export function restoreReconciler(
     }
     const remaining = await cleanUpAttempt(ctx.client, restore, {
       includeDeployment: !deploymentHandedOver(restore),
+      moverNamespace: ctx.namespace,
     });
     if (remaining > 0) {
       const message = `removing ${remaining} object(s) the failed attempt created before trying again`;
@@ -217,7 +221,10 @@ export function restoreReconciler(
        */
       finalize: async (restore) => {
         const includeDeployment = !deploymentHandedOver(restore);
-        const remaining = await cleanUpAttempt(ctx.client, restore, { includeDeployment });
+        const remaining = await cleanUpAttempt(ctx.client, restore, {
+          includeDeployment,
+          moverNamespace: ctx.namespace,
+        });
         return remaining > 0 ? { done: false, requeueAfterMs: CLEANUP_RECHECK_MS } : { done: true };
       },
     },

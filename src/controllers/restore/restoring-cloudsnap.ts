@@ -1,4 +1,5 @@
-// RestoringCloudSnap (PDS RESTORING_CLOUDSNAP): a PVC per volume from the backup's snapshots,
+// RestoringCloudSnap (PDS RESTORING_CLOUDSNAP): a PVC per volume from the backup's snapshots (or,
+// see from-bucket.ts, from the backup's copy in its backup location),
 // then wait until all are Bound, or Pending by design: a claim of a WaitForFirstConsumer class is
 // provisioned only once a pod that mounts it is scheduled, which the restored deployment's pods do
 // in the phases after this one. A snapshot in another namespace, or taken on another cluster (a
@@ -11,7 +12,7 @@ import type { PersistentVolumeClaim, StorageClass } from '../../api/kubernetes.j
 import { childName } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
 import {
-  claimFromSnapshot,
+  volumeClaim,
   preProvisionedContent,
   snapshotOfContent,
   snapshotState,
@@ -31,19 +32,11 @@ import {
   type PlannedVolume,
   type RestoreContext,
   type RestorePlan,
+  type VolumeProgress,
 } from './context.js';
+import { restoreFromBucket, volumeSourceOf } from './from-bucket.js';
 import { claimTaken } from './name-conflicts.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
-
-/**
- * A volume's status, when to look again if no event comes first (a grace period ending) and
- * whether the storage retries after an error; or why it cannot be restored; or its claim's name
- * taken, which fails the restore as a conflict.
- */
-type VolumeProgress =
-  | (VolumeRestoreStatus & { recheckAt?: number; retrying?: true })
-  | { problem: string }
-  | { conflict: StepOutcome };
 
 export async function restoringCloudSnap(
   ctx: RestoreContext,
@@ -99,8 +92,15 @@ async function restoreVolume(
   plan: RestorePlan,
   volume: PlannedVolume,
 ): Promise<VolumeProgress> {
+  const restoredFrom = volumeSourceOf(ctx, restore, plan, volume);
+  if (typeof restoredFrom !== 'string') return restoredFrom;
+  if (restoredFrom === 'BackupLocation') return restoreFromBucket(ctx, restore, plan, volume);
   const namespace = restore.metadata.namespace ?? '';
-  const base = { pvcName: volume.pvcName, cloudSnapId: volume.source.cloudSnapId ?? '' };
+  const base = {
+    pvcName: volume.pvcName,
+    cloudSnapId: volume.source.cloudSnapId ?? '',
+    restoredFrom,
+  };
   const source = await snapshotInNamespace(ctx, restore, plan, volume);
   if ('problem' in source) return source;
   if (!source.ready) {
@@ -117,7 +117,7 @@ async function restoreVolume(
     const created = await ensureCreated(
       ctx.client,
       resources.persistentVolumeClaims,
-      claimFromSnapshot({
+      volumeClaim({
         name: volume.pvcName,
         namespace,
         snapshotName: source.snapshotName,

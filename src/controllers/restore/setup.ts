@@ -22,6 +22,7 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
     events,
     storageClasses,
     referenceGrants,
+    movers,
   } = setup.informers;
   // A scan of every restore per event would make the first sync of a large cache quadratic
   // (`make bench`: 4 minutes for 100k objects, the lease lost meanwhile); the index makes it linear.
@@ -45,6 +46,7 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
         perNamespace: config.restore.maxConcurrentRestoresPerNamespace,
       })),
       namespace: config.namespace,
+      mover: config.mover,
       now: setup.now,
     },
     setup.recorder,
@@ -62,7 +64,9 @@ export function setupRestoreController(setup: SetupContext, observer: RestoreObs
     primary: restores,
     workers: config.workers,
     watches: [
-      dependency(claims, labelledOwner(labels.restore)),
+      // The mover's claims and pods, in the operator's namespace, name the restore's namespace.
+      dependency(claims, labelledOwner(labels.restore, labels.restoreNamespace)),
+      dependency(movers, labelledOwner(labels.restore, labels.restoreNamespace)),
       dependency(statefulSets, labelledOwner(labels.restore)),
       dependency(snapshots, labelledOwner(labels.restore)),
       dependency(contents, (content) => {

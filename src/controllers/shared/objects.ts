@@ -27,3 +27,19 @@ export async function ensureCreated<T extends KubeObject>(
   const ours = existing.metadata.labels?.[ownerLabel] === object.metadata.labels?.[ownerLabel];
   return { outcome: ours ? 'found' : 'taken', object: existing };
 }
+
+/**
+ * ensureCreated for a step that cannot go on when the name is taken: why not, naming the object,
+ * or undefined when it was created or found.
+ */
+export async function createdUnlessTaken<T extends KubeObject>(
+  client: ObjectClient,
+  rt: ResourceType<T>,
+  object: T,
+  ownerLabel?: string,
+): Promise<string | undefined> {
+  const { outcome } = await ensureCreated(client, rt, object, ownerLabel);
+  if (outcome !== 'taken') return undefined;
+  const { namespace, name = '' } = object.metadata;
+  return `${rt.kind} ${namespace === undefined ? '' : `${namespace}/`}${name} exists and belongs to something else; nothing of it was changed`;
+}

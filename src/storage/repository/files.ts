@@ -14,6 +14,7 @@ import {
   readdir,
   readlink,
   symlink,
+  unlink,
   type FileHandle,
 } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -316,16 +317,23 @@ export async function restoreFiles(
   // Files side by side: a database's many small files are one range read each.
   await forEachLimit(of('file'), FILES_AT_ONCE, async (entry) => {
     const path = join(root, entry.path);
-    await restoreFile(repository, entry, path, progress, onProgress);
+    // A mover run before this one that was stopped leaves whole files: they are not read again.
+    if (await restoredAlready(path, entry)) progress.bytesDone += entry.size ?? 0;
+    else await restoreFile(repository, entry, path, progress, onProgress);
     progress.files++;
   });
   for (const entry of of('symlink')) {
     const path = join(root, entry.path);
+    await removeLeft(path);
     await symlink(entry.target ?? '', path);
     await lchown(path, entry.uid, entry.gid);
     await lutimes(path, nsToDate(entry.atimeNs), nsToDate(entry.mtimeNs));
   }
-  for (const entry of of('hardlink')) await link(join(root, entry.target ?? ''), join(root, entry.path));
+  for (const entry of of('hardlink')) {
+    const path = join(root, entry.path);
+    await removeLeft(path);
+    await link(join(root, entry.target ?? ''), path);
+  }
   // Children change a directory's mtime: directories last, deepest first.
   for (const entry of directories.reverse()) {
     const handle = await open(join(root, entry.path), fsConstants.O_RDONLY);
@@ -337,6 +345,24 @@ export async function restoreFiles(
   }
   onProgress(progress);
   return { manifest, progress };
+}
+
+/**
+ * Whether a file is there whole: its size, and its time set to the manifest's (within the
+ * microsecond utimes keeps), which is written last, after its content and owner.
+ */
+async function restoredAlready(path: string, entry: ManifestEntry): Promise<boolean> {
+  const stats = await lstat(path, { bigint: true }).catch(() => undefined);
+  if (stats?.isFile() !== true || stats.size !== BigInt(entry.size ?? 0)) return false;
+  const drift = stats.mtimeNs - BigInt(entry.mtimeNs);
+  return drift > -1000n && drift < 1000n;
+}
+
+/** Removes what a stopped run left at a link's path. */
+async function removeLeft(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  });
 }
 
 async function restoreFile(

@@ -6,7 +6,7 @@ import type {
   VolumeSnapshotContent,
 } from '../../../src/api/kubernetes.js';
 import {
-  claimFromSnapshot,
+  volumeClaim,
   parseQuantity,
   preProvisionedContent,
   snapshotOfContent,
@@ -55,9 +55,9 @@ describe('parseQuantity', () => {
   );
 });
 
-describe('claimFromSnapshot', () => {
+describe('volumeClaim', () => {
   const base = (claim: PersistentVolumeClaimSpec, minimumBytes?: number) =>
-    claimFromSnapshot({
+    volumeClaim({
       name: 'data-pg2-0',
       namespace: 'demo',
       snapshotName: 'snap-0',

@@ -491,6 +491,7 @@ describe('the shell: finalizer, one status write, no write for no change', () =>
       {
         pvcName: 'data-pg-restored-0',
         cloudSnapId: 'snap-handle-0',
+        restoredFrom: 'Snapshot',
         phase: 'Restoring',
         reason: 'volume requested from the snapshot',
       },

@@ -130,6 +130,7 @@ describe('restoringCloudSnap: ProvisioningFailed events', () => {
       {
         pvcName: 'data-pg-restored-0',
         cloudSnapId: 'snap-handle-0',
+        restoredFrom: 'Snapshot',
         phase: 'Restoring',
         reason: `provisioning failed, the provisioner retries: ${SAVE_CLAIM_RESET}`,
       },
@@ -573,8 +574,18 @@ describe('restoringCloudSnap: claims from snapshots in the same namespace', () =
       message: 'all 2 volume(s) restored and bound',
       status: {
         volumes: [
-          { pvcName: 'data-pg-restored-0', cloudSnapId: 'snap-handle-0', phase: 'Bound' },
-          { pvcName: 'data-pg-restored-1', cloudSnapId: 'snap-handle-1', phase: 'Bound' },
+          {
+            pvcName: 'data-pg-restored-0',
+            cloudSnapId: 'snap-handle-0',
+            restoredFrom: 'Snapshot',
+            phase: 'Bound',
+          },
+          {
+            pvcName: 'data-pg-restored-1',
+            cloudSnapId: 'snap-handle-1',
+            restoredFrom: 'Snapshot',
+            phase: 'Bound',
+          },
         ],
       },
     });
@@ -674,6 +685,7 @@ describe('restoringCloudSnap: StorageClasses that bind on the first consumer (Wa
           {
             pvcName: 'data-pg-restored-0',
             cloudSnapId: 'snap-handle-0',
+            restoredFrom: 'Snapshot',
             phase: 'WaitingForFirstConsumer',
             reason: 'binds when the restored pod is scheduled (StorageClass fast uses WaitForFirstConsumer)',
           },
