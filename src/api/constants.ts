@@ -37,6 +37,11 @@ export const MANAGED_BY = 'snapback';
 
 export const annotations = {
   /**
+   * On a Backup: a token; a value its status.verification does not answer yet asks for its data in
+   * the bucket to be read back and authenticated in full.
+   */
+  verify: 'snapback.dev/verify',
+  /**
    * On a PersistentVolume a restore's mover filled: its reclaim policy, set to Retain while the
    * volume moves from the mover's claim to the restore's, and put back once it is bound there.
    */

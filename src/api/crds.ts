@@ -63,6 +63,9 @@ export const BACKUP_ERROR_CODES = [
 /** Where the copy of a volume's data into the backup location is. */
 export const VOLUME_DATA_COPY_PHASES = ['Pending', 'Running', 'Completed'] as const;
 
+/** Where a verification of a backup's data in the bucket is. */
+export const VERIFICATION_PHASES = ['Running', 'Verified', 'Failed'] as const;
+
 /** Where a restored volume's data comes from. */
 export const VOLUME_DATA_SOURCES = ['Snapshot', 'BackupLocation'] as const;
 
@@ -70,7 +73,7 @@ export const VOLUME_DATA_SOURCES = ['Snapshot', 'BackupLocation'] as const;
 export const RESTORE_VOLUME_SOURCES = ['Auto', ...VOLUME_DATA_SOURCES] as const;
 
 /** What a data mover's run reports, for a copy into the bucket and a rebuild from it alike. */
-function moverRunFields(what: 'copy' | 'download'): Record<string, JSONSchemaProps> {
+function moverRunFields(what: 'copy' | 'download' | 'verification'): Record<string, JSONSchemaProps> {
   return {
     manifest: string("The volume's manifest in the location's repository (repository/manifests/<manifest>)."),
     phase: enumeration(`Where the ${what} is.`, VOLUME_DATA_COPY_PHASES, { title: 'VolumeDataCopyPhase' }),
@@ -81,10 +84,20 @@ function moverRunFields(what: 'copy' | 'download'): Record<string, JSONSchemaPro
     ),
     message: string(`What the ${what} is doing or waiting for.`),
     bytesTotal: integer("Bytes of the volume's files."),
-    bytesDone: integer(`Bytes of them ${what === 'copy' ? 'copied' : 'written'}.`),
+    bytesDone: integer(
+      `Bytes of them ${{ copy: 'copied', download: 'written', verification: 'checked' }[what]}.`,
+    ),
     files: integer('Files, directories and links in the manifest.'),
+    bytesPerSecond: integer(
+      "While the mover runs: its rate over the last few seconds (from its log's progress lines).",
+    ),
+    secondsLeft: integer('While the mover runs: the time left at that rate.'),
     completionTime: dateTime(
-      what === 'copy' ? 'When the manifest was stored and read back.' : 'When every file was written.',
+      {
+        copy: 'When the manifest was stored and read back.',
+        download: 'When every file was written.',
+        verification: 'When every chunk was read and authenticated.',
+      }[what],
     ),
   };
 }
@@ -513,8 +526,32 @@ const backupStatus = object(
       },
       { title: 'BackupRecordReference' },
     ),
+    verification: object(
+      "The last read-back of the backup's data in the bucket, asked for with the annotation snapback.dev/verify: every chunk of every volume read, decrypted and authenticated, nothing restored.",
+      {
+        token: string('The snapback.dev/verify value this verification answers.'),
+        phase: enumeration('Where the verification is.', VERIFICATION_PHASES, { title: 'VerificationPhase' }),
+        startTime: dateTime('When it started.'),
+        completionTime: dateTime('When it ended.'),
+        bytesChecked: integer("Bytes of the volumes' files read back and authenticated."),
+        message: string('What it found, or what it is doing.'),
+        volumes: array(
+          'Each volume verified.',
+          object(
+            "One volume's verification.",
+            {
+              pvcName: string('The volume.'),
+              ...moverRunFields('verification'),
+            },
+            { required: ['pvcName', 'manifest'], title: 'VolumeVerification' },
+          ),
+          { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['pvcName'] },
+        ),
+      },
+      { required: ['token'], title: 'BackupVerification' },
+    ),
     observedGeneration: integer('The metadata.generation the status was written for.'),
-    conditions: conditions('Ready and Failed, per the Kubernetes API conventions.'),
+    conditions: conditions('Ready, Failed and (once verified) Verified, per the Kubernetes API conventions.'),
   },
   { title: 'BackupStatus' },
 );

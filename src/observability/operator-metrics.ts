@@ -1,5 +1,5 @@
-// Domain metrics: restores and backups by phase, backup locations' availability and sync, and
-// schedules' last success (read from the caches at scrape time, so they are never out of step with
+// Domain metrics: restores and backups by phase, backup locations' availability and sync,
+// schedules' last success, the data movers' transfers under way (read from the caches at scrape time, so they are never out of step with
 // what the operator sees), and how long each restore phase takes.
 
 import { Gauge, Histogram, type Registry } from 'prom-client';
@@ -112,9 +112,84 @@ export function registerOperatorMetrics(
       }
     },
   });
+  // One series per transfer under way (a Backup's copy, a Restore's rebuild, a verification); a
+  // transfer that ended leaves the gauges, so they stay as few as the movers running.
+  const perTransfer = (name: string, help: string, value: (run: TransferRun) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['operation', 'namespace', 'name', 'volume'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const { operation, owner, volume, run } of transfersUnderWay(caches)) {
+          const measured = value(run);
+          if (measured === undefined) continue;
+          const labels = {
+            operation,
+            namespace: owner.metadata.namespace ?? '',
+            name: owner.metadata.name ?? '',
+            volume,
+          };
+          this.set(labels, measured);
+        }
+      },
+    });
+  perTransfer(
+    'snapback_mover_bytes_total',
+    "Bytes of the volume's files a running data mover moves.",
+    (run) => run.bytesTotal,
+  );
+  perTransfer(
+    'snapback_mover_bytes_done',
+    'Bytes a running data mover has moved so far.',
+    (run) => run.bytesDone,
+  );
+  perTransfer('snapback_mover_bytes_per_second', "A running data mover's rate.", (run) => run.bytesPerSecond);
+  perTransfer(
+    'snapback_mover_attempts',
+    'Mover pods started for a transfer under way.',
+    (run) => run.attempts,
+  );
   return {
     phaseFinished(phase: RestorePhase, seconds: number) {
       phaseDuration.observe({ phase }, seconds);
     },
   };
+}
+
+interface TransferRun {
+  phase?: string;
+  attempts?: number;
+  bytesTotal?: number;
+  bytesDone?: number;
+  bytesPerSecond?: number;
+}
+
+/** The transfers whose movers have not ended: copies into the bucket, rebuilds, verifications. */
+function* transfersUnderWay(caches: { restores: Cache<Restore>; backups: Cache<Backup> }): Generator<{
+  operation: 'backup' | 'restore' | 'verify';
+  owner: Backup | Restore;
+  volume: string;
+  run: TransferRun;
+}> {
+  const underWay = (run: TransferRun | undefined): run is TransferRun =>
+    run !== undefined && run.phase !== 'Completed';
+  for (const backup of caches.backups.list()) {
+    for (const volume of backup.status?.volumes ?? []) {
+      if (underWay(volume.dataCopy) && backup.status?.phase === 'InProgress')
+        yield { operation: 'backup', owner: backup, volume: volume.pvcName, run: volume.dataCopy };
+    }
+    if (backup.status?.verification?.phase !== 'Running') continue;
+    for (const volume of backup.status.verification.volumes ?? []) {
+      if (underWay(volume)) yield { operation: 'verify', owner: backup, volume: volume.pvcName, run: volume };
+    }
+  }
+  for (const restore of caches.restores.list()) {
+    if (restore.status?.phase !== 'RestoringCloudSnap') continue;
+    for (const volume of restore.status.volumes ?? []) {
+      if (underWay(volume.dataRestore))
+        yield { operation: 'restore', owner: restore, volume: volume.pvcName, run: volume.dataRestore };
+    }
+  }
 }

@@ -4,4 +4,7 @@
 
 import type { KubeClient } from './kube-client.js';
 
-export type ObjectClient = Pick<KubeClient, 'get' | 'list' | 'create' | 'mergePatch' | 'replace' | 'delete'>;
+export type ObjectClient = Pick<
+  KubeClient,
+  'get' | 'list' | 'create' | 'mergePatch' | 'replace' | 'delete' | 'podLog'
+>;

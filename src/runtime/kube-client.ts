@@ -5,7 +5,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, fetch, type Dispatcher } from 'undici';
 import type { KubeList, KubeObject, Status, WatchEventType } from '../api/kubernetes.js';
 import { ApiError, isNotFound, TerminalError } from './errors.js';
-import { apiVersionOf, collectionPath, objectPath, type ResourceType } from './resources.js';
+import { apiVersionOf, collectionPath, objectPath, resources, type ResourceType } from './resources.js';
 import { currentTrace } from './trace.js';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -44,6 +44,8 @@ interface RequestOptions {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
+  /** The answer as text, not JSON (a pod's log). */
+  text?: boolean;
 }
 
 const JSON_CONTENT = 'application/json';
@@ -132,6 +134,25 @@ export class KubeClient {
     if (name === '') throw new TerminalError(`get ${rt.kind}: the name is empty`);
     try {
       return await this.request<T>('get', rt, 'GET', objectPath(rt, name, namespace));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The last `tailLines` lines of a pod's container's log; undefined when the pod is gone. */
+  async podLog(
+    name: string,
+    namespace: string,
+    options: { container: string; tailLines: number },
+  ): Promise<string | undefined> {
+    try {
+      const path = objectPath(resources.pods, name, namespace, 'log');
+      // Counted apart from the pods' own reads: RBAC grants the subresource apart.
+      return await this.request<string>('get', { ...resources.pods, plural: 'pods/log' }, 'GET', path, {
+        query: { container: options.container, tailLines: options.tailLines },
+        text: true,
+      });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -362,6 +383,7 @@ export class KubeClient {
       statusCode = response.status;
       const text = await response.text();
       if (!response.ok) throw this.errorFrom(response.status, text);
+      if (options.text === true) return text as R;
       return (text === '' ? undefined : JSON.parse(text)) as R;
     } finally {
       const seconds = (performance.now() - started) / 1000;

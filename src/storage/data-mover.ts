@@ -58,11 +58,14 @@ export interface MoverConfig {
 }
 
 /** The container's name in every mover pod, and where the kubelet reads its termination message. */
-const CONTAINER = 'mover';
+export const MOVER_CONTAINER = 'mover';
+const CONTAINER = MOVER_CONTAINER;
 const RESULT_FILE = '/dev/termination-log';
 const MOUNT = '/data';
-/** Progress lines in the pod's log (kubectl logs), for a person watching. */
-const PROGRESS_SECONDS = 10;
+/** The user a mover that touches no files runs as. */
+const NOBODY = 65534;
+/** Progress lines in the pod's log (kubectl logs), which the operator reads into status. */
+const PROGRESS_SECONDS = 5;
 
 export interface MoverPodOptions {
   name: string;
@@ -70,11 +73,27 @@ export interface MoverPodOptions {
   labels: Labels;
   config: MoverConfig;
   location: BackupLocation;
-  claimName: string;
-  /** `backup <manifest>` reads the claim (mounted read-only); `restore <manifest>` writes it. */
-  operation: 'backup' | 'restore';
+  /**
+   * `backup <manifest>` reads the claim (mounted read-only); `restore <manifest>` writes it;
+   * `verify <manifest>` reads the repository only and mounts nothing.
+   */
+  operation: 'backup' | 'restore' | 'verify';
+  claimName?: string;
   manifest: string;
 }
+
+/** Arguments and capabilities per operation: reading files of any owner; setting owners and modes. */
+const OPERATIONS: Record<
+  MoverPodOptions['operation'],
+  { args: (manifest: string) => string[]; add: string[] }
+> = {
+  backup: { args: (manifest) => ['mover', 'backup', MOUNT, manifest], add: ['DAC_OVERRIDE'] },
+  restore: {
+    args: (manifest) => ['mover', 'restore', manifest, MOUNT],
+    add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'],
+  },
+  verify: { args: (manifest) => ['mover', 'verify', manifest], add: [] },
+};
 
 /**
  * The pod of one mover run. It runs as root with only the capabilities its operation needs
@@ -88,12 +107,9 @@ export function moverPod(options: MoverPodOptions): Pod {
     name,
     valueFrom: { secretKeyRef: { name: secret, key, ...(optional ? { optional: true } : {}) } },
   });
-  const args =
-    options.operation === 'backup'
-      ? ['mover', 'backup', MOUNT, options.manifest]
-      : ['mover', 'restore', options.manifest, MOUNT];
-  const capabilities =
-    options.operation === 'backup' ? ['DAC_OVERRIDE'] : ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'];
+  const operation = OPERATIONS[options.operation];
+  const readOnly = options.operation === 'backup';
+  const claim = options.claimName;
   return {
     metadata: { name: options.name, namespace: options.namespace, labels: options.labels },
     spec: {
@@ -102,13 +118,17 @@ export function moverPod(options: MoverPodOptions): Pod {
       enableServiceLinks: false,
       ...(Object.keys(config.nodeSelector).length === 0 ? {} : { nodeSelector: config.nodeSelector }),
       ...(config.tolerations.length === 0 ? {} : { tolerations: config.tolerations }),
-      securityContext: { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false },
+      // Files of any owner are read or written as root; a verification reads none and runs as nobody.
+      securityContext:
+        claim === undefined
+          ? { runAsUser: NOBODY, runAsGroup: NOBODY, runAsNonRoot: true }
+          : { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false },
       containers: [
         {
           name: CONTAINER,
           image: config.image,
           imagePullPolicy: config.imagePullPolicy,
-          args,
+          args: operation.args(options.manifest),
           env: [
             { name: MOVER_ENV.location, value: JSON.stringify(location.spec.s3) },
             fromSecret(MOVER_ENV.accessKeyId, CREDENTIAL_KEYS.accessKeyId),
@@ -124,20 +144,40 @@ export function moverPod(options: MoverPodOptions): Pod {
           securityContext: {
             readOnlyRootFilesystem: true,
             allowPrivilegeEscalation: false,
-            capabilities: { drop: ['ALL'], add: capabilities },
+            capabilities: { drop: ['ALL'], ...(operation.add.length === 0 ? {} : { add: operation.add }) },
           },
           ...(Object.keys(config.resources).length === 0 ? {} : { resources: config.resources }),
-          volumeMounts: [{ name: 'data', mountPath: MOUNT, readOnly: options.operation === 'backup' }],
+          ...(claim === undefined ? {} : { volumeMounts: [{ name: 'data', mountPath: MOUNT, readOnly }] }),
         },
       ],
-      volumes: [
-        {
-          name: 'data',
-          persistentVolumeClaim: { claimName: options.claimName, readOnly: options.operation === 'backup' },
-        },
-      ],
+      ...(claim === undefined
+        ? {}
+        : { volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim, readOnly } }] }),
     },
   };
+}
+
+/** A progress line of the mover's log: how far the transfer is, how fast, and how long is left. */
+export interface MoverProgress {
+  progress: TransferProgress;
+  bytesPerSecond: number;
+  etaSeconds?: number;
+}
+
+/** The last progress line in the tail of a mover's log, if any. */
+export function lastProgress(log: string | undefined): MoverProgress | undefined {
+  const lines = (log ?? '').split('\n').reverse();
+  for (const line of lines) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const parsed = JSON.parse(line) as { progress?: unknown; operation?: unknown };
+      if (parsed.operation === undefined && typeof parsed.progress === 'object' && parsed.progress !== null)
+        return parsed as MoverProgress;
+    } catch {
+      // A line cut by the tail: an older one may be whole.
+    }
+  }
+  return undefined;
 }
 
 /** What a mover pod's state says. */

@@ -130,8 +130,10 @@ beforeAll(async () => {
   await store.createBucket('gitops');
   await writeCredentials(client, namespace, 'store-key', store.accessKeyId, store.secretAccessKey);
   location = uniqueName('gitops');
-  operator = await startOperator(`argocd-${namespace}`, { watchNamespace: namespace, namespace });
+  // Argo CD first: an operator started before it failed to start would outlive the file, and
+  // reconcile the next files' BackupLocations (cluster-scoped) as its own.
   argo = await startArgoCd(client);
+  operator = await startOperator(`argocd-${namespace}`, { watchNamespace: namespace, namespace });
 }, 180_000);
 
 afterAll(async () => {

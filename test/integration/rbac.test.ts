@@ -71,7 +71,7 @@ async function requests(): Promise<Map<string, number>> {
   const text = (await operator?.metrics()) ?? '';
   const counts = new Map<string, number>();
   for (const line of text.split('\n')) {
-    const match = /^snapback_api_requests_total\{verb="(\w+)",resource="([\w.]+)",code="(\d+)"\} (\d+)/.exec(
+    const match = /^snapback_api_requests_total\{verb="(\w+)",resource="([\w./]+)",code="(\d+)"\} (\d+)/.exec(
       line,
     );
     if (match === null) continue;
@@ -86,14 +86,14 @@ async function requests(): Promise<Map<string, number>> {
  * it as the kubelet would, its result the mover's for the manifest; returns the run.
  */
 async function moverEnds(
-  run: () => Promise<{ manifest: string; moverPod?: string } | undefined>,
+  run: () => Promise<{ manifest: string; moverPod?: string; phase?: string } | undefined>,
   operation: 'backup' | 'restore',
 ): Promise<{ manifest: string; moverPod?: string }> {
-  let started: { manifest: string; moverPod?: string } | undefined;
+  let started: { manifest: string; moverPod?: string; phase?: string } | undefined;
+  // Running in status: the operator has seen the pod run (and read its log for progress).
   await waitFor(`a running ${operation} mover`, async () => {
     started = await run();
-    const pod = await client.get(resources.pods, started?.moverPod ?? '', operatorNs);
-    return pod?.status?.phase === 'Running';
+    return started?.phase === 'Running';
   });
   const { manifest, moverPod = '' } = started ?? { manifest: '' };
   const progress = {

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { labels } from '../../src/api/constants.js';
+import { annotations, labels } from '../../src/api/constants.js';
 import type { Backup, VolumeDataCopy } from '../../src/api/generated/types.js';
 import type { KubeClient } from '../../src/runtime/kube-client.js';
 import { resources } from '../../src/runtime/resources.js';
@@ -277,5 +277,45 @@ describe('a Backup stored in a location that copies volume data', () => {
       ]);
       return lists.every((list) => list.items.length === 0);
     });
+  });
+
+  it("verifies a Backup's data in the bucket on request, reading every chunk back", async () => {
+    const second = source?.second;
+    if (second === undefined) throw new Error('the second backup did not run');
+    await client.mergePatch(
+      resources.backups,
+      'pg-again',
+      { metadata: { annotations: { [annotations.verify]: 'check-1' } } },
+      { namespace },
+    );
+    const verified = await waitFor('the verification to end', async () => {
+      const backup = await client.get(resources.backups, 'pg-again', namespace);
+      const verification = backup?.status?.verification;
+      return verification?.token === 'check-1' && verification.phase !== 'Running' ? verification : undefined;
+    });
+    process.stdout.write(`verification: ${JSON.stringify(verified)}\n`);
+    expect(verified.phase).toBe('Verified');
+    expect(verified.bytesChecked).toBe(second.backup.status?.volumes?.[0]?.dataCopy?.bytesTotal);
+    expect(verified.completionTime).toBeDefined();
+  });
+
+  it("deletes a Backup's manifests with it, and no chunk another backup holds", async () => {
+    const second = source?.second;
+    if (source === undefined || second === undefined) throw new Error('the backups did not run');
+    const manifests = () => store.inBucket(BUCKET, (bucket) => bucket.list('repository/manifests/'));
+    const first = `repository/manifests/${source.first.manifest}`;
+    const kept = `repository/manifests/${second.backup.status?.volumes?.[0]?.dataCopy?.manifest ?? ''}`;
+    expect(await manifests()).toEqual(expect.arrayContaining([first, kept]));
+    await client.delete(resources.backups, 'pg-copied', { namespace });
+    await waitFor(
+      'the Backup to go',
+      async () => (await client.get(resources.backups, 'pg-copied', namespace)) === undefined,
+    );
+    const left = await manifests();
+    expect(left).not.toContain(first);
+    expect(left).toContain(kept);
+    // The remaining backup still restores whole from the bucket.
+    const volume = await restoreFromBucket(second.backup.status?.volumes?.[0]?.dataCopy?.manifest ?? '');
+    expect(await digestOfRestored(join(volume, 'pgdata'), 'orders')).toEqual(second.digest);
   });
 });

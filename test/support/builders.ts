@@ -802,3 +802,21 @@ export function setStatus<T extends KubeObject & { status?: unknown }>(
   const { resourceVersion: _old, ...metadata } = stored.metadata;
   return fake.seed(rt, { ...stored, metadata, status });
 }
+
+/** What the kubelet writes on a data mover's pod as it ends: its phase, its result as termination message. */
+export async function moverPodEnded(
+  fake: FakeClient,
+  namespace: string,
+  pod: string,
+  phase: 'Succeeded' | 'Failed',
+  result: unknown,
+  finishedAt: string,
+): Promise<void> {
+  const terminated = { exitCode: phase === 'Succeeded' ? 0 : 1, message: JSON.stringify(result), finishedAt };
+  await fake.mergePatch(
+    resources.pods,
+    pod,
+    { status: { phase, containerStatuses: [{ name: 'mover', state: { terminated } }] } },
+    { namespace, subresource: 'status' },
+  );
+}

@@ -18,7 +18,7 @@ import type { ObjectClient } from '../../src/runtime/client.js';
 import { ApiError } from '../../src/runtime/errors.js';
 import { ObjectStore } from '../../src/runtime/informer.js';
 import type { DeleteOptions, ListOptions, Verb } from '../../src/runtime/kube-client.js';
-import { apiVersionOf, type ResourceType } from '../../src/runtime/resources.js';
+import { apiVersionOf, resources, type ResourceType } from '../../src/runtime/resources.js';
 
 /** The verbs the seam sends, as KubeClient names them for metrics (replace is 'update'). */
 export type FakeVerb = Exclude<Verb, 'watch'>;
@@ -71,6 +71,8 @@ export class FakeClient implements ObjectClient {
   /** The etcd revision: one counter for all resources, as resourceVersions are. */
   private revision = 0;
   private uids = 0;
+  /** namespace/pod -> its container's log, as the kubelet would serve it. */
+  private readonly logs = new Map<string, string>();
 
   constructor(options: FakeClientOptions = {}) {
     this.now = options.now ?? ((): Date => new Date());
@@ -83,6 +85,29 @@ export class FakeClient implements ObjectClient {
       const stored = this.bucket(rt).get(key);
       return stored === undefined ? undefined : out(rt, stored);
     });
+  }
+
+  /** The last `tailLines` lines of a pod's log (setLog); undefined when the pod does not exist. */
+  podLog(
+    name: string,
+    namespace: string,
+    options: { container: string; tailLines: number },
+  ): Promise<string | undefined> {
+    return settle(() => {
+      this.receive({ verb: 'get', plural: 'pods/log', name, namespace });
+      if (this.bucket(resources.pods).get(keyOf(resources.pods, name, namespace)) === undefined)
+        return undefined;
+      const lines = (this.logs.get(`${namespace}/${name}`) ?? '').split('\n').filter((line) => line !== '');
+      return lines
+        .slice(-options.tailLines)
+        .map((line) => `${line}\n`)
+        .join('');
+    });
+  }
+
+  /** What a pod's container has written to its log so far. */
+  setLog(namespace: string, name: string, text: string): void {
+    this.logs.set(`${namespace}/${name}`, text);
   }
 
   /**

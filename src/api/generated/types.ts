@@ -124,6 +124,10 @@ export interface VolumeDataCopy {
   bytesDone?: number;
   /** Files, directories and links in the manifest. */
   files?: number;
+  /** While the mover runs: its rate over the last few seconds (from its log's progress lines). */
+  bytesPerSecond?: number;
+  /** While the mover runs: the time left at that rate. */
+  secondsLeft?: number;
   /** When the manifest was stored and read back. */
   completionTime?: string;
   /** Bytes sent to the store (compressed and encrypted): only chunks the location did not hold already. */
@@ -189,6 +193,55 @@ export interface BackupRecordReference {
   storedAt?: string;
 }
 
+/** Where the verification is. */
+export type VerificationPhase = 'Running' | 'Verified' | 'Failed';
+
+/** One volume's verification. */
+export interface VolumeVerification {
+  /** The volume. */
+  pvcName: string;
+  /** The volume's manifest in the location's repository (repository/manifests/<manifest>). */
+  manifest: string;
+  /** Where the verification is. */
+  phase?: VolumeDataCopyPhase;
+  /** The data mover's pod, in the operator's namespace. */
+  moverPod?: string;
+  /** Mover pods started for this verification; a failure the store may recover from is retried. */
+  attempts?: number;
+  /** What the verification is doing or waiting for. */
+  message?: string;
+  /** Bytes of the volume's files. */
+  bytesTotal?: number;
+  /** Bytes of them checked. */
+  bytesDone?: number;
+  /** Files, directories and links in the manifest. */
+  files?: number;
+  /** While the mover runs: its rate over the last few seconds (from its log's progress lines). */
+  bytesPerSecond?: number;
+  /** While the mover runs: the time left at that rate. */
+  secondsLeft?: number;
+  /** When every chunk was read and authenticated. */
+  completionTime?: string;
+}
+
+/** The last read-back of the backup's data in the bucket, asked for with the annotation snapback.dev/verify: every chunk of every volume read, decrypted and authenticated, nothing restored. */
+export interface BackupVerification {
+  /** The snapback.dev/verify value this verification answers. */
+  token: string;
+  /** Where the verification is. */
+  phase?: VerificationPhase;
+  /** When it started. */
+  startTime?: string;
+  /** When it ended. */
+  completionTime?: string;
+  /** Bytes of the volumes' files read back and authenticated. */
+  bytesChecked?: number;
+  /** What it found, or what it is doing. */
+  message?: string;
+  /** Each volume verified. */
+  volumes?: VolumeVerification[];
+}
+
 /** What the operator observed. Written only by the operator. */
 export interface BackupStatus {
   /** Where the backup is (PDS Backup.Status.Phase). */
@@ -215,9 +268,11 @@ export interface BackupStatus {
   manifest?: Record<string, unknown>;
   /** Where the backup's record was stored and verified (read back, checksum matched). */
   record?: BackupRecordReference;
+  /** The last read-back of the backup's data in the bucket, asked for with the annotation snapback.dev/verify: every chunk of every volume read, decrypted and authenticated, nothing restored. */
+  verification?: BackupVerification;
   /** The metadata.generation the status was written for. */
   observedGeneration?: number;
-  /** Ready and Failed, per the Kubernetes API conventions. */
+  /** Ready, Failed and (once verified) Verified, per the Kubernetes API conventions. */
   conditions?: Condition[];
 }
 
@@ -359,6 +414,10 @@ export interface VolumeDataRestore {
   bytesDone?: number;
   /** Files, directories and links in the manifest. */
   files?: number;
+  /** While the mover runs: its rate over the last few seconds (from its log's progress lines). */
+  bytesPerSecond?: number;
+  /** While the mover runs: the time left at that rate. */
+  secondsLeft?: number;
   /** When every file was written. */
   completionTime?: string;
   /** Bytes read from the store (compressed and encrypted). */

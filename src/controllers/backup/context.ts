@@ -51,6 +51,16 @@ export function backupLabels(backup: Backup): Labels {
   };
 }
 
+/** The labels of a backup's data movers and what they mount, in the operator's namespace. */
+export function moverLabels(backup: Backup): Labels {
+  return {
+    [labels.managedBy]: MANAGED_BY,
+    [labels.moverFor]: backup.metadata.uid ?? '',
+    [labels.backup]: backup.metadata.name ?? '',
+    [labels.backupNamespace]: backup.metadata.namespace ?? '',
+  };
+}
+
 /** A backup step's outcome: the shared advance / wait / fail over the Backup's phases and codes. */
 export type BackupOutcome = Outcome<
   BackupPhase,

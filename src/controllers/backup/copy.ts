@@ -6,18 +6,20 @@
 // a PVC from that. All four are named from the Backup's UID and the volume, so a restarted operator
 // finds them; they are deleted once the copies are done, or the backup failed or is deleted.
 
-import { labels, MANAGED_BY } from '../../api/constants.js';
+import { labels } from '../../api/constants.js';
 import type { Backup, BackupLocation, BackupVolume, VolumeDataCopy } from '../../api/generated/types.js';
-import type { Labels, Pod } from '../../api/kubernetes.js';
+import type { Pod } from '../../api/kubernetes.js';
 import { boundedName, shortHash } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
 import { defineIndex } from '../../runtime/cache.js';
 import { volumeClaim, preProvisionedContent, snapshotOfContent } from '../../storage/snapshots.js';
 import { DATA_COPY_RETRYING } from '../shared/conditions.js';
-import { deleteMoverPods, stepMoverRun } from '../shared/mover-run.js';
+import type { MoverProgress } from '../../storage/data-mover.js';
+import type { TransferProgress } from '../../storage/repository/files.js';
+import { deleteMoverPods, stepMoverRun, transferFigures } from '../shared/mover-run.js';
 import { createdUnlessTaken } from '../shared/objects.js';
 import { fail, wait } from '../shared/outcome.js';
-import type { BackupContext, BackupOutcome } from './context.js';
+import { moverLabels, type BackupContext, type BackupOutcome } from './context.js';
 
 /** The Ready condition's reason while the movers copy. */
 export const COPYING = 'CopyingVolumeData';
@@ -58,15 +60,6 @@ export const manifestName = (ctx: BackupContext, backup: Backup, volume: BackupV
     `${backup.metadata.name ?? ''}-${shortHash([backup.metadata.uid ?? ''], 6)}`,
     volume.pvcName,
   ].join('/');
-
-function moverLabels(backup: Backup): Labels {
-  return {
-    [labels.managedBy]: MANAGED_BY,
-    [labels.moverFor]: backup.metadata.uid ?? '',
-    [labels.backup]: backup.metadata.name ?? '',
-    [labels.backupNamespace]: backup.metadata.namespace ?? '',
-  };
-}
 
 type VolumeCopy = { copy: VolumeDataCopy; retrying?: true; recheckMs?: number } | { problem: string };
 
@@ -145,17 +138,11 @@ async function copyVolume(
   };
   if (copy.phase === 'Completed') return { copy };
   const names = scaffoldingNames(backup, index);
-  const step = await stepMoverRun({
-    client: ctx.client,
-    namespace: ctx.namespace,
-    movers: ctx.cache.movers,
-    now: ctx.now(),
+  const step = await stepMoverRun(ctx, {
     attempts: copy.attempts ?? 0,
     podName: names.pod,
     pod: {
-      namespace: ctx.namespace,
       labels: moverLabels(backup),
-      config: ctx.mover,
       location,
       claimName: names.claim,
       operation: 'backup',
@@ -167,9 +154,15 @@ async function copyVolume(
   if ('problem' in step) return step;
   const run = { attempts: step.attempts, moverPod: step.moverPod };
   if (step.phase !== 'Completed') {
-    const { retrying, recheckMs } = step;
+    const { retrying, recheckMs, progress } = step;
     return {
-      copy: { ...copy, ...run, phase: step.phase, message: step.message },
+      copy: {
+        ...copy,
+        ...run,
+        phase: step.phase,
+        message: step.message,
+        ...(progress === undefined ? {} : copyFigures(progress.progress, progress)),
+      },
       ...(retrying === undefined ? {} : { retrying }),
       ...(recheckMs === undefined ? {} : { recheckMs }),
     };
@@ -178,21 +171,25 @@ async function copyVolume(
   if (result.manifest !== copy.manifest) {
     return { problem: `mover pod ${step.moverPod} stored manifest ${result.manifest}, not ${copy.manifest}` };
   }
-  const { progress } = result;
   return {
     copy: {
-      ...copy,
+      manifest: copy.manifest,
       ...run,
       phase: 'Completed',
       message: `copied in ${result.seconds.toFixed(1)} s`,
-      bytesTotal: progress.bytesTotal,
-      bytesDone: progress.bytesDone,
-      bytesUploaded: progress.bytesTransferred,
-      files: progress.files,
-      chunksNew: progress.chunksNew,
-      chunksReused: progress.chunksReused,
+      ...copyFigures(result.progress),
       completionTime: ctx.now().toISOString(),
     },
+  };
+}
+
+/** A copy's figures: the transfer's, the bytes sent and the chunks sent and found stored. */
+function copyFigures(progress: TransferProgress, rate?: Omit<MoverProgress, 'progress'>) {
+  return {
+    ...transferFigures(progress, rate),
+    bytesUploaded: progress.bytesTransferred,
+    chunksNew: progress.chunksNew,
+    chunksReused: progress.chunksReused,
   };
 }
 

@@ -22,7 +22,9 @@ import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/cond
 import { capture } from './capture.js';
 import { advance, fail, outcomeOfError } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
+import { moverRunsOf } from '../shared/mover-run.js';
 import { copyVolumeData, moversByBackup, removeMovers } from './copy.js';
+import { removeVerifiers, verificationDue, verifyData } from './verify.js';
 import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
 import { takeSnapshots } from './snapshot.js';
 
@@ -33,8 +35,13 @@ const RECORD_RETRY_MS = 5_000;
 
 const keyOf = (backup: Backup): string => `${backup.metadata.namespace ?? ''}/${backup.metadata.name ?? ''}`;
 
-const moverAttempts = (status: BackupStatus): string =>
-  (status.volumes ?? []).map((volume) => volume.dataCopy?.attempts ?? 0).join(',');
+const moverRuns = (status: BackupStatus): string =>
+  [
+    moverRunsOf((status.volumes ?? []).map((volume) => volume.dataCopy)),
+    status.verification?.token,
+    status.verification?.phase,
+    moverRunsOf(status.verification?.volumes ?? []),
+  ].join('/');
 
 const readyMessage = (status: BackupStatus): string =>
   status.conditions?.find((condition) => condition.type === 'Ready')?.message ?? '';
@@ -81,10 +88,20 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     );
   };
 
-  /** A backup that ended (Failed, or Completed after a restart) with mover pods left: they go. */
-  const removeLeftMovers = async (backup: Backup): Promise<Next<BackupStatus>> => {
-    if (ctx.cache.movers.byIndex(moversByBackup, keyOf(backup)).length > 0) await removeMovers(ctx, backup);
+  /**
+   * A backup that ended: a verification asked for runs; mover pods left (Failed, or Completed after
+   * a restart) go.
+   */
+  const ended = async (backup: Backup): Promise<Next<BackupStatus>> => {
+    const token = verificationDue(backup);
+    if (token !== undefined) return verifyData(ctx, backup, token);
+    if (ctx.cache.movers.byIndex(moversByBackup, keyOf(backup)).length > 0) await removeAllMovers(backup);
     return {};
+  };
+
+  const removeAllMovers = async (backup: Backup): Promise<void> => {
+    await removeMovers(ctx, backup);
+    await removeVerifiers(ctx, backup);
   };
 
   const step = async (backup: Backup): Promise<Next<BackupStatus>> => {
@@ -104,7 +121,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
       case 'InProgress':
         return inProgress(backup);
       default:
-        return removeLeftMovers(backup);
+        return ended(backup);
     }
   };
 
@@ -179,7 +196,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     // The movers work for this cluster's backup whatever force says: they never outlive it.
     const copied = (backup.status?.volumes ?? []).some((volume) => volume.dataCopy !== undefined);
     if (copied || ctx.cache.movers.byIndex(moversByBackup, keyOf(backup)).length > 0)
-      await removeMovers(ctx, backup);
+      await removeAllMovers(backup);
     const remaining = force ? 0 : await deleteSnapshots(backup);
     if (remaining > 0) return deleting('DeletingSnapshots', `deleting ${remaining} snapshot(s)`);
     logger.info(force ? 'deleted, snapshots and record kept (force-delete)' : 'deleted with its snapshots', {
@@ -223,8 +240,7 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
     progressPacing: {
       intervalMs: PROGRESS_INTERVAL_MS,
       now: () => ctx.now().getTime(),
-      // A mover started is written at once: its attempt number names the next pod.
-      isProgress: (from, to) => isProgressOnly(from, to) && moverAttempts(from) === moverAttempts(to),
+      isProgress: (from, to) => isProgressOnly(from, to) && moverRuns(from) === moverRuns(to),
     },
   });
 }

@@ -13,6 +13,7 @@ import {
 } from '../../storage/backup-record.js';
 import { sanitizeRecorded } from '../../dataservices/manifest.js';
 import { describeStoreError, openStore, type OpenLocation } from '../../storage/location-store.js';
+import { manifestKey } from '../../storage/repository/files.js';
 import { advance, fail, wait } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
 
@@ -163,7 +164,11 @@ export async function importRecord(
   );
 }
 
-/** Deletes the backup's record; returns why it could not, or undefined when it is gone. */
+/**
+ * Deletes what the backup stored in its location: its volumes' manifests, then its record (so a
+ * record never names a manifest that is gone); returns why it could not, or undefined when all is
+ * gone. The chunks stay: other backups may hold them.
+ */
 export async function deleteRecord(ctx: BackupContext, backup: Backup): Promise<string | undefined> {
   const record = backup.status?.record;
   // A synced Backup's record belongs to the cluster that wrote it.
@@ -172,7 +177,11 @@ export async function deleteRecord(ctx: BackupContext, backup: Backup): Promise<
   // A location deleted before its backups leaves nothing this cluster can reach to clean up.
   if (ctx.cache.locations.get(record.location) === undefined) return undefined;
   const key = record.key;
+  const manifests = (backup.status?.volumes ?? []).flatMap((volume) =>
+    volume.dataCopy === undefined ? [] : [manifestKey(volume.dataCopy.manifest)],
+  );
   const result = await withStore(ctx, record.location, async ({ store }) => {
+    for (const manifest of manifests) await store.delete(manifest);
     await store.delete(key);
     return {};
   });

@@ -43,23 +43,26 @@ export async function cleanUpAttempt(
   if (attempt === undefined) return 0;
   const namespace = restore.metadata.namespace ?? '';
   const selector = `${labels.restoreAttempt}=${attempt}`;
-  const kinds: { rt: ResourceType; namespace?: string }[] = [
+  // The movers carry their own label too: the operator's namespace may be the restore's, where the
+  // restored deployment's pods and claims carry the attempt's label and must stay once handed over.
+  const movers = `${selector},${labels.moverFor}`;
+  const kinds: { rt: ResourceType; namespace?: string; selector: string }[] = [
     // The movers before their claims, which they mount.
-    { rt: resources.pods, namespace: scope.moverNamespace },
-    { rt: resources.persistentVolumeClaims, namespace: scope.moverNamespace },
-    { rt: resources.volumeSnapshots, namespace },
-    { rt: resources.volumeSnapshotContents },
+    { rt: resources.pods, namespace: scope.moverNamespace, selector: movers },
+    { rt: resources.persistentVolumeClaims, namespace: scope.moverNamespace, selector: movers },
+    { rt: resources.volumeSnapshots, namespace, selector },
+    { rt: resources.volumeSnapshotContents, selector },
   ];
   let remaining = 0;
   if (scope.includeDeployment) {
     const deployment = adapterFor(restore.status?.destination?.kind);
-    if (deployment !== undefined) kinds.unshift({ rt: deployment.resource, namespace });
-    kinds.push({ rt: resources.persistentVolumeClaims, namespace });
+    if (deployment !== undefined) kinds.unshift({ rt: deployment.resource, namespace, selector });
+    kinds.push({ rt: resources.persistentVolumeClaims, namespace, selector });
     remaining += await releaseKeptVolumes(client, selector);
   }
-  for (const { rt, namespace: ns } of kinds) {
+  for (const { rt, namespace: ns, selector: labelSelector } of kinds) {
     const { items } = await client.list<KubeObject>(rt, {
-      labelSelector: selector,
+      labelSelector,
       ...(ns === undefined ? {} : { namespace: ns }),
     });
     for (const item of items) {

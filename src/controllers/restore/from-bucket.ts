@@ -18,7 +18,7 @@ import { childName } from '../../naming.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import { resources } from '../../runtime/resources.js';
 import { volumeClaim } from '../../storage/snapshots.js';
-import { deleteMoverPods, stepMoverRun } from '../shared/mover-run.js';
+import { deleteMoverPods, stepMoverRun, transferFigures } from '../shared/mover-run.js';
 import { createdUnlessTaken, ensureCreated } from '../shared/objects.js';
 import {
   attemptLabels,
@@ -132,17 +132,11 @@ export async function restoreFromBucket(
         problem: `${notRestored}: the operator has no data mover image (mover.image in its configuration; the Helm chart sets it to the operator's image).`,
       };
     }
-    const step = await stepMoverRun({
-      client: ctx.client,
-      namespace: ctx.namespace,
-      movers: ctx.cache.movers,
-      now: ctx.now(),
+    const step = await stepMoverRun(ctx, {
       attempts: data.attempts ?? 0,
       podName: names.pod,
       pod: {
-        namespace: ctx.namespace,
         labels: moverLabels(restore, plan),
-        config: ctx.mover,
         location,
         claimName: names.claim,
         operation: 'restore',
@@ -153,8 +147,16 @@ export async function restoreFromBucket(
     if ('problem' in step) return { problem: `${notRestored}: ${step.problem}` };
     const run = { attempts: step.attempts, moverPod: step.moverPod };
     if (step.phase !== 'Completed') {
+      const { progress } = step;
+      const figures =
+        progress === undefined
+          ? {}
+          : {
+              ...transferFigures(progress.progress, progress),
+              bytesDownloaded: progress.progress.bytesTransferred,
+            };
       const status = restoring(
-        { ...data, ...run, phase: step.phase, message: step.message },
+        { ...data, ...run, phase: step.phase, message: step.message, ...figures },
         `restoring from BackupLocation ${locationName}: ${step.message}`,
       );
       return {
@@ -174,16 +176,13 @@ export async function restoreFromBucket(
     if (volumeName === undefined) {
       return { problem: `${notRestored}: the mover's claim ${ctx.namespace}/${names.claim} has no volume` };
     }
-    const { progress } = result;
     const filled: VolumeDataRestore = {
-      ...data,
+      manifest: data.manifest,
       ...run,
       phase: 'Completed',
       message: `restored in ${result.seconds.toFixed(1)} s`,
-      bytesTotal: progress.bytesTotal,
-      bytesDone: progress.bytesDone,
-      bytesDownloaded: progress.bytesTransferred,
-      files: progress.files,
+      ...transferFigures(result.progress),
+      bytesDownloaded: result.progress.bytesTransferred,
       completionTime: ctx.now().toISOString(),
       volumeName,
     };

@@ -12,6 +12,7 @@ import type { Reconcile } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
 import { enteredPhase, statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/conditions.js';
+import { moverRunsOf } from '../shared/mover-run.js';
 import { outcomeOfError } from '../shared/outcome.js';
 import { cleanUpAttempt, deploymentHandedOver } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
@@ -53,6 +54,9 @@ const REFUSED: Record<ActivePhase, RestoreErrorCode> = {
 const CLEANUP_RECHECK_MS = 5_000;
 
 const RETRY_HINT = 'Fix the cause, then change spec.recreateToken to try again.';
+
+const moverRuns = (status: RestoreStatus): string =>
+  moverRunsOf((status.volumes ?? []).map((volume) => volume.dataRestore));
 
 const progressOf = (status: RestoreStatus): string =>
   status.conditions?.find((condition) => condition.type === 'Progressing')?.message ?? '';
@@ -236,7 +240,8 @@ export function restoreReconciler(
       intervalMs: PROGRESS_INTERVAL_MS,
       now: () => ctx.now().getTime(),
       // Joining the queue for a slot is not progress: other restores' turns are judged from it.
-      isProgress: (from, to) => isProgressOnly(from, to) && to.queuedAt === from.queuedAt,
+      isProgress: (from, to) =>
+        isProgressOnly(from, to) && to.queuedAt === from.queuedAt && moverRuns(from) === moverRuns(to),
     },
   });
 }

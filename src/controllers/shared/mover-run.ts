@@ -7,24 +7,42 @@ import type { Pod } from '../../api/kubernetes.js';
 import type { ObjectClient } from '../../runtime/client.js';
 import type { Cache } from '../../runtime/cache.js';
 import { resources } from '../../runtime/resources.js';
-import { moverPod, moverState, type MoverPodOptions, type MoverSuccess } from '../../storage/data-mover.js';
+import {
+  lastProgress,
+  MOVER_CONTAINER,
+  moverPod,
+  moverState,
+  type MoverConfig,
+  type MoverPodOptions,
+  type MoverProgress,
+  type MoverSuccess,
+} from '../../storage/data-mover.js';
+import type { TransferProgress } from '../../storage/repository/files.js';
 import { createdUnlessTaken } from './objects.js';
 
 /** A failed mover is started again after 5 s, then twice as long each time, at most 5 minutes. */
 const RETRY_BASE_MS = 5_000;
 const RETRY_MAX_MS = 300_000;
+/** How often a running mover's progress is read from its log. */
+const PROGRESS_RECHECK_MS = 5_000;
 
-export interface MoverRunOptions {
+/** What a controller's context offers a mover run: the Backup's and the Restore's alike. */
+export interface MoverRunContext {
   client: ObjectClient;
   /** The operator's namespace, where mover pods run. */
   namespace: string;
-  movers: Cache<Pod>;
-  now: Date;
+  cache: { movers: Cache<Pod> };
+  /** Where mover pods run and what they may use. */
+  mover: MoverConfig;
+  now(): Date;
+}
+
+export interface MoverRunOptions {
   /** Mover pods started so far (status); 0 before the first. */
   attempts: number;
   podName: (attempt: number) => string;
-  /** The pod of every attempt but its name. */
-  pod: Omit<MoverPodOptions, 'name'>;
+  /** The pod of every attempt but its name and namespace (the operator's). */
+  pod: Omit<MoverPodOptions, 'name' | 'namespace' | 'config'>;
   /** The label whose value tells the run's own objects from others' of the same name. */
   ownerLabel?: string;
   /** Creates what the pod mounts (found if there); why it cannot, or undefined. */
@@ -40,32 +58,40 @@ export type MoverRunStep =
       message: string;
       /** A failed attempt is waited on or was just replaced. */
       retrying?: true;
-      /** When the retry is due, if no event comes first. */
+      /** When to look again if no event comes first: a retry due, or the progress of a running pod. */
       recheckMs?: number;
+      /** A running mover's last progress line. */
+      progress?: MoverProgress;
     }
   | { phase: 'Completed'; attempts: number; moverPod: string; result: MoverSuccess }
   | { problem: string };
 
 /** Takes the run one step: starts its pod, reads it, or replaces a failed one when its retry is due. */
-export async function stepMoverRun(options: MoverRunOptions): Promise<MoverRunStep> {
+export async function stepMoverRun(ctx: MoverRunContext, options: MoverRunOptions): Promise<MoverRunStep> {
   const attempt = Math.max(1, options.attempts);
   const podName = options.podName(attempt);
-  const pod = options.movers.get(`${options.namespace}/${podName}`);
+  const pod = ctx.cache.movers.get(`${ctx.namespace}/${podName}`);
   if (pod === undefined) {
-    const problem = await start(options, podName);
+    const problem = await start(ctx, options, podName);
     if (problem !== undefined) return { problem };
     return { phase: 'Pending', attempts: attempt, moverPod: podName, message: 'mover pod created' };
   }
   const state = moverState(pod);
   switch (state.state) {
     case 'waiting':
-    case 'running':
+      return { phase: 'Pending', attempts: attempt, moverPod: podName, message: state.message };
+    case 'running': {
+      const progress = await readProgress(ctx.client, ctx.namespace, podName);
       return {
-        phase: state.state === 'running' ? 'Running' : 'Pending',
+        phase: 'Running',
         attempts: attempt,
         moverPod: podName,
-        message: state.message,
+        message: progress === undefined ? state.message : `${state.message}: ${describeProgress(progress)}`,
+        // No event tells of progress: the log is read again.
+        recheckMs: PROGRESS_RECHECK_MS,
+        ...(progress === undefined ? {} : { progress }),
       };
+    }
     case 'succeeded':
       return { phase: 'Completed', attempts: attempt, moverPod: podName, result: state.result };
     case 'failed': {
@@ -73,7 +99,7 @@ export async function stepMoverRun(options: MoverRunOptions): Promise<MoverRunSt
       // The failed pod stays until its retry is due, so its end is what the backoff counts from.
       const finished = pod.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt;
       const endedAt = Date.parse(finished ?? pod.metadata.creationTimestamp ?? '');
-      const now = options.now.getTime();
+      const now = ctx.now().getTime();
       const dueAt =
         (Number.isNaN(endedAt) ? now : endedAt) + Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_MAX_MS);
       const waitMs = dueAt - now;
@@ -87,9 +113,9 @@ export async function stepMoverRun(options: MoverRunOptions): Promise<MoverRunSt
           recheckMs: waitMs,
         };
       }
-      await options.client.delete(resources.pods, podName, { namespace: options.namespace });
+      await ctx.client.delete(resources.pods, podName, { namespace: ctx.namespace });
       const nextPod = options.podName(attempt + 1);
-      const problem = await start(options, nextPod);
+      const problem = await start(ctx, options, nextPod);
       if (problem !== undefined) return { problem };
       return {
         phase: 'Pending',
@@ -103,16 +129,71 @@ export async function stepMoverRun(options: MoverRunOptions): Promise<MoverRunSt
 }
 
 /** Creates what the pod mounts, then the pod `podName` (each found, if a restart repeats this). */
-async function start(options: MoverRunOptions, podName: string): Promise<string | undefined> {
+async function start(
+  ctx: MoverRunContext,
+  options: MoverRunOptions,
+  podName: string,
+): Promise<string | undefined> {
   const problem = await options.prepare();
   if (problem !== undefined) return problem;
   return createdUnlessTaken(
-    options.client,
+    ctx.client,
     resources.pods,
-    moverPod({ ...options.pod, name: podName }),
+    moverPod({ ...options.pod, namespace: ctx.namespace, name: podName, config: ctx.mover }),
     options.ownerLabel,
   );
 }
+
+/**
+ * The running mover's last progress line, from its log's tail; undefined when there is none yet or
+ * the log cannot be read (progress is shown, never waited for or failed on).
+ */
+async function readProgress(
+  client: ObjectClient,
+  namespace: string,
+  podName: string,
+): Promise<MoverProgress | undefined> {
+  try {
+    return lastProgress(
+      await client.podLog(podName, namespace, { container: MOVER_CONTAINER, tailLines: 4 }),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+const MIB = 1024 * 1024;
+
+function describeProgress({ progress, bytesPerSecond, etaSeconds }: MoverProgress): string {
+  const mib = (bytes: number): string => (bytes / MIB).toFixed(1);
+  const left = etaSeconds === undefined ? '' : `, ${Math.ceil(etaSeconds)} s left`;
+  return `${mib(progress.bytesDone)} of ${mib(progress.bytesTotal)} MiB, ${mib(bytesPerSecond)} MiB/s${left}`;
+}
+
+/**
+ * The figures a copy and a rebuild both show: bytes total and done and files, and while the mover
+ * runs, its rate and the time left.
+ */
+export function transferFigures(
+  progress: TransferProgress,
+  rate?: Omit<MoverProgress, 'progress'>,
+): { bytesTotal: number; bytesDone: number; files: number; bytesPerSecond?: number; secondsLeft?: number } {
+  return {
+    bytesTotal: progress.bytesTotal,
+    bytesDone: progress.bytesDone,
+    files: progress.files,
+    ...(rate === undefined ? {} : { bytesPerSecond: Math.round(rate.bytesPerSecond) }),
+    ...(rate?.etaSeconds === undefined ? {} : { secondsLeft: Math.ceil(rate.etaSeconds) }),
+  };
+}
+
+/**
+ * Where a resource's mover runs are (each volume's attempt and phase): a change of it is written at
+ * once, never paced as progress, since the attempt number names the next pod and a rebuilt volume
+ * moves on from what status says.
+ */
+export const moverRunsOf = (runs: readonly ({ attempts?: number; phase?: string } | undefined)[]): string =>
+  runs.map((run) => `${run?.attempts ?? 0}:${run?.phase ?? ''}`).join(',');
 
 /** Deletes the pods of every attempt of a run (those already gone are skipped). */
 export async function deleteMoverPods(

@@ -76,7 +76,8 @@ const READ_BYTES = 4 * 1024 * 1024;
 /** Reads whose chunks are being prepared at once: they keep the chunk workers busy. */
 const BATCHES_IN_FLIGHT = 8;
 
-const manifestKey = (name: string): string => `${MANIFESTS}${name}`;
+/** The object that holds manifest `name`, under the location's prefix. */
+export const manifestKey = (name: string): string => `${MANIFESTS}${name}`;
 
 /** Every entry under `root`, parents before children, in a stable order. */
 async function walk(root: string): Promise<{ path: string; stats: BigIntStats }[]> {

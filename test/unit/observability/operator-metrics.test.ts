@@ -20,11 +20,15 @@ const location = (name: string, status?: BackupLocation['status']): BackupLocati
   ...(status === undefined ? {} : { status }),
 });
 
-async function scrape(locations: BackupLocation[], schedules: BackupSchedule[]): Promise<string> {
+async function scrape(
+  locations: BackupLocation[],
+  schedules: BackupSchedule[],
+  objects: { backups?: Backup[]; restores?: Restore[] } = {},
+): Promise<string> {
   const registry = new Registry();
   registerOperatorMetrics(registry, {
-    restores: cacheOf<Restore>([]),
-    backups: cacheOf<Backup>([]),
+    restores: cacheOf<Restore>(objects.restores ?? []),
+    backups: cacheOf<Backup>(objects.backups ?? []),
     locations: cacheOf(locations),
     schedules: cacheOf(schedules),
   });
@@ -68,5 +72,56 @@ describe('schedule gauge', () => {
       `snapback_backup_schedule_last_success_timestamp_seconds{namespace="db",schedule="nightly"} ${Date.parse('2026-11-23T02:30:00Z') / 1000}`,
     );
     expect(text).not.toContain('schedule="fresh"');
+  });
+});
+
+describe('data mover gauges', () => {
+  it('show each transfer under way, and none once it ended', async () => {
+    const copying: Backup = {
+      metadata: { name: 'nightly', namespace: 'db' },
+      spec: { deployment: { name: 'pg' } },
+      status: {
+        phase: 'InProgress',
+        volumes: [
+          {
+            pvcName: 'data-pg-0',
+            volumeSnapshotName: 's0',
+            dataCopy: {
+              manifest: 'm0',
+              phase: 'Running',
+              attempts: 2,
+              bytesTotal: 900,
+              bytesDone: 300,
+              bytesPerSecond: 150,
+            },
+          },
+          {
+            pvcName: 'data-pg-1',
+            volumeSnapshotName: 's1',
+            dataCopy: { manifest: 'm1', phase: 'Completed', bytesTotal: 5 },
+          },
+        ],
+      },
+    };
+    const rebuilding: Restore = {
+      metadata: { name: 'again', namespace: 'db' },
+      spec: { source: { backupName: 'nightly' } },
+      status: {
+        phase: 'RestoringCloudSnap',
+        volumes: [
+          { pvcName: 'data-pg-again-0', dataRestore: { manifest: 'm0', phase: 'Pending', attempts: 1 } },
+        ],
+      },
+    };
+    const text = await scrape([], [], { backups: [copying], restores: [rebuilding] });
+    const copy = 'operation="backup",namespace="db",name="nightly",volume="data-pg-0"';
+    expect(text).toContain(`snapback_mover_bytes_done{${copy}} 300`);
+    expect(text).toContain(`snapback_mover_bytes_total{${copy}} 900`);
+    expect(text).toContain(`snapback_mover_bytes_per_second{${copy}} 150`);
+    expect(text).toContain(`snapback_mover_attempts{${copy}} 2`);
+    expect(text).toContain(
+      'snapback_mover_attempts{operation="restore",namespace="db",name="again",volume="data-pg-again-0"} 1',
+    );
+    expect(text).not.toContain('volume="data-pg-1"');
   });
 });

@@ -33,6 +33,7 @@ import {
   fetchFailed,
   type FakeCache,
 } from '../../../support/fake-client.js';
+import { moverPodEnded } from '../../../support/builders.js';
 
 const NS = 'db';
 const KEY = `${NS}/b1`;
@@ -836,34 +837,8 @@ describe('a backup stored in a location that copies volume data', () => {
     await w.reconcile(KEY);
   }
 
-  /** What the kubelet writes on the mover pod as it ends, its result as termination message. */
-  async function moverEnds(attempt: number, phase: 'Succeeded' | 'Failed', result: unknown, at: number) {
-    await w.fake.mergePatch(
-      resources.pods,
-      podOf(attempt),
-      {
-        status: {
-          phase,
-          containerStatuses: [
-            {
-              name: 'mover',
-              image: 'snapback:1.0',
-              ready: false,
-              restartCount: 0,
-              state: {
-                terminated: {
-                  exitCode: phase === 'Succeeded' ? 0 : 1,
-                  message: JSON.stringify(result),
-                  finishedAt: stamp(at),
-                },
-              },
-            },
-          ],
-        },
-      },
-      { namespace: OPERATOR_NS, subresource: 'status' },
-    );
-  }
+  const moverEnds = (attempt: number, phase: 'Succeeded' | 'Failed', result: unknown, at: number) =>
+    moverPodEnded(w.fake, OPERATOR_NS, podOf(attempt), phase, result, stamp(at));
 
   const copied = {
     operation: 'backup',
@@ -1013,6 +988,121 @@ describe('a backup stored in a location that copies volume data', () => {
     expect(statusOf()).toMatchObject({ phase: 'Failed', errorCode: 'VolumeDataCopyFailed' });
     expect(statusOf().errorMessage).toContain('the operator has no data mover image (mover.image');
     expect(w.fake.calls.filter((call) => call.plural === 'pods')).toEqual([]);
+  });
+
+  it("shows a running mover's progress from its log in the volume's status", async () => {
+    await untilMoverStarted();
+    await w.fake.mergePatch(
+      resources.pods,
+      podOf(1),
+      { status: { phase: 'Running' } },
+      { namespace: OPERATOR_NS, subresource: 'status' },
+    );
+    const progress = {
+      bytesTotal: 4 * 2 ** 20,
+      bytesDone: 3 * 2 ** 20,
+      bytesTransferred: 2 ** 20,
+      files: 7,
+      chunksNew: 20,
+      chunksReused: 28,
+    };
+    w.fake.setLog(
+      OPERATOR_NS,
+      podOf(1),
+      `${JSON.stringify({ progress, bytesPerSecond: 2 ** 20, etaSeconds: 1 })}\n`,
+    );
+    w.at(20);
+    await w.reconcile(KEY);
+    expect(dataCopy()).toMatchObject({
+      phase: 'Running',
+      bytesDone: 3 * 2 ** 20,
+      bytesUploaded: 2 ** 20,
+      chunksNew: 20,
+      chunksReused: 28,
+      bytesPerSecond: 2 ** 20,
+      secondsLeft: 1,
+    });
+    expect(dataCopy()?.message).toContain('3.0 of 4.0 MiB, 1.0 MiB/s, 1 s left');
+  });
+
+  describe('verified on request (snapback.dev/verify)', () => {
+    const verifierOf = (token: string, attempt = 1): string =>
+      `snapback-verify-b1-${shortHash(['backup-uid-1', token], 6)}-0-${attempt}`;
+    const verification = () => statusOf().verification;
+
+    /** A Completed Backup whose volume was copied, annotated with `token`. */
+    function completedCopy(token: string): void {
+      seedLocation();
+      const done = backup(
+        { backupLocation: 'vault' },
+        {
+          phase: 'Completed',
+          volumes: [
+            {
+              pvcName: 'data-pg-0',
+              volumeSnapshotName: 'b1-data-pg-0',
+              dataCopy: { manifest: MANIFEST, phase: 'Completed', attempts: 1 },
+            },
+          ],
+        },
+      );
+      w.fake.seed(resources.backups, {
+        ...done,
+        metadata: { ...done.metadata, annotations: { [annotations.verify]: token } },
+      });
+    }
+
+    const verifierEnds = (token: string, phase: 'Succeeded' | 'Failed', result: unknown, at: number) =>
+      moverPodEnded(w.fake, OPERATOR_NS, verifierOf(token), phase, result, stamp(at));
+
+    it('reads every chunk back with a mover that mounts nothing, and says so with the bytes and the time', async () => {
+      completedCopy('t1');
+      w.at(100);
+      await w.reconcile(KEY);
+      const pod = w.fake.peek(resources.pods, verifierOf('t1'), OPERATOR_NS);
+      expect(pod?.spec.volumes).toBeUndefined();
+      expect(pod?.spec.securityContext).toMatchObject({ runAsNonRoot: true });
+      expect(pod?.spec.containers[0]).toMatchObject({ args: ['mover', 'verify', MANIFEST] });
+      expect(verification()).toMatchObject({ token: 't1', phase: 'Running', startTime: iso(100) });
+
+      await verifierEnds('t1', 'Succeeded', { ...copied, operation: 'verify' }, 130);
+      w.at(131);
+      await w.reconcile(KEY);
+      expect(statusOf().phase).toBe('Completed');
+      expect(verification()).toMatchObject({
+        token: 't1',
+        phase: 'Verified',
+        bytesChecked: 5000,
+        completionTime: iso(131),
+        volumes: [{ pvcName: 'data-pg-0', phase: 'Completed', bytesDone: 5000, files: 12 }],
+      });
+      expect(condition('Verified')).toMatchObject({ status: 'True', reason: 'DataVerified' });
+      expect(w.fake.peek(resources.pods, verifierOf('t1'), OPERATOR_NS)).toBeUndefined();
+
+      // The same token is answered: nothing runs again.
+      w.fake.clearCalls();
+      await w.reconcile(KEY);
+      expect(w.fake.calls.filter((call) => call.verb === 'create')).toEqual([]);
+    });
+
+    it('says which object is damaged, leaving the Backup Completed', async () => {
+      completedCopy('t2');
+      await w.reconcile(KEY);
+      const corrupt = {
+        error: {
+          code: 'ObjectCorrupt',
+          message: 'repository/packs/3f/3fa9: chunk 81c2 fails authentication',
+          object: 'repository/packs/3f/3fa9',
+        },
+      };
+      await verifierEnds('t2', 'Failed', corrupt, 20);
+      await w.reconcile(KEY);
+      expect(statusOf()).toMatchObject({ phase: 'Completed' });
+      expect(verification()).toMatchObject({ phase: 'Failed' });
+      expect(verification()?.message).toContain('data-pg-0: ObjectCorrupt: repository/packs/3f/3fa9');
+      expect(condition('Verified')).toMatchObject({ status: 'False', reason: 'VerificationFailed' });
+      expect(w.fake.peek(resources.pods, verifierOf('t2'), OPERATOR_NS)).toBeUndefined();
+    });
   });
 
   it('copies nothing for a location with copyVolumeData: false', async () => {

@@ -17,6 +17,7 @@ import {
   backupVolume,
   completedBackup,
   destinationClaim,
+  moverPodEnded,
   NAMESPACE,
   OPERATOR_NAMESPACE,
   planOf,
@@ -76,36 +77,12 @@ function setup(
   return { ...world, backup, current, step, volume, movers };
 }
 
-/** What the kubelet writes on a mover pod as it ends. */
-async function moverEnds(
+const moverEnds = (
   w: ReturnType<typeof setup>,
   pod: string,
   phase: 'Succeeded' | 'Failed',
   result: unknown,
-): Promise<void> {
-  await w.fake.mergePatch(
-    resources.pods,
-    pod,
-    {
-      status: {
-        phase,
-        containerStatuses: [
-          {
-            name: 'mover',
-            state: {
-              terminated: {
-                exitCode: phase === 'Succeeded' ? 0 : 1,
-                message: JSON.stringify(result),
-                finishedAt: w.clock.now().toISOString(),
-              },
-            },
-          },
-        ],
-      },
-    },
-    { namespace: OPERATOR_NAMESPACE, subresource: 'status' },
-  );
-}
+) => moverPodEnded(w.fake, OPERATOR_NAMESPACE, pod, phase, result, w.clock.now().toISOString());
 
 const restored = {
   operation: 'restore',
@@ -270,6 +247,41 @@ describe('a volume restored from the bucket', () => {
     expect(w.volume()).toMatchObject({ phase: 'Bound', restoredFrom: 'BackupLocation' });
   });
 
+  it('shows a running mover’s progress from its log, and looks again in a few seconds', async () => {
+    const w = setup({ restore: { volumesFrom: 'BackupLocation' } });
+    await w.step();
+    const pod = w.movers()[0]?.metadata.name ?? '';
+    await w.fake.mergePatch(
+      resources.pods,
+      pod,
+      { status: { phase: 'Running' } },
+      { namespace: OPERATOR_NAMESPACE, subresource: 'status' },
+    );
+    const line = (bytesDone: number) =>
+      JSON.stringify({
+        progress: {
+          ...restored.progress,
+          bytesTotal: 8 * 2 ** 20,
+          bytesDone,
+          bytesTransferred: bytesDone / 2,
+        },
+        bytesPerSecond: 2 * 2 ** 20,
+        etaSeconds: 1.5,
+      });
+    w.fake.setLog(OPERATOR_NAMESPACE, pod, `${line(2 ** 20)}\n${line(5 * 2 ** 20)}\n`);
+    const outcome = await w.step();
+    expect(w.volume()?.dataRestore).toMatchObject({
+      phase: 'Running',
+      bytesTotal: 8 * 2 ** 20,
+      bytesDone: 5 * 2 ** 20,
+      bytesDownloaded: 2.5 * 2 ** 20,
+      bytesPerSecond: 2 * 2 ** 20,
+      secondsLeft: 2,
+    });
+    expect(w.volume()?.dataRestore?.message).toContain('5.0 of 8.0 MiB, 2.0 MiB/s, 2 s left');
+    expect(outcome.type === 'wait' && outcome.requeueAfterMs).toBe(5_000);
+  });
+
   it('fails naming the object when the mover finds a chunk damaged; a store outage is retried', async () => {
     const w = setup({ restore: { volumesFrom: 'BackupLocation' } });
     await w.step();
@@ -321,7 +333,10 @@ describe('an attempt that ends before its volume reached its claim', () => {
       metadata: {
         name: 'left-mover',
         namespace: OPERATOR_NAMESPACE,
-        labels: { [labels.restoreAttempt]: w.current().status?.customResourceName ?? '' },
+        labels: {
+          [labels.restoreAttempt]: w.current().status?.customResourceName ?? '',
+          [labels.moverFor]: w.current().metadata.uid ?? '',
+        },
       },
       spec: { containers: [] },
     });
@@ -337,5 +352,23 @@ describe('an attempt that ends before its volume reached its claim', () => {
       .map((call) => call.verb);
     expect(onVolume.slice(-2)).toEqual(['patch', 'delete']);
     expect(pv(w)).toBeUndefined();
+  });
+
+  it("leaves the restored deployment's pods and claims alone when the operator's namespace is the restore's", async () => {
+    const w = setup({ restore: { volumesFrom: 'BackupLocation' } });
+    const attempt = { [labels.restoreAttempt]: w.current().status?.customResourceName ?? '' };
+    const restoredPod = await w.fake.create(resources.pods, {
+      metadata: { name: 'pg-restored-0', namespace: NAMESPACE, labels: attempt },
+      spec: { containers: [] },
+    });
+    const restoredClaim = await w.fake.create(resources.persistentVolumeClaims, {
+      metadata: { name: destinationClaim(0), namespace: NAMESPACE, labels: attempt },
+      spec: {},
+    });
+    await cleanUpAttempt(w.fake, w.current(), { includeDeployment: false, moverNamespace: NAMESPACE });
+    expect(w.fake.peek(resources.pods, restoredPod.metadata.name ?? '', NAMESPACE)).toBeDefined();
+    expect(
+      w.fake.peek(resources.persistentVolumeClaims, restoredClaim.metadata.name ?? '', NAMESPACE),
+    ).toBeDefined();
   });
 });
