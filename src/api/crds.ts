@@ -823,6 +823,10 @@ const backupRetention = object(
       'For how many ISO weeks (the most recent that have one) the newest Backup of the week is kept.',
       { minimum: 0, maximum: 520 },
     ),
+    keepLocalSnapshots: integer(
+      "Of the Backups kept whose every volume is copied into a bucket, how many of the newest keep their CSI snapshots too; the older ones' snapshots are deleted (they restore from the bucket). Absent: every kept Backup keeps its snapshots. A Backup with no copy in a bucket always keeps them: they are its only data.",
+      { minimum: 0, maximum: 1000 },
+    ),
   },
   { title: 'BackupRetention' },
 );
@@ -857,6 +861,10 @@ const backupScheduleSpec = object(
     ),
     template: backupTemplate,
     retention: { ...backupRetention, default: {} },
+    verifyBackups: boolean(
+      "True: every Backup the schedule creates is verified once it completes: its data in the bucket read back and authenticated in full (the annotation snapback.dev/verify, set by the schedule; the result in the Backup's status.verification).",
+      { default: false },
+    ),
   },
   { required: ['schedule', 'template'], title: 'BackupScheduleSpec' },
 );

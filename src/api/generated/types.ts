@@ -597,6 +597,8 @@ export interface BackupRetention {
   keepDaily?: number;
   /** For how many ISO weeks (the most recent that have one) the newest Backup of the week is kept. */
   keepWeekly?: number;
+  /** Of the Backups kept whose every volume is copied into a bucket, how many of the newest keep their CSI snapshots too; the older ones' snapshots are deleted (they restore from the bucket). Absent: every kept Backup keeps its snapshots. A Backup with no copy in a bucket always keeps them: they are its only data. */
+  keepLocalSnapshots?: number;
 }
 
 /** When to back up what, and how many backups to keep. */
@@ -613,6 +615,8 @@ export interface BackupScheduleSpec {
   template: BackupTemplate;
   /** Which of the schedule's Completed Backups are kept: the union of the newest keepLast, the newest of each of the keepDaily most recent days that have one, and the newest of each of the keepWeekly most recent ISO weeks that have one (days and weeks in spec.timeZone). The others are deleted, with their snapshots. Failed Backups newer than the newest Completed one are kept, at most keepLast of them; the other Failed Backups are deleted. A Backup still running is never deleted. */
   retention?: BackupRetention;
+  /** True: every Backup the schedule creates is verified once it completes: its data in the bucket read back and authenticated in full (the annotation snapback.dev/verify, set by the schedule; the result in the Backup's status.verification). */
+  verifyBackups?: boolean;
 }
 
 /** What the operator observed. Written only by the operator. */

@@ -5,9 +5,9 @@
 // at any moment neither repeats a run nor creates a Backup twice.
 
 import type { Logger } from 'winston';
-import { API_VERSION, finalizers, labels, MANAGED_BY } from '../../api/constants.js';
+import { annotations, API_VERSION, finalizers, labels, MANAGED_BY } from '../../api/constants.js';
 import type { Backup, BackupSchedule, BackupScheduleStatus } from '../../api/generated/types.js';
-import type { Event } from '../../api/kubernetes.js';
+import type { Event, VolumeSnapshot } from '../../api/kubernetes.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { Reconcile } from '../../runtime/controller.js';
 import type { ObjectClient } from '../../runtime/client.js';
@@ -17,13 +17,21 @@ import { statusReconciler, type Next } from '../../runtime/status-reconciler.js'
 import { requeueFor, retrying } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
 import { labelledOwner } from '../setup.js';
-import { newestFirst, retentionOf, toPrune } from './retention.js';
+import { newestFirst, retentionOf, snapshotsToRelease, toPrune } from './retention.js';
 import { DEFAULT_TIME_ZONE, dueRun, parseCron, runBackupName, type Cron } from './schedule.js';
 import { invalidStatus, REASONS, scheduleStatus, type RunOutcome } from './status.js';
 
+/** The verification token a schedule sets on its Backups (verifyBackups). */
+const SCHEDULED_VERIFICATION = 'schedule';
+
 export interface BackupScheduleContext {
   client: ObjectClient;
-  cache: { schedules: Cache<BackupSchedule>; backups: Cache<Backup> };
+  cache: {
+    schedules: Cache<BackupSchedule>;
+    backups: Cache<Backup>;
+    /** VolumeSnapshots labelled with a Backup (the Backups' own, and restores' imports). */
+    snapshots: Cache<VolumeSnapshot>;
+  };
   now(): Date;
 }
 
@@ -88,6 +96,7 @@ class ScheduleSteps {
     }
     const backups = this.ctx.cache.backups.byIndex(backupsBySchedule, key);
     await this.prune(schedule, backups, timeZone);
+    await this.askVerification(schedule, backups);
     const running = await this.running(schedule, backups);
     const outcome = await this.run(schedule, cron, backups, running, now);
     const active = outcome.kind === 'started' && isRunning(outcome.backup) ? outcome.backup : running;
@@ -189,9 +198,20 @@ class ScheduleSteps {
     return { kind: 'started', time: due.time, backup: created.object };
   }
 
-  /** Deletes, through the Backup's own finalizer (snapshots, record), what retention does not keep. */
+  /**
+   * Deletes, through the Backup's own finalizer (snapshots, record, manifests), what retention does
+   * not keep; then the CSI snapshots of kept Backups past keepLocalSnapshots.
+   */
   private async prune(schedule: BackupSchedule, backups: readonly Backup[], timeZone: string): Promise<void> {
-    const doomed = toPrune(backups, retentionOf(schedule.spec.retention), timeZone);
+    const retention = retentionOf(schedule.spec.retention);
+    const doomed = toPrune(backups, retention, timeZone);
+    await this.releaseSnapshots(
+      schedule,
+      snapshotsToRelease(
+        backups.filter((backup) => !doomed.includes(backup)),
+        retention,
+      ),
+    );
     if (doomed.length === 0) return;
     const namespace = schedule.metadata.namespace ?? '';
     for (const backup of doomed) {
@@ -209,6 +229,63 @@ class ScheduleSteps {
       'Pruned',
       `deleted Backup(s) ${names.join(', ')}: retention does not keep them`,
       `pruned@${names.join(',')}`,
+    );
+  }
+
+  /**
+   * With verifyBackups, each Completed Backup copied into a bucket that no verification was asked
+   * of gets the annotation that asks for one (its own controller runs it); one patch, once.
+   */
+  private async askVerification(schedule: BackupSchedule, backups: readonly Backup[]): Promise<void> {
+    if (schedule.spec.verifyBackups !== true) return;
+    for (const backup of backups) {
+      const copied = (backup.status?.volumes ?? []).some((volume) => volume.dataCopy?.phase === 'Completed');
+      if (
+        backup.status?.phase !== 'Completed' ||
+        !copied ||
+        backup.metadata.deletionTimestamp !== undefined ||
+        backup.metadata.annotations?.[annotations.verify] !== undefined
+      )
+        continue;
+      await this.ctx.client.mergePatch(
+        resources.backups,
+        backup.metadata.name ?? '',
+        { metadata: { annotations: { [annotations.verify]: SCHEDULED_VERIFICATION } } },
+        { namespace: backup.metadata.namespace ?? '' },
+      );
+    }
+  }
+
+  /** Deletes the Backups' own VolumeSnapshots that are left (the cache says which). */
+  private async releaseSnapshots(schedule: BackupSchedule, backups: readonly Backup[]): Promise<void> {
+    const namespace = schedule.metadata.namespace ?? '';
+    const released: string[] = [];
+    for (const backup of backups) {
+      const own = (backup.status?.volumes ?? []).flatMap((volume) => {
+        const snapshot = this.ctx.cache.snapshots.get(`${namespace}/${volume.volumeSnapshotName}`);
+        return snapshot === undefined ||
+          snapshot.metadata.deletionTimestamp !== undefined ||
+          snapshot.metadata.labels?.[labels.backup] !== backup.metadata.name
+          ? []
+          : [snapshot];
+      });
+      for (const snapshot of own) {
+        await this.ctx.client.delete(resources.volumeSnapshots, snapshot.metadata.name ?? '', {
+          namespace,
+          preconditions: { uid: snapshot.metadata.uid ?? '' },
+        });
+      }
+      if (own.length > 0) released.push(backup.metadata.name ?? '');
+    }
+    if (released.length === 0) return;
+    const keep = schedule.spec.retention?.keepLocalSnapshots ?? 0;
+    this.logger.info('released snapshots', { namespace, name: schedule.metadata.name, backups: released });
+    this.record(
+      schedule,
+      'Normal',
+      'SnapshotsReleased',
+      `deleted the CSI snapshots of Backup(s) ${released.join(', ')}: their data is in the bucket, and retention keeps the snapshots of the newest ${keep} only`,
+      `released@${released.join(',')}`,
     );
   }
 

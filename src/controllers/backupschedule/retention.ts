@@ -4,6 +4,8 @@
 // zone (so "daily" means the user's days, not UTC's). Failed Backups never count as backups to
 // keep; the newest of those newer than the newest Completed one are kept (at most keepLast) so a
 // failure can be looked into, the rest go. A Backup still running or being deleted is never chosen.
+// Of the Backups kept and copied into a bucket, all but the newest keepLocalSnapshots let their CSI
+// snapshots go: the bucket holds their data.
 
 import type { Backup, BackupRetention } from '../../api/generated/types.js';
 
@@ -13,6 +15,8 @@ export interface Retention {
   keepLast: number;
   keepDaily: number;
   keepWeekly: number;
+  /** How many of the newest Backups copied into a bucket keep their CSI snapshots; undefined: all. */
+  keepLocalSnapshots?: number;
 }
 
 export function retentionOf(spec: BackupRetention | undefined): Retention {
@@ -20,6 +24,7 @@ export function retentionOf(spec: BackupRetention | undefined): Retention {
     keepLast: spec?.keepLast ?? DEFAULT_KEEP_LAST,
     keepDaily: spec?.keepDaily ?? 0,
     keepWeekly: spec?.keepWeekly ?? 0,
+    ...(spec?.keepLocalSnapshots === undefined ? {} : { keepLocalSnapshots: spec.keepLocalSnapshots }),
   };
 }
 
@@ -98,4 +103,20 @@ export function toPrune(backups: readonly Backup[], retention: Retention, timeZo
     ...failedSinceSuccess.slice(0, retention.keepLast),
   ]);
   return newestFirst([...completed, ...failed].filter((backup) => !kept.has(backup)));
+}
+
+/** Whether every volume of a Backup is copied into a bucket, so that it restores without its snapshots. */
+const copiedToBucket = (backup: Backup): boolean => {
+  const volumes = backup.status?.volumes ?? [];
+  return volumes.length > 0 && volumes.every((volume) => volume.dataCopy?.phase === 'Completed');
+};
+
+/**
+ * The Backups kept whose CSI snapshots retention lets go (keepLocalSnapshots): the Completed ones
+ * copied into a bucket, but the newest keepLocalSnapshots of them, newest first.
+ */
+export function snapshotsToRelease(kept: readonly Backup[], retention: Retention): Backup[] {
+  if (retention.keepLocalSnapshots === undefined) return [];
+  const copied = newestFirst(kept.filter((backup) => settled(backup, 'Completed') && copiedToBucket(backup)));
+  return copied.slice(retention.keepLocalSnapshots);
 }

@@ -6,10 +6,10 @@ import { dependency, labelledOwner, type SetupContext } from '../setup.js';
 import { backupsBySchedule, backupScheduleReconciler } from './reconciler.js';
 
 export function setupBackupScheduleController(setup: SetupContext): void {
-  const { schedules, backups } = setup.informers;
+  const { schedules, backups, snapshots } = setup.informers;
   backups.addIndex(backupsBySchedule);
   const reconcile = backupScheduleReconciler(
-    { client: setup.client, cache: { schedules, backups }, now: setup.now },
+    { client: setup.client, cache: { schedules, backups, snapshots }, now: setup.now },
     setup.recorder,
     setup.logger.child({ controller: 'backupschedule' }),
   );

@@ -3,7 +3,7 @@
 
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import winston from 'winston';
-import { labels } from '../../../src/api/constants.js';
+import { annotations, labels } from '../../../src/api/constants.js';
 import type { Backup, BackupSchedule, BackupScheduleStatus } from '../../../src/api/generated/types.js';
 import type { Condition } from '../../../src/api/kubernetes.js';
 import {
@@ -143,6 +143,7 @@ describe('backupScheduleReconciler when a step fails', () => {
           backups: fake.cache(resources.backups, {
             indexes: [backupsBySchedule],
           }),
+          snapshots: fake.cache(resources.volumeSnapshots, { labelSelector: labels.backup }),
         },
         now: () => now,
       },
@@ -216,6 +217,75 @@ describe('backupScheduleReconciler when a step fails', () => {
       'running the schedule failed, retrying: 500 InternalError: etcd leader changed',
     );
     expect(fake.objects(resources.backups).map((b) => b.metadata.name)).toEqual(['nightly-a', 'nightly-b']);
+  });
+
+  it('deletes the snapshots of copied Backups past keepLocalSnapshots, keeping the Backups', async () => {
+    const copied = (name: string, at: string): Backup => ({
+      metadata: { name, namespace: NS, labels: { [labels.schedule]: 'nightly' }, creationTimestamp: at },
+      spec: { deployment: { name: 'pg' } },
+      status: {
+        phase: 'Completed',
+        completionTime: at,
+        volumes: [
+          {
+            pvcName: 'data-pg-0',
+            volumeSnapshotName: `${name}-snap`,
+            dataCopy: { manifest: `m/${name}`, phase: 'Completed' },
+          },
+        ],
+      },
+    });
+    for (const [name, at] of [
+      ['nightly-a', '2026-01-05T08:00:00Z'],
+      ['nightly-b', '2026-01-05T09:00:00Z'],
+    ] as const) {
+      fake.seed(resources.backups, copied(name, at));
+      fake.seed(resources.volumeSnapshots, {
+        metadata: { name: `${name}-snap`, namespace: NS, labels: { [labels.backup]: name } },
+        spec: { source: { persistentVolumeClaimName: 'data-pg-0' } },
+      });
+    }
+    fake.seed(resources.backupSchedules, {
+      ...schedule(earlier),
+      spec: { ...schedule().spec, retention: { keepLast: 7, keepLocalSnapshots: 1 } },
+    });
+    await reconcile(KEY);
+    expect(fake.objects(resources.volumeSnapshots).map((s) => s.metadata.name)).toEqual(['nightly-b-snap']);
+    expect(fake.objects(resources.backups).map((b) => b.metadata.name)).toEqual(
+      expect.arrayContaining(['nightly-a', 'nightly-b']),
+    );
+    expect(recorded).toContainEqual({ type: 'Normal', reason: 'SnapshotsReleased' });
+  });
+
+  it('with verifyBackups asks each completed copied Backup for a verification, once', async () => {
+    const copiedBackup: Backup = {
+      metadata: {
+        name: 'nightly-a',
+        namespace: NS,
+        labels: { [labels.schedule]: 'nightly' },
+        creationTimestamp: '2026-01-05T09:00:00Z',
+      },
+      spec: { deployment: { name: 'pg' } },
+      status: {
+        phase: 'Completed',
+        completionTime: '2026-01-05T09:00:00Z',
+        volumes: [
+          { pvcName: 'data-pg-0', volumeSnapshotName: 's', dataCopy: { manifest: 'm', phase: 'Completed' } },
+        ],
+      },
+    };
+    fake.seed(resources.backups, copiedBackup);
+    fake.seed(resources.backupSchedules, {
+      ...schedule(earlier),
+      spec: { ...schedule().spec, verifyBackups: true },
+    });
+    await reconcile(KEY);
+    expect(fake.peek(resources.backups, 'nightly-a', NS)?.metadata.annotations?.[annotations.verify]).toBe(
+      'schedule',
+    );
+    fake.clearCalls();
+    await reconcile(KEY);
+    expect(fake.calls.filter((call) => call.verb === 'patch' && call.plural === 'backups')).toEqual([]);
   });
 
   it('rejects with a TerminalError for a 403, having written the cause', async () => {

@@ -4,7 +4,12 @@
 
 import { describe, expect, it } from '@jest/globals';
 import type { Backup, BackupPhase } from '../../../src/api/generated/types.js';
-import { isoWeek, retentionOf, toPrune } from '../../../src/controllers/backupschedule/retention.js';
+import {
+  isoWeek,
+  retentionOf,
+  snapshotsToRelease,
+  toPrune,
+} from '../../../src/controllers/backupschedule/retention.js';
 
 function backup(name: string, created: string, phase?: BackupPhase, deleting = false): Backup {
   return {
@@ -140,6 +145,44 @@ describe('toPrune', () => {
       backup('running', '2026-01-05T02:00:00Z', 'InProgress'),
     ];
     expect(toPrune(backups, { keepLast: 1, keepDaily: 0, keepWeekly: 0 }, 'UTC')).toEqual([]);
+  });
+});
+
+describe('snapshotsToRelease (keepLocalSnapshots)', () => {
+  /** A Completed Backup whose one volume is copied into a bucket, or not. */
+  const completed = (name: string, created: string, copied: boolean): Backup => ({
+    ...backup(name, created, 'Completed'),
+    status: {
+      phase: 'Completed',
+      volumes: [
+        {
+          pvcName: 'data-pg-0',
+          volumeSnapshotName: `${name}-snap`,
+          ...(copied ? { dataCopy: { manifest: `m/${name}`, phase: 'Completed' as const } } : {}),
+        },
+      ],
+    },
+  });
+  const kept = [
+    completed('d4', '2026-01-04T00:00:00Z', true),
+    completed('d3', '2026-01-03T00:00:00Z', true),
+    completed('d2', '2026-01-02T00:00:00Z', false),
+    completed('d1', '2026-01-01T00:00:00Z', true),
+    backup('running', '2026-01-05T00:00:00Z', 'InProgress'),
+  ];
+
+  it('lets the snapshots of copied Backups past the newest keepLocalSnapshots go, never of one with no copy', () => {
+    const retention = { keepLast: 7, keepDaily: 0, keepWeekly: 0, keepLocalSnapshots: 1 };
+    expect(names(snapshotsToRelease(kept, retention))).toEqual(['d3', 'd1']);
+    expect(names(snapshotsToRelease(kept, { ...retention, keepLocalSnapshots: 0 }))).toEqual([
+      'd4',
+      'd3',
+      'd1',
+    ]);
+  });
+
+  it('keeps every snapshot when keepLocalSnapshots is not set', () => {
+    expect(snapshotsToRelease(kept, retentionOf({ keepLast: 7 }))).toEqual([]);
   });
 });
 

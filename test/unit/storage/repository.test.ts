@@ -16,6 +16,7 @@ import {
   readlink,
   rm,
   symlink,
+  truncate,
   utimes,
   writeFile,
 } from 'node:fs/promises';
@@ -242,6 +243,23 @@ describe('a volume backed up and restored', () => {
     await mkdir(target);
     await restoreFiles(await Repository.open(store, KEY), 'b/0', target);
     expect(await sha256(join(target, 'big'))).toBe(await sha256(join(source, 'big')));
+  });
+
+  it('picks up a stopped restore: whole files are not read again, a cut one is written again', async () => {
+    const source = join(dir, 'source');
+    await makeVolume(source);
+    const store = new MemoryStore();
+    await backupFiles(await Repository.open(store, KEY), source, 'b/0');
+    const target = join(dir, 'target');
+    await mkdir(target);
+    const first = await restoreFiles(await Repository.open(store, KEY), 'b/0', target);
+    // As a mover killed while writing the table leaves it: cut short, its time not set yet.
+    await truncate(join(target, 'pgdata/base/1/16384'), 100);
+    const again = await restoreFiles(await Repository.open(store, KEY), 'b/0', target);
+    expect(await describeTree(target, PATHS)).toEqual(await describeTree(source, PATHS));
+    expect(again.progress.bytesTransferred).toBeGreaterThan(0);
+    expect(again.progress.bytesTransferred).toBeLessThan(first.progress.bytesTransferred);
+    expect(again.progress.bytesDone).toBe(first.progress.bytesDone);
   });
 
   it('keeps a manifest already stored: an upload that finished before a restart sends nothing', async () => {
