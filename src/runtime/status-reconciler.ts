@@ -51,9 +51,15 @@ export interface StatusReconcilerOptions<T extends StatusObject<S>, S extends ob
   transition?(from: S, to: S): string | undefined;
   /**
    * Progress (a count, a message: what `isProgress` tells from a change others act on) is written
-   * at most once per `intervalMs` per object; any other change is written at once.
+   * at most once per `intervalMs` per object, or per the shorter `intervalFor(to)` where a status
+   * says more often is worth it; any other change is written at once.
    */
-  progressPacing?: { intervalMs: number; now(): number; isProgress(from: S, to: S): boolean };
+  progressPacing?: {
+    intervalMs: number;
+    intervalFor?(to: S): number;
+    now(): number;
+    isProgress(from: S, to: S): boolean;
+  };
 }
 
 /** `transition` for kinds whose status has a phase: the phase a change enters. */
@@ -109,7 +115,8 @@ export function statusReconciler<T extends StatusObject<S>, S extends object>(
   const heldFor = (key: string, current: S, status: S): number => {
     if (progressPacing?.isProgress(current, status) !== true) return 0;
     const last = lastWrittenAt.get(key);
-    return last === undefined ? 0 : Math.max(0, last + progressPacing.intervalMs - progressPacing.now());
+    const interval = Math.min(progressPacing.intervalMs, progressPacing.intervalFor?.(status) ?? Infinity);
+    return last === undefined ? 0 : Math.max(0, last + interval - progressPacing.now());
   };
 
   /**

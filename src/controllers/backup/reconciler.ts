@@ -22,7 +22,7 @@ import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/cond
 import { capture } from './capture.js';
 import { advance, fail, outcomeOfError } from '../shared/outcome.js';
 import { applyBackupOutcome, type BackupContext, type BackupOutcome } from './context.js';
-import { moverRunsOf } from '../shared/mover-run.js';
+import { moverRunsOf, transferPacingMs } from '../shared/mover-run.js';
 import { copyVolumeData, moversByBackup, removeMovers } from './copy.js';
 import { removeVerifiers, verificationDue, verifyData } from './verify.js';
 import { deleteRecord, importRecord, RECORD_PENDING, storeRecord } from './record.js';
@@ -241,6 +241,11 @@ export function backupReconciler(ctx: BackupContext, events: EventRecorder, logg
       intervalMs: PROGRESS_INTERVAL_MS,
       now: () => ctx.now().getTime(),
       isProgress: (from, to) => isProgressOnly(from, to) && moverRuns(from) === moverRuns(to),
+      intervalFor: (to) =>
+        transferPacingMs([
+          ...(to.volumes ?? []).map((volume) => volume.dataCopy),
+          ...(to.verification?.volumes ?? []),
+        ]) ?? PROGRESS_INTERVAL_MS,
     },
   });
 }

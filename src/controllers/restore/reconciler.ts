@@ -12,7 +12,7 @@ import type { Reconcile } from '../../runtime/controller.js';
 import { resources } from '../../runtime/resources.js';
 import { enteredPhase, statusReconciler, type Next } from '../../runtime/status-reconciler.js';
 import { PROGRESS_INTERVAL_MS, requeueFor, isProgressOnly } from '../shared/conditions.js';
-import { moverRunsOf } from '../shared/mover-run.js';
+import { moverRunsOf, transferPacingMs } from '../shared/mover-run.js';
 import { outcomeOfError } from '../shared/outcome.js';
 import { cleanUpAttempt, deploymentHandedOver } from './cleanup.js';
 import { planRestore, type RestoreContext, type RestorePlan } from './context.js';
@@ -242,6 +242,8 @@ export function restoreReconciler(
       // Joining the queue for a slot is not progress: other restores' turns are judged from it.
       isProgress: (from, to) =>
         isProgressOnly(from, to) && to.queuedAt === from.queuedAt && moverRuns(from) === moverRuns(to),
+      intervalFor: (to) =>
+        transferPacingMs((to.volumes ?? []).map((volume) => volume.dataRestore)) ?? PROGRESS_INTERVAL_MS,
     },
   });
 }

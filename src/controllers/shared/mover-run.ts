@@ -195,6 +195,13 @@ export function transferFigures(
 export const moverRunsOf = (runs: readonly ({ attempts?: number; phase?: string } | undefined)[]): string =>
   runs.map((run) => `${run?.attempts ?? 0}:${run?.phase ?? ''}`).join(',');
 
+/**
+ * How often a status whose movers run may be written with their progress: as often as the operator
+ * reads their logs, so people see a transfer move; undefined when none runs.
+ */
+export const transferPacingMs = (runs: readonly ({ phase?: string } | undefined)[]): number | undefined =>
+  runs.some((run) => run?.phase === 'Running') ? PROGRESS_RECHECK_MS : undefined;
+
 /** Deletes the pods of every attempt of a run (those already gone are skipped). */
 export async function deleteMoverPods(
   client: ObjectClient,

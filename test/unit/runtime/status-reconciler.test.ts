@@ -79,6 +79,8 @@ function harness(options: { finalizer?: boolean; paced?: boolean } = {}): Harnes
             intervalMs: PACING_MS,
             now: () => clockMs,
             isProgress: (from: Status, to: Status) => to.lastBackup === from.lastBackup,
+            // A status that says so is written more often (a transfer under way).
+            intervalFor: (to: Status) => (to.message?.startsWith('moving') === true ? 1_000 : PACING_MS),
           },
         }
       : {}),
@@ -373,6 +375,19 @@ describe('progress pacing', () => {
     h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: '2/3' }, requeueAfterMs: 30_000 });
     await expect(h.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 30_000 });
     expect(written()).toEqual({ lastBackup: 's-1', message: '2/3' });
+    expect(writes()).toEqual(['update/status', 'update/status']);
+  });
+
+  it('writes progress as often as intervalFor says for the status written', async () => {
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: 'moving 0%' } });
+    await h.reconcile(KEY);
+    clockMs = 600;
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: 'moving 10%' } });
+    await expect(h.reconcile(KEY)).resolves.toEqual({ requeueAfterMs: 400 });
+    clockMs = 1_000;
+    h.step.mockResolvedValue({ status: { lastBackup: 's-1', message: 'moving 20%' } });
+    await h.reconcile(KEY);
+    expect(written()).toEqual({ lastBackup: 's-1', message: 'moving 20%' });
     expect(writes()).toEqual(['update/status', 'update/status']);
   });
 
