@@ -233,16 +233,13 @@ async function handOver(
   const volumeName = data.volumeName ?? '';
   const names = scaffoldingNames(restore, volume.index);
   const soon = ctx.now().getTime() + REBIND_RECHECK_MS;
-  const claim = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
-  if (claim !== undefined) {
-    if (claim.metadata.labels?.[labels.restoreAttempt] !== attempt) {
-      return {
-        problem: `PersistentVolumeClaim ${namespace}/${volume.pvcName} belongs to another restore attempt; nothing of theirs was changed.`,
-      };
-    }
-    if (claim.status?.phase !== 'Bound') {
-      return { ...restoring(data, `claim binding to volume ${volumeName}`), recheckAt: soon };
-    }
+  const cached = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
+  if (cached !== undefined && cached.metadata.labels?.[labels.restoreAttempt] !== attempt) {
+    return {
+      problem: `PersistentVolumeClaim ${namespace}/${volume.pvcName} belongs to another restore attempt; nothing of theirs was changed.`,
+    };
+  }
+  if (cached?.status?.phase === 'Bound') {
     await putBackReclaimPolicy(ctx.client, await ctx.client.get(resources.persistentVolumes, volumeName));
     const { reason: _movingFor, ...bound } = restoring(data, '');
     return { ...bound, phase: 'Bound' };
@@ -252,6 +249,29 @@ async function handOver(
     return {
       problem: `volume ${volume.pvcName}: PersistentVolume ${volumeName}, filled from the bucket, is gone; ${RETRY}.`,
     };
+  }
+  // The restore's claim first, bound by name to the volume (it waits until the volume points back
+  // at it): a name someone else holds fails the restore before the volume moves anywhere.
+  let claim = cached;
+  if (claim === undefined) {
+    const created = await ensureCreated(
+      ctx.client,
+      resources.persistentVolumeClaims,
+      volumeClaim({
+        name: volume.pvcName,
+        namespace,
+        volumeName,
+        claim: {
+          ...volume.claim,
+          ...(pv.spec.storageClassName === undefined ? {} : { storageClassName: pv.spec.storageClassName }),
+        },
+        ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
+        labels: attemptLabels(restore, plan.backup, plan.deploymentName),
+      }),
+    );
+    if (created.outcome === 'taken')
+      return { conflict: await claimTaken(ctx, restore, plan, volume.pvcName) };
+    claim = created.object;
   }
   const ref = pv.spec.claimRef;
   if (ref?.namespace === ctx.namespace && ref.name === names.claim) {
@@ -277,33 +297,19 @@ async function handOver(
           kind: 'PersistentVolumeClaim',
           namespace,
           name: volume.pvcName,
-          uid: null,
+          uid: claim.metadata.uid ?? null,
           resourceVersion: null,
         },
       },
     });
-  } else if (ref !== undefined && (ref.namespace !== namespace || ref.name !== volume.pvcName)) {
+    return { ...restoring(data, `volume ${volumeName} handed to the claim, binding`), recheckAt: soon };
+  }
+  if (ref !== undefined && (ref.namespace !== namespace || ref.name !== volume.pvcName)) {
     return {
       problem: `volume ${volume.pvcName}: PersistentVolume ${volumeName} is claimed by ${ref.namespace ?? ''}/${ref.name ?? ''}, not by this restore; nothing of it was changed.`,
     };
   }
-  const created = await ensureCreated(
-    ctx.client,
-    resources.persistentVolumeClaims,
-    volumeClaim({
-      name: volume.pvcName,
-      namespace,
-      volumeName,
-      claim: {
-        ...volume.claim,
-        ...(pv.spec.storageClassName === undefined ? {} : { storageClassName: pv.spec.storageClassName }),
-      },
-      ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
-      labels: attemptLabels(restore, plan.backup, plan.deploymentName),
-    }),
-  );
-  if (created.outcome === 'taken') return { conflict: await claimTaken(ctx, restore, plan, volume.pvcName) };
-  return { ...restoring(data, `claim requested, bound to volume ${volumeName}`), recheckAt: soon };
+  return { ...restoring(data, `claim binding to volume ${volumeName}`), recheckAt: soon };
 }
 
 /** Gives a volume this restore kept (Retain) its own reclaim policy back; nothing for others. */

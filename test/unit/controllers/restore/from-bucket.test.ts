@@ -221,11 +221,12 @@ describe('a volume restored from the bucket', () => {
     expect(pv(w)?.metadata.annotations?.[annotations.reclaimPolicy]).toBe('Delete');
     expect(w.movers().filter((mover) => mover.metadata.deletionTimestamp === undefined)).toEqual([]);
     expect(w.fake.peek(resources.persistentVolumeClaims, claimName, OPERATOR_NAMESPACE)).toBeUndefined();
-    expect(w.fake.peek(resources.persistentVolumeClaims, destinationClaim(0), NAMESPACE)).toBeUndefined();
+    // The restore's claim first, named for the volume: a taken name would fail before it moves.
+    const target = w.fake.peek(resources.persistentVolumeClaims, destinationClaim(0), NAMESPACE);
+    expect(target?.spec).toMatchObject({ volumeName: PV, storageClassName: 'fast' });
+    expect(target?.metadata.labels?.[labels.restoreAttempt]).toBe(w.current().status?.customResourceName);
 
-    // Released (the PV controller): pointed at the restore's claim, which is created bound to it.
-    const released = pv(w);
-    if (released === undefined) throw new Error('the volume is gone');
+    // Released (the PV controller): pointed at the restore's claim, by its uid.
     setStatus(w.fake, resources.persistentVolumes, PV, undefined, { phase: 'Released' });
     await w.step();
     expect(pv(w)?.spec.claimRef).toEqual({
@@ -233,10 +234,8 @@ describe('a volume restored from the bucket', () => {
       kind: 'PersistentVolumeClaim',
       namespace: NAMESPACE,
       name: destinationClaim(0),
+      uid: target?.metadata.uid,
     });
-    const target = w.fake.peek(resources.persistentVolumeClaims, destinationClaim(0), NAMESPACE);
-    expect(target?.spec).toMatchObject({ volumeName: PV, storageClassName: 'fast' });
-    expect(target?.metadata.labels?.[labels.restoreAttempt]).toBe(w.current().status?.customResourceName);
 
     // Bound: the volume's own reclaim policy back, the volume Bound, the restore on.
     setStatus(w.fake, resources.persistentVolumeClaims, destinationClaim(0), NAMESPACE, { phase: 'Bound' });
@@ -280,6 +279,24 @@ describe('a volume restored from the bucket', () => {
     });
     expect(w.volume()?.dataRestore?.message).toContain('5.0 of 8.0 MiB, 2.0 MiB/s, 2 s left');
     expect(outcome.type === 'wait' && outcome.requeueAfterMs).toBe(5_000);
+  });
+
+  it('fails on a claim name someone else holds before the filled volume moves, leaving both alone', async () => {
+    const w = setup({ restore: { volumesFrom: 'BackupLocation' } });
+    await w.fake.create(resources.persistentVolumeClaims, {
+      metadata: { name: destinationClaim(0), namespace: NAMESPACE },
+      spec: {},
+    });
+    await w.step();
+    const [pod] = w.movers();
+    const volumes = pod?.spec.volumes as { persistentVolumeClaim?: { claimName: string } }[] | undefined;
+    provision(w, volumes?.[0]?.persistentVolumeClaim?.claimName ?? '');
+    await moverEnds(w, pod?.metadata.name ?? '', 'Succeeded', restored);
+    await w.step();
+    const outcome = await w.step();
+    expect(outcome.type === 'fail' && outcome.errorCode).toBe('DataServiceDeploymentNameAlreadyExist');
+    expect(pv(w)?.spec.claimRef?.namespace).toBe(OPERATOR_NAMESPACE);
+    expect(pv(w)?.spec.persistentVolumeReclaimPolicy).toBe('Delete');
   });
 
   it('fails naming the object when the mover finds a chunk damaged; a store outage is retried', async () => {
