@@ -19,16 +19,15 @@ import type { ObjectClient } from '../../runtime/client.js';
 import { resources } from '../../runtime/resources.js';
 import { volumeClaim } from '../../storage/snapshots.js';
 import { deleteMoverPods, stepMoverRun, transferFigures } from '../shared/mover-run.js';
-import { createdUnlessTaken, ensureCreated } from '../shared/objects.js';
+import { createdUnlessTaken } from '../shared/objects.js';
+import { createRestoredClaim } from './claims.js';
 import {
-  attemptLabels,
   scaffoldingLabels,
   type PlannedVolume,
   type RestoreContext,
   type RestorePlan,
   type VolumeProgress,
 } from './context.js';
-import { claimTaken } from './name-conflicts.js';
 
 /** While the volume moves between claims nothing the restore watches changes: look again this soon. */
 const REBIND_RECHECK_MS = 1_000;
@@ -254,24 +253,12 @@ async function handOver(
   // at it): a name someone else holds fails the restore before the volume moves anywhere.
   let claim = cached;
   if (claim === undefined) {
-    const created = await ensureCreated(
-      ctx.client,
-      resources.persistentVolumeClaims,
-      volumeClaim({
-        name: volume.pvcName,
-        namespace,
-        volumeName,
-        claim: {
-          ...volume.claim,
-          ...(pv.spec.storageClassName === undefined ? {} : { storageClassName: pv.spec.storageClassName }),
-        },
-        ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
-        labels: attemptLabels(restore, plan.backup, plan.deploymentName),
-      }),
-    );
-    if (created.outcome === 'taken')
-      return { conflict: await claimTaken(ctx, restore, plan, volume.pvcName) };
-    claim = created.object;
+    const created = await createRestoredClaim(ctx, restore, plan, volume, {
+      volumeName,
+      ...(pv.spec.storageClassName === undefined ? {} : { storageClassName: pv.spec.storageClassName }),
+    });
+    if ('conflict' in created) return created;
+    claim = created.claim;
   }
   const ref = pv.spec.claimRef;
   if (ref?.namespace === ctx.namespace && ref.name === names.claim) {

@@ -11,12 +11,7 @@ import type { Restore, VolumeRestorePhase, VolumeRestoreStatus } from '../../api
 import type { PersistentVolumeClaim, StorageClass } from '../../api/kubernetes.js';
 import { childName } from '../../naming.js';
 import { resources } from '../../runtime/resources.js';
-import {
-  volumeClaim,
-  preProvisionedContent,
-  snapshotOfContent,
-  snapshotState,
-} from '../../storage/snapshots.js';
+import { preProvisionedContent, snapshotOfContent, snapshotState } from '../../storage/snapshots.js';
 import {
   bindsOnFirstConsumer,
   SELECTED_NODE_ANNOTATION,
@@ -24,8 +19,8 @@ import {
 } from '../../storage/storage-classes.js';
 import { VOLUMES_RETRYING } from '../shared/conditions.js';
 import { ensureCreated } from '../shared/objects.js';
+import { createRestoredClaim } from './claims.js';
 import {
-  attemptLabels,
   claimProvisioning,
   notRestoredFrom,
   scaffoldingLabels,
@@ -35,7 +30,6 @@ import {
   type VolumeProgress,
 } from './context.js';
 import { restoreFromBucket, volumeSourceOf } from './from-bucket.js';
-import { claimTaken } from './name-conflicts.js';
 import { advance, fail, wait, type StepOutcome } from './outcome.js';
 
 export async function restoringCloudSnap(
@@ -114,20 +108,10 @@ async function restoreVolume(
 
   const claim = ctx.cache.claims.get(`${namespace}/${volume.pvcName}`);
   if (claim === undefined) {
-    const created = await ensureCreated(
-      ctx.client,
-      resources.persistentVolumeClaims,
-      volumeClaim({
-        name: volume.pvcName,
-        namespace,
-        snapshotName: source.snapshotName,
-        claim: volume.claim,
-        ...(volume.source.sizeBytes === undefined ? {} : { minimumBytes: volume.source.sizeBytes }),
-        labels: attemptLabels(restore, plan.backup, plan.deploymentName),
-      }),
-    );
-    if (created.outcome === 'taken')
-      return { conflict: await claimTaken(ctx, restore, plan, volume.pvcName) };
+    const created = await createRestoredClaim(ctx, restore, plan, volume, {
+      snapshotName: source.snapshotName,
+    });
+    if ('conflict' in created) return created;
     return { ...base, phase: 'Restoring', reason: 'volume requested from the snapshot' };
   }
   // The cache holds every claim labelled with some restore: one of this name may be another's.
