@@ -122,8 +122,10 @@ export async function verifyData(
     }
     const attempt = { attempts: step.attempts, moverPod: step.moverPod };
     if (step.phase === 'Completed') {
+      // Made anew: the rate and time left of the running mover do not outlive it.
       volumes.push({
-        ...run,
+        pvcName: run.pvcName,
+        manifest: run.manifest,
         ...attempt,
         phase: 'Completed',
         message: `verified in ${step.result.seconds.toFixed(1)} s`,

@@ -26,8 +26,11 @@ export function deploymentHandedOver(restore: Restore): boolean {
 export interface CleanupScope {
   /** Also remove the deployment and its PVCs (not once handed over: they are the user's then). */
   includeDeployment: boolean;
-  /** The operator's namespace, where the attempt's data movers and their claims are. */
-  moverNamespace: string;
+  /**
+   * Where the attempt's data movers and their claims are (the operator's namespace), when it may
+   * have any or kept a volume the bucket filled; absent, nothing of the bucket path is looked for.
+   */
+  movers?: { namespace: string };
 }
 
 /**
@@ -48,8 +51,12 @@ export async function cleanUpAttempt(
   const movers = `${selector},${labels.moverFor}`;
   const kinds: { rt: ResourceType; namespace?: string; selector: string }[] = [
     // The movers before their claims, which they mount.
-    { rt: resources.pods, namespace: scope.moverNamespace, selector: movers },
-    { rt: resources.persistentVolumeClaims, namespace: scope.moverNamespace, selector: movers },
+    ...(scope.movers === undefined
+      ? []
+      : [
+          { rt: resources.pods, namespace: scope.movers.namespace, selector: movers },
+          { rt: resources.persistentVolumeClaims, namespace: scope.movers.namespace, selector: movers },
+        ]),
     { rt: resources.volumeSnapshots, namespace, selector },
     { rt: resources.volumeSnapshotContents, selector },
   ];
@@ -58,7 +65,7 @@ export async function cleanUpAttempt(
     const deployment = adapterFor(restore.status?.destination?.kind);
     if (deployment !== undefined) kinds.unshift({ rt: deployment.resource, namespace, selector });
     kinds.push({ rt: resources.persistentVolumeClaims, namespace, selector });
-    remaining += await releaseKeptVolumes(client, selector);
+    if (scope.movers !== undefined) remaining += await releaseKeptVolumes(client, selector);
   }
   for (const { rt, namespace: ns, selector: labelSelector } of kinds) {
     const { items } = await client.list<KubeObject>(rt, {

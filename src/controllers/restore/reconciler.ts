@@ -4,7 +4,7 @@
 // exactly where the last one stopped.
 
 import type { Logger } from 'winston';
-import { finalizers } from '../../api/constants.js';
+import { finalizers, labels } from '../../api/constants.js';
 import type { Restore, RestoreErrorCode, RestorePhase, RestoreStatus } from '../../api/generated/types.js';
 import type { EventRecorder } from '../../observability/events.js';
 import type { RestoreObserver } from '../../observability/operator-metrics.js';
@@ -69,6 +69,19 @@ export function restoreReconciler(
 ): Reconcile {
   const now = (): string => ctx.now().toISOString();
 
+  /**
+   * The cleanup scope of the bucket path, for an attempt that restored a volume from the bucket
+   * (status says so once its mover ends) or has a mover pod (the cache says so before): others
+   * cost no requests for it.
+   */
+  const moverScope = (restore: Restore): { movers?: { namespace: string } } => {
+    const attempt = restore.status?.customResourceName;
+    const used =
+      (restore.status?.volumes ?? []).some((volume) => volume.restoredFrom === 'BackupLocation') ||
+      ctx.cache.movers.list().some((pod) => pod.metadata.labels?.[labels.restoreAttempt] === attempt);
+    return used ? { movers: { namespace: ctx.namespace } } : {};
+  };
+
   const untilDeadline = (status: RestoreStatus, phase: ActivePhase): number => {
     // A restore in the queue for a slot waits its turn: running restores have deadlines of their own.
     if (phase === 'Pending' && status.queuedAt !== undefined) return Infinity;
@@ -112,7 +125,7 @@ export function restoreReconciler(
     if (status.errorCode === 'DataServiceDeploymentNameAlreadyExist' && leftovers(ctx, restore) > 0) {
       const remaining = await cleanUpAttempt(ctx.client, restore, {
         includeDeployment: true,
-        moverNamespace: ctx.namespace,
+        ...moverScope(restore),
       });
       if (remaining > 0) return { requeueAfterMs: CLEANUP_RECHECK_MS };
     }
@@ -125,7 +138,7 @@ export function restoreReconciler(
     }
     const remaining = await cleanUpAttempt(ctx.client, restore, {
       includeDeployment: !deploymentHandedOver(restore),
-      moverNamespace: ctx.namespace,
+      ...moverScope(restore),
     });
     if (remaining > 0) {
       const message = `removing ${remaining} object(s) the failed attempt created before trying again`;
@@ -227,7 +240,7 @@ export function restoreReconciler(
         const includeDeployment = !deploymentHandedOver(restore);
         const remaining = await cleanUpAttempt(ctx.client, restore, {
           includeDeployment,
-          moverNamespace: ctx.namespace,
+          ...moverScope(restore),
         });
         return remaining > 0 ? { done: false, requeueAfterMs: CLEANUP_RECHECK_MS } : { done: true };
       },

@@ -1076,6 +1076,7 @@ describe('a backup stored in a location that copies volume data', () => {
         completionTime: iso(131),
         volumes: [{ pvcName: 'data-pg-0', phase: 'Completed', bytesDone: 5000, files: 12 }],
       });
+      expect(verification()?.volumes?.[0]?.bytesPerSecond).toBeUndefined();
       expect(condition('Verified')).toMatchObject({ status: 'True', reason: 'DataVerified' });
       expect(w.fake.peek(resources.pods, verifierOf('t1'), OPERATOR_NS)).toBeUndefined();
 

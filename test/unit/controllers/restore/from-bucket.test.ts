@@ -359,7 +359,7 @@ describe('an attempt that ends before its volume reached its claim', () => {
     });
     const remaining = await cleanUpAttempt(w.fake, w.current(), {
       includeDeployment: true,
-      moverNamespace: OPERATOR_NAMESPACE,
+      movers: { namespace: OPERATOR_NAMESPACE },
     });
     expect(remaining).toBeGreaterThan(0);
     expect(w.fake.peek(resources.pods, attemptPod.metadata.name ?? '', OPERATOR_NAMESPACE)).toBeUndefined();
@@ -382,7 +382,7 @@ describe('an attempt that ends before its volume reached its claim', () => {
       metadata: { name: destinationClaim(0), namespace: NAMESPACE, labels: attempt },
       spec: {},
     });
-    await cleanUpAttempt(w.fake, w.current(), { includeDeployment: false, moverNamespace: NAMESPACE });
+    await cleanUpAttempt(w.fake, w.current(), { includeDeployment: false, movers: { namespace: NAMESPACE } });
     expect(w.fake.peek(resources.pods, restoredPod.metadata.name ?? '', NAMESPACE)).toBeDefined();
     expect(
       w.fake.peek(resources.persistentVolumeClaims, restoredClaim.metadata.name ?? '', NAMESPACE),
