@@ -52,6 +52,8 @@ const RARE_PATHS: Record<string, string> = {
   'get volumesnapshots': 'a restarted backup step finds the snapshot it was creating already there',
   'list pods': 'a restored deployment that stays unhealthy is asked why (its pods and Warning events)',
   'get pods': 'a mover step repeated before the cache shows the pod it created finds it',
+  'list persistentvolumes':
+    'a failed or deleted attempt that restored from the bucket looks for the volumes it kept (Retain) on their way to its claims',
   'delete persistentvolumes':
     'a volume filled from the bucket that a failed or deleted attempt kept (Retain) on its way to its claim is released',
 };
